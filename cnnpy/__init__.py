@@ -1,0 +1,22 @@
+"""cnnpy — convolutional networks from NumPy arrays, computed by a small, exact, fast C11 engine.
+
+>>> import numpy as np, cnnpy
+>>> import cnnpy.functional as F
+>>> F.conv2d(np.eye(3), np.ones((2, 2))).tolist()
+[[2.0, 1.0], [1.0, 2.0]]
+"""
+from . import functional
+from ._random import manual_seed
+from .shapes import conv_output_size, conv_transpose_output_size, pool_output_size, same_padding
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "functional",
+    "manual_seed",
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "pool_output_size",
+    "same_padding",
+    "__version__",
+]

@@ -1,0 +1,189 @@
+"""Output sizes of convolution, transpose convolution and pooling, with formulas that explain
+themselves. The numbers come from the engine's one output-size function per op family (the same
+ones the kernels use); this module only renders the formula around them.
+
+>>> from cnnpy import conv_output_size
+>>> conv_output_size(91, 3, padding=1, explain=True)
+'floor((91 + 2*1 - 3) / 1) + 1 = 91'
+"""
+from __future__ import annotations
+
+from . import _cnn
+from ._args import as_int
+
+__all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding"]
+
+
+def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple:
+    """(before, after) zero padding for ``padding="same"`` at any stride and dilation, TensorFlow's
+    rule: the output has ceil(n / stride) elements, the total padding is
+    max((out - 1)*stride + dilation*(kernel_size - 1) + 1 - n, 0), the odd element at the end.
+    At stride 1 this is PyTorch's ``padding="same"``.
+
+    >>> same_padding(91, 3, stride=2)
+    (1, 1)
+    """
+    out = -(-n // stride)
+    total = max((out - 1) * stride + dilation * (kernel_size - 1) + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def _resolve_padding(op: str, padding, n: int, k: int, s: int, d: int) -> tuple:
+    """padding as an int, a (before, after) pair or 'valid' / 'same' / 'full' -> (before, after)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0
+        if padding == "same":
+            return same_padding(n, k, s, d)
+        if padding == "full":
+            return d * (k - 1), d * (k - 1)
+        raise ValueError(f"{op}: padding must be an int, a pair, 'valid', 'same' or 'full'; got {padding!r}")
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(f"{op}: padding must be an int or a (before, after) pair, got {padding!r}")
+        return as_int(op, "padding", padding[0], 0), as_int(op, "padding", padding[1], 0)
+    p = as_int(op, "padding", padding, 0)
+    return p, p
+
+
+def _pad_text(pb: int, pa: int) -> str:
+    return f"2*{pb}" if pb == pa else f"{pb} + {pa}"
+
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1, explain: bool = False):
+    """Output length of a convolution: ``floor((n + 2p - dilation*(k-1) - 1) / stride) + 1``.
+
+    ``n`` is an int or a sequence (one size per spatial dim; then every other argument may be an
+    int or a matching sequence, and the result is a tuple). ``padding`` is an int, a
+    (before, after) pair, or 'valid', 'same', 'full'. With ``explain=True`` the result is the
+    formula with the numbers substituted (one line per dim).
+
+    >>> conv_output_size(5, 3, stride=2, padding=1)
+    3
+    >>> conv_output_size(91, 3, padding=1, explain=True)
+    'floor((91 + 2*1 - 3) / 1) + 1 = 91'
+
+    PyTorch: the "Shape" formula of ``torch.nn.Conv2d``.
+    """
+    if isinstance(n, (tuple, list)):
+        ks, ss, ps, ds = _per_dim_args(n, kernel_size, stride, padding, dilation)
+        res = [conv_output_size(ni, k, s, p, d, explain) for ni, k, s, p, d in zip(n, ks, ss, ps, ds)]
+        return "\n".join(res) if explain else tuple(res)
+    op = "conv_output_size"
+    n = as_int(op, "n", n, 1)
+    k = as_int(op, "kernel_size", kernel_size, 1)
+    s = as_int(op, "stride", stride, 1)
+    d = as_int(op, "dilation", dilation, 1)
+    pb, pa = _resolve_padding(op, padding, n, k, s, d)
+    if d == 1:
+        formula = f"floor(({n} + {_pad_text(pb, pa)} - {k}) / {s}) + 1"
+    else:
+        formula = f"floor(({n} + {_pad_text(pb, pa)} - {d}*({k}-1) - 1) / {s}) + 1"
+    try:
+        out = _cnn.conv_out_len(n, k, s, pb, pa, d)
+    except ValueError:
+        span = d * (k - 1) + 1
+        raise ValueError(f"{op}: {formula} < 1: the padded input {n + pb + pa} is smaller than "
+                         f"the dilated kernel {span}") from None
+    if not explain:
+        return out
+    prefix = f"padding={padding!r} -> {pb} + {pa}; " if isinstance(padding, str) else ""
+    return f"{prefix}{formula} = {out}"
+
+
+def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
+                               explain: bool = False):
+    """Output length of a transpose convolution:
+    ``(n - 1)*stride - 2*padding + dilation*(k-1) + output_padding + 1``
+    (the lecture's ``N = s(M - 1) + k - 2p`` when dilation is 1 and output_padding 0).
+
+    >>> conv_transpose_output_size(22, 3, stride=2)
+    45
+    >>> conv_transpose_output_size(22, 3, stride=2, explain=True)
+    '(22 - 1)*2 + 3 - 2*0 = 45'
+
+    PyTorch: the "Shape" formula of ``torch.nn.ConvTranspose2d``.
+    """
+    if isinstance(n, (tuple, list)):
+        ks, ss, ps, ops, ds = _per_dim_args(n, kernel_size, stride, padding, output_padding, dilation)
+        res = [conv_transpose_output_size(*a, explain=explain) for a in zip(n, ks, ss, ps, ops, ds)]
+        return "\n".join(res) if explain else tuple(res)
+    op = "conv_transpose_output_size"
+    n = as_int(op, "n", n, 1)
+    k = as_int(op, "kernel_size", kernel_size, 1)
+    s = as_int(op, "stride", stride, 1)
+    p = as_int(op, "padding", padding, 0)
+    o = as_int(op, "output_padding", output_padding, 0)
+    d = as_int(op, "dilation", dilation, 1)
+    if o >= s and o >= d:
+        raise ValueError(f"{op}: output_padding must be smaller than stride ({s}) or dilation "
+                         f"({d}), got {o}")
+    if d == 1:
+        formula = f"({n} - 1)*{s} + {k} - 2*{p}" + (f" + {o}" if o else "")
+    else:
+        formula = f"({n} - 1)*{s} - 2*{p} + {d}*({k}-1) + {o} + 1"
+    try:
+        out = _cnn.conv_transpose_out_len(n, k, s, p, d, o)
+    except ValueError:
+        raise ValueError(f"{op}: {formula} < 1: padding {p} removes the whole output") from None
+    return f"{formula} = {out}" if explain else out
+
+
+def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+                     explain: bool = False):
+    """Output length of pooling, PyTorch's rule:
+    ``floor_or_ceil((n + 2p - dilation*(k-1) - 1) / stride) + 1``; with ``ceil_mode`` a last window
+    that would start inside the right padding is dropped. ``stride`` defaults to ``kernel_size``;
+    ``padding`` may be at most half the kernel.
+
+    >>> pool_output_size(5, 2, ceil_mode=True)
+    3
+    >>> pool_output_size(91, 2, explain=True)
+    'floor((91 + 2*0 - 2) / 2) + 1 = 45'
+
+    PyTorch: the "Shape" formula of ``torch.nn.MaxPool2d``.
+    """
+    if isinstance(n, (tuple, list)):
+        stride = kernel_size if stride is None else stride
+        ks, ss, ps, ds = _per_dim_args(n, kernel_size, stride, padding, dilation)
+        res = [pool_output_size(ni, k, s, p, d, ceil_mode, explain) for ni, k, s, p, d in zip(n, ks, ss, ps, ds)]
+        return "\n".join(res) if explain else tuple(res)
+    op = "pool_output_size"
+    n = as_int(op, "n", n, 1)
+    k = as_int(op, "kernel_size", kernel_size, 1)
+    s = k if stride is None else as_int(op, "stride", stride, 1)
+    p = as_int(op, "padding", padding, 0)
+    d = as_int(op, "dilation", dilation, 1)
+    if p > k // 2:
+        raise ValueError(f"{op}: padding must be at most half the kernel size ({k} // 2 = {k // 2}), got {p}")
+    rnd = "ceil" if ceil_mode else "floor"
+    if d == 1:
+        formula = f"{rnd}(({n} + 2*{p} - {k}) / {s}) + 1"
+    else:
+        formula = f"{rnd}(({n} + 2*{p} - {d}*({k}-1) - 1) / {s}) + 1"
+    try:
+        out = _cnn.pool_out_len(n, k, s, p, d, bool(ceil_mode))
+    except ValueError:
+        raise ValueError(f"{op}: {formula} < 1: the padded input {n + 2 * p} is smaller than the "
+                         f"window {d * (k - 1) + 1}") from None
+    if not explain:
+        return out
+    if ceil_mode:
+        unclipped = -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1
+        if unclipped != out:
+            return (f"{formula} = {unclipped}, minus the last window, which would start in the "
+                    f"right padding, = {out}")
+    return f"{formula} = {out}"
+
+
+def _per_dim_args(n, *args):
+    dims = len(n)
+    out = []
+    for a in args:
+        if isinstance(a, (tuple, list)):
+            if len(a) != dims:
+                raise ValueError(f"expected {dims} values, one per dim of n={tuple(n)}, got {a!r}")
+            out.append(list(a))
+        else:
+            out.append([a] * dims)
+    return out

@@ -1,0 +1,150 @@
+/* common.c — status names, overflow-checked size arithmetic, checked allocation, and the one
+ * output-size function of each op family (conv, transpose conv, pooling, padding). */
+#include <string.h>
+
+#include "internal.h"
+
+const char *cnn_strerror(cnn_status status)
+{
+    switch (status) {
+    case CNN_OK: return "success";
+    case CNN_EINVAL: return "invalid argument";
+    case CNN_ESHAPE: return "incompatible shapes";
+    case CNN_ENOMEM: return "out of memory";
+    case CNN_EOVERFLOW: return "size overflows int64";
+    case CNN_EINDEX: return "index out of range";
+    case CNN_EDTYPE: return "unsupported dtype";
+    }
+    return "unknown status";
+}
+
+/* ---- size arithmetic ------------------------------------------------------------------------------- */
+
+cnn_status cnn_mul_sizes(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0) return CNN_EINVAL;
+    if (a != 0 && b > INT64_MAX / a) return CNN_EOVERFLOW;
+    *out = a * b;
+    return CNN_OK;
+}
+
+cnn_status cnn_add_sizes(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0) return CNN_EINVAL;
+    if (a > INT64_MAX - b) return CNN_EOVERFLOW;
+    *out = a + b;
+    return CNN_OK;
+}
+
+cnn_status cnn_numel(int ndim, const int64_t *shape, int64_t *out)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        cnn_status st = cnn_mul_sizes(n, shape[i], &n);
+        if (st != CNN_OK) return st;
+    }
+    *out = n;
+    return CNN_OK;
+}
+
+cnn_status cnn_alloc(int64_t count, size_t elsize, void **out)
+{
+    int64_t bytes;
+    *out = NULL;
+    if (elsize > (size_t)INT64_MAX) return CNN_EOVERFLOW;
+    cnn_status st = cnn_mul_sizes(count, (int64_t)elsize, &bytes);
+    if (st != CNN_OK) return st;
+    if ((uint64_t)bytes > (uint64_t)SIZE_MAX) return CNN_EOVERFLOW;
+    *out = malloc(bytes > 0 ? (size_t)bytes : 1);
+    return *out ? CNN_OK : CNN_ENOMEM;
+}
+
+cnn_status cnn_calloc(int64_t count, size_t elsize, void **out)
+{
+    cnn_status st = cnn_alloc(count, elsize, out);
+    if (st == CNN_OK && count > 0) memset(*out, 0, (size_t)count * elsize);
+    return st;
+}
+
+/* ---- output sizes ------------------------------------------------------------------------------------ */
+
+/* span = dilation*(k-1) + 1, the extent of a dilated kernel. */
+static cnn_status dilated_span(int64_t k, int64_t dilation, int64_t *span)
+{
+    cnn_status st = cnn_mul_sizes(dilation, k - 1, span);
+    if (st != CNN_OK) return st;
+    return cnn_add_sizes(*span, 1, span);
+}
+
+cnn_status cnn_conv_out_len(int64_t n, int64_t k, int64_t stride, int64_t pad_before,
+                            int64_t pad_after, int64_t dilation, int64_t *out)
+{
+    int64_t span, padded;
+    cnn_status st;
+    if (n < 1 || k < 1 || stride < 1 || dilation < 1 || pad_before < 0 || pad_after < 0)
+        return CNN_EINVAL;
+    if ((st = dilated_span(k, dilation, &span)) != CNN_OK) return st;
+    if ((st = cnn_add_sizes(n, pad_before, &padded)) != CNN_OK) return st;
+    if ((st = cnn_add_sizes(padded, pad_after, &padded)) != CNN_OK) return st;
+    if (padded < span) return CNN_ESHAPE;
+    *out = (padded - span) / stride + 1;
+    return CNN_OK;
+}
+
+cnn_status cnn_conv_transpose_out_len(int64_t n, int64_t k, int64_t stride, int64_t pad,
+                                      int64_t dilation, int64_t output_padding, int64_t *out)
+{
+    int64_t span, len;
+    cnn_status st;
+    if (n < 1 || k < 1 || stride < 1 || dilation < 1 || pad < 0 || output_padding < 0)
+        return CNN_EINVAL;
+    if (output_padding >= stride && output_padding >= dilation) return CNN_EINVAL;
+    if ((st = cnn_mul_sizes(n - 1, stride, &len)) != CNN_OK) return st;
+    if ((st = dilated_span(k, dilation, &span)) != CNN_OK) return st;
+    if ((st = cnn_add_sizes(len, span, &len)) != CNN_OK) return st;
+    if ((st = cnn_add_sizes(len, output_padding, &len)) != CNN_OK) return st;
+    /* len >= 1 here; pad <= INT64_MAX so 2*pad is compared without overflow. */
+    if (pad > (len - 1) / 2) return CNN_ESHAPE;
+    *out = len - 2 * pad;
+    return CNN_OK;
+}
+
+cnn_status cnn_pool_out_len(int64_t n, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
+                            int ceil_mode, int64_t *out)
+{
+    int64_t span, padded, len;
+    cnn_status st;
+    if (n < 1 || k < 1 || stride < 1 || dilation < 1 || pad < 0 || pad > k / 2) return CNN_EINVAL;
+    if ((st = dilated_span(k, dilation, &span)) != CNN_OK) return st;
+    if ((st = cnn_add_sizes(n, pad, &padded)) != CNN_OK) return st;
+    if ((st = cnn_add_sizes(padded, pad, &padded)) != CNN_OK) return st;
+    if (padded < span) return CNN_ESHAPE;
+    len = (padded - span) / stride + 1;
+    if (ceil_mode && (padded - span) % stride != 0) {
+        len += 1;
+        /* PyTorch drops a last window that would start inside the right padding. */
+        int64_t reach = padded - pad; /* n + pad */
+        if (len - 1 >= reach / stride + (reach % stride != 0)) len -= 1; /* (len-1)*stride >= reach */
+    }
+    *out = len;
+    return CNN_OK;
+}
+
+cnn_status cnn_pad_out_len(int64_t n, int64_t before, int64_t after, cnn_pad_mode mode,
+                           int64_t *out)
+{
+    if (n < 0) return CNN_EINVAL;
+    if ((int)mode < CNN_PAD_CONSTANT || (int)mode > CNN_PAD_CIRCULAR) return CNN_EINVAL;
+    /* |pad| <= INT64_MAX / 4 keeps every sum below in range. */
+    if (before > INT64_MAX / 4 || after > INT64_MAX / 4 || before < -(INT64_MAX / 4) ||
+        after < -(INT64_MAX / 4) || n > INT64_MAX / 4)
+        return CNN_EOVERFLOW;
+    /* Negative pads crop first (as PyTorch does); the rest pads what is left. */
+    const int64_t kept = n + (before < 0 ? before : 0) + (after < 0 ? after : 0);
+    if (kept < 0) return CNN_ESHAPE;
+    const int64_t len = kept + (before > 0 ? before : 0) + (after > 0 ? after : 0);
+    /* Reflecting, replicating or wrapping an empty axis has nothing to copy. */
+    if (mode != CNN_PAD_CONSTANT && kept == 0 && len > 0) return CNN_ESHAPE;
+    *out = len;
+    return CNN_OK;
+}

@@ -1,0 +1,126 @@
+/* conv_transpose.c — 2-D transpose convolution (1-D as H = 1). It is the adjoint of convolution,
+ * so it runs the convolution kernels with the roles swapped: its forward is conv's input gradient,
+ * its input gradient is conv's forward, its weight gradient is conv's weight gradient with the
+ * data and output-gradient arguments exchanged. No zeros are ever inserted. */
+#include "internal.h"
+
+cnn_status cnn_conv_transpose2d_output_shape(const cnn_conv_transpose2d_desc *d, int64_t *out_h,
+                                             int64_t *out_w)
+{
+    int64_t oh, ow, t;
+    cnn_status st;
+    if (!d) return CNN_EINVAL;
+    if (d->batch < 0 || d->in_channels < 1 || d->out_channels < 1 || d->groups < 1)
+        return CNN_EINVAL;
+    if (d->in_channels % d->groups || d->out_channels % d->groups) return CNN_ESHAPE;
+    if ((st = cnn_conv_transpose_out_len(d->in_h, d->kernel_h, d->stride_h, d->pad_h,
+                                         d->dilation_h, d->output_padding_h, &oh)))
+        return st;
+    if ((st = cnn_conv_transpose_out_len(d->in_w, d->kernel_w, d->stride_w, d->pad_w,
+                                         d->dilation_w, d->output_padding_w, &ow)))
+        return st;
+    const int64_t xs[4] = {d->batch, d->in_channels, d->in_h, d->in_w};
+    const int64_t ws[4] = {d->in_channels, d->out_channels / d->groups, d->kernel_h, d->kernel_w};
+    const int64_t ys[4] = {d->batch, d->out_channels, oh, ow};
+    if ((st = cnn_numel(4, xs, &t)) || (st = cnn_numel(4, ws, &t)) || (st = cnn_numel(4, ys, &t)))
+        return st;
+    if (out_h) *out_h = oh;
+    if (out_w) *out_w = ow;
+    return CNN_OK;
+}
+
+/* The convolution whose input gradient this transpose convolution is: conv input = our output,
+ * conv output = our input, same kernel, strides, dilations and (top/left) padding. */
+static cnn_status transpose_prepare(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype,
+                                    cnn_algo *algo, conv_geom *g, void **scratch)
+{
+    int64_t oh, ow, len;
+    cnn_status st;
+    *scratch = NULL;
+    if ((st = cnn_conv_transpose2d_output_shape(d, &oh, &ow))) return st;
+    if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_GEMM) return CNN_EINVAL;
+    if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
+    g->N = d->batch;
+    g->C_in = d->out_channels;
+    g->H = oh;
+    g->W = ow;
+    g->C_out = d->in_channels;
+    g->OH = d->in_h;
+    g->OW = d->in_w;
+    g->kH = d->kernel_h;
+    g->kW = d->kernel_w;
+    g->sH = d->stride_h;
+    g->sW = d->stride_w;
+    g->dH = d->dilation_h;
+    g->dW = d->dilation_w;
+    g->pT = d->pad_h;
+    g->pL = d->pad_w;
+    g->groups = d->groups;
+    *algo = conv_resolve_algo(g, *algo);
+    if (g->N == 0) return CNN_OK;
+    if ((st = conv_scratch_len(g, *algo, &len))) return st;
+    if (len > 0)
+        return cnn_alloc(len, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double), scratch);
+    return CNN_OK;
+}
+
+cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype,
+                                        cnn_algo algo, const void *x, const void *w,
+                                        const void *b, void *y)
+{
+    conv_geom g;
+    void *scratch;
+    cnn_status st = transpose_prepare(d, dtype, &algo, &g, &scratch);
+    if (st != CNN_OK) return st;
+    if (g.N == 0) return CNN_OK;
+    if (!x || !w || !y) {
+        free(scratch);
+        return CNN_EINVAL;
+    }
+    const int64_t P = g.H * g.W, C = g.C_in;
+    if (dtype == CNN_FLOAT32) {
+        float *yf = y;
+        for (int64_t n = 0; n < g.N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                const float v = b ? ((const float *)b)[c] : 0.0f;
+                for (int64_t p = 0; p < P; p++) yf[(n * C + c) * P + p] = v;
+            }
+        conv_backward_data_f32(&g, algo, x, w, y, scratch);
+    } else {
+        double *yd = y;
+        for (int64_t n = 0; n < g.N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                const double v = b ? ((const double *)b)[c] : 0.0;
+                for (int64_t p = 0; p < P; p++) yd[(n * C + c) * P + p] = v;
+            }
+        conv_backward_data_f64(&g, algo, x, w, y, scratch);
+    }
+    free(scratch);
+    return CNN_OK;
+}
+
+cnn_status cnn_conv_transpose2d_backward(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype,
+                                         cnn_algo algo, const void *dy, const void *x,
+                                         const void *w, void *dx, void *dw, void *db)
+{
+    conv_geom g;
+    void *scratch;
+    cnn_status st = transpose_prepare(d, dtype, &algo, &g, &scratch);
+    if (st != CNN_OK) return st;
+    if (g.N == 0) return CNN_OK;
+    if (!dy || (dx && !w) || (dw && !x)) {
+        free(scratch);
+        return CNN_EINVAL;
+    }
+    if (dtype == CNN_FLOAT32) {
+        if (dx) conv_forward_f32(&g, algo, dy, w, NULL, dx, 1, scratch);
+        if (dw) conv_backward_weight_f32(&g, algo, x, dy, dw, scratch);
+        if (db) bias_backward_f32(g.N, g.C_in, g.H * g.W, dy, db);
+    } else {
+        if (dx) conv_forward_f64(&g, algo, dy, w, NULL, dx, 1, scratch);
+        if (dw) conv_backward_weight_f64(&g, algo, x, dy, dw, scratch);
+        if (db) bias_backward_f64(g.N, g.C_in, g.H * g.W, dy, db);
+    }
+    free(scratch);
+    return CNN_OK;
+}

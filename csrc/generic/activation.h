@@ -1,0 +1,110 @@
+/* generic/activation.h — activation, softmax and dropout kernels for one dtype (`real`, suffix
+ * R(), libm functions EXP, LOG, TANH). Included by activation.c. */
+
+static real R(sigmoid)(real v)
+{
+    if (v >= 0) return 1 / (1 + EXP(-v));
+    const real e = EXP(v);
+    return e / (1 + e);
+}
+
+static void R(act_forward)(enum act_kind k, int64_t n, real slope, const real *restrict x,
+                           real *restrict y)
+{
+    switch (k) {
+    case ACT_RELU: /* NaN is not > 0 but must propagate: keep x unless x <= 0 */
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] <= 0 ? 0 : x[i];
+        break;
+    case ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : x[i] * slope;
+        break;
+    case ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++) y[i] = R(sigmoid)(x[i]);
+        break;
+    case ACT_TANH:
+        for (int64_t i = 0; i < n; i++) y[i] = TANH(x[i]);
+        break;
+    }
+}
+
+static void R(act_backward)(enum act_kind k, int64_t n, real slope, const real *restrict dy,
+                            const real *restrict x, real *restrict dx)
+{
+    switch (k) {
+    case ACT_RELU:
+        for (int64_t i = 0; i < n; i++) dx[i] += x[i] <= 0 ? 0 : dy[i]; /* NaN passes, as in PyTorch */
+        break;
+    case ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : dy[i] * slope;
+        break;
+    case ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            const real s = R(sigmoid)(x[i]);
+            dx[i] += dy[i] * s * (1 - s);
+        }
+        break;
+    case ACT_TANH:
+        for (int64_t i = 0; i < n; i++) {
+            const real t = TANH(x[i]);
+            dx[i] += dy[i] * (1 - t * t);
+        }
+        break;
+    }
+}
+
+/* Softmax (or log-softmax) of x (outer, n, inner) along n. A NaN anywhere in a slice makes the
+ * whole slice NaN. Sums accumulate in double. */
+static void R(softmax_forward)(int log_space, int64_t outer, int64_t n, int64_t inner,
+                               const real *restrict x, real *restrict y)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            const real *xs = x + o * n * inner + j;
+            real *ys = y + o * n * inner + j;
+            real m = -(real)INFINITY; /* a NaN is skipped here but poisons the sum below */
+            for (int64_t i = 0; i < n; i++)
+                if (xs[i * inner] > m) m = xs[i * inner];
+            double s = 0;
+            for (int64_t i = 0; i < n; i++) s += EXP(xs[i * inner] - m);
+            if (log_space) {
+                const real ls = (real)log(s);
+                for (int64_t i = 0; i < n; i++) ys[i * inner] = xs[i * inner] - m - ls;
+            } else {
+                for (int64_t i = 0; i < n; i++) ys[i * inner] = (real)(EXP(xs[i * inner] - m) / s);
+            }
+        }
+}
+
+/* softmax:     dx += y * (dy - sum(dy * y))
+ * log-softmax: dx += dy - exp(y) * sum(dy)          (y is the forward output) */
+static void R(softmax_backward)(int log_space, int64_t outer, int64_t n, int64_t inner,
+                                const real *restrict dy, const real *restrict y,
+                                real *restrict dx)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            const int64_t base = o * n * inner + j;
+            double s = 0;
+            if (log_space) {
+                for (int64_t i = 0; i < n; i++) s += dy[base + i * inner];
+                for (int64_t i = 0; i < n; i++)
+                    dx[base + i * inner] += dy[base + i * inner] - EXP(y[base + i * inner]) * (real)s;
+            } else {
+                for (int64_t i = 0; i < n; i++) s += (double)dy[base + i * inner] * y[base + i * inner];
+                for (int64_t i = 0; i < n; i++)
+                    dx[base + i * inner] += y[base + i * inner] * (dy[base + i * inner] - (real)s);
+            }
+        }
+}
+
+/* out = (accumulate ? out : 0) + in * (mask ? 1/(1-p) : 0); p == 1 drops everything. The product
+ * (not a select) keeps NaN in dropped positions, as PyTorch's x * mask does. */
+static void R(dropout_apply)(int64_t n, double p, const uint8_t *restrict mask,
+                             const real *restrict in, real *restrict out, int accumulate)
+{
+    const real scale = p < 1.0 ? (real)(1.0 / (1.0 - p)) : 0;
+    for (int64_t i = 0; i < n; i++) {
+        const real v = in[i] * (mask[i] ? scale : 0);
+        out[i] = accumulate ? out[i] + v : v;
+    }
+}

@@ -1,0 +1,364 @@
+/* generic/conv.h — convolution kernels for one dtype (`real`, suffix R()): the plain reference
+ * loops, the direct row kernels (small channel counts) and im2col-tile + GEMM (larger ones), each
+ * for forward, input gradient and weight gradient. Included by conv.c once per dtype. */
+
+/* ---- shared geometry helpers ------------------------------------------------------------------- */
+
+/* Output columns [*lo, *hi) whose input column ow*s + off lies in [0, W). */
+static void R(ow_range)(int64_t OW, int64_t W, int64_t s, int64_t off, int64_t *lo, int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = W - off <= 0 ? 0 : (W - 1 - off) / s + 1;
+    *lo = a;
+    *hi = b < OW ? b : OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* ---- reference kernels: the definition, one output element at a time ---------------------------- */
+
+static void R(conv_forward_ref)(const conv_geom *g, const real *x, const real *w, const real *b,
+                                real *y, int accumulate)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t co = 0; co < g->C_out; co++) {
+            const int64_t c0 = (co / Mg) * Cg;
+            for (int64_t oh = 0; oh < g->OH; oh++)
+                for (int64_t ow = 0; ow < g->OW; ow++) {
+                    real s = 0;
+                    for (int64_t ci = 0; ci < Cg; ci++)
+                        for (int64_t kh = 0; kh < g->kH; kh++)
+                            for (int64_t kw = 0; kw < g->kW; kw++) {
+                                int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                                int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                                s += x[((n * g->C_in + c0 + ci) * g->H + ih) * g->W + iw] *
+                                     w[((co * Cg + ci) * g->kH + kh) * g->kW + kw];
+                            }
+                    if (b) s += b[co];
+                    real *yo = &y[((n * g->C_out + co) * g->OH + oh) * g->OW + ow];
+                    *yo = accumulate ? *yo + s : s;
+                }
+        }
+}
+
+static void R(conv_backward_data_ref)(const conv_geom *g, const real *dy, const real *w, real *dx)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t co = 0; co < g->C_out; co++) {
+            const int64_t c0 = (co / Mg) * Cg;
+            for (int64_t oh = 0; oh < g->OH; oh++)
+                for (int64_t ow = 0; ow < g->OW; ow++) {
+                    const real d = dy[((n * g->C_out + co) * g->OH + oh) * g->OW + ow];
+                    for (int64_t ci = 0; ci < Cg; ci++)
+                        for (int64_t kh = 0; kh < g->kH; kh++)
+                            for (int64_t kw = 0; kw < g->kW; kw++) {
+                                int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                                int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                                dx[((n * g->C_in + c0 + ci) * g->H + ih) * g->W + iw] +=
+                                    d * w[((co * Cg + ci) * g->kH + kh) * g->kW + kw];
+                            }
+                }
+        }
+}
+
+static void R(conv_backward_weight_ref)(const conv_geom *g, const real *dy, const real *x,
+                                        real *dw)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    for (int64_t co = 0; co < g->C_out; co++) {
+        const int64_t c0 = (co / Mg) * Cg;
+        for (int64_t ci = 0; ci < Cg; ci++)
+            for (int64_t kh = 0; kh < g->kH; kh++)
+                for (int64_t kw = 0; kw < g->kW; kw++) {
+                    real s = 0;
+                    for (int64_t n = 0; n < g->N; n++)
+                        for (int64_t oh = 0; oh < g->OH; oh++)
+                            for (int64_t ow = 0; ow < g->OW; ow++) {
+                                int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                                int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                                s += dy[((n * g->C_out + co) * g->OH + oh) * g->OW + ow] *
+                                     x[((n * g->C_in + c0 + ci) * g->H + ih) * g->W + iw];
+                            }
+                    dw[((co * Cg + ci) * g->kH + kh) * g->kW + kw] += s;
+                }
+    }
+}
+
+/* ---- direct kernels: whole output rows, vectorised along the width ---------------------------- */
+
+static void R(conv_forward_direct)(const conv_geom *g, const real *x, const real *w,
+                                   const real *b, real *y, int accumulate)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    const int64_t OW = g->OW, sW = g->sW;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t co = 0; co < g->C_out; co++) {
+            const int64_t c0 = (co / Mg) * Cg;
+            const real *wc = w + co * Cg * g->kH * g->kW;
+            for (int64_t oh = 0; oh < g->OH; oh++) {
+                real *restrict yr = y + ((n * g->C_out + co) * g->OH + oh) * OW;
+                const real bias = b ? b[co] : 0;
+                if (!accumulate)
+                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
+                else if (b)
+                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] += bias;
+                for (int64_t ci = 0; ci < Cg; ci++)
+                    for (int64_t kh = 0; kh < g->kH; kh++) {
+                        const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                        if (ih < 0 || ih >= g->H) continue;
+                        const real *restrict xr = x + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
+                        for (int64_t kw = 0; kw < g->kW; kw++) {
+                            const int64_t off = kw * g->dW - g->pL;
+                            const real wv = wc[(ci * g->kH + kh) * g->kW + kw];
+                            int64_t lo, hi;
+                            R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                            if (sW == 1) {
+                                const real *restrict xs = xr + off;
+                                for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xs[ow];
+                            } else {
+                                for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sW + off];
+                            }
+                        }
+                    }
+            }
+        }
+}
+
+static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, const real *w,
+                                         real *dx)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    const int64_t OW = g->OW, sW = g->sW;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t co = 0; co < g->C_out; co++) {
+            const int64_t c0 = (co / Mg) * Cg;
+            const real *wc = w + co * Cg * g->kH * g->kW;
+            for (int64_t oh = 0; oh < g->OH; oh++) {
+                const real *restrict dyr = dy + ((n * g->C_out + co) * g->OH + oh) * OW;
+                for (int64_t ci = 0; ci < Cg; ci++)
+                    for (int64_t kh = 0; kh < g->kH; kh++) {
+                        const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                        if (ih < 0 || ih >= g->H) continue;
+                        real *restrict dxr = dx + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
+                        for (int64_t kw = 0; kw < g->kW; kw++) {
+                            const int64_t off = kw * g->dW - g->pL;
+                            const real wv = wc[(ci * g->kH + kh) * g->kW + kw];
+                            int64_t lo, hi;
+                            R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                            if (sW == 1) {
+                                real *restrict xs = dxr + off;
+                                for (int64_t ow = lo; ow < hi; ow++) xs[ow] += wv * dyr[ow];
+                            } else {
+                                for (int64_t ow = lo; ow < hi; ow++) dxr[ow * sW + off] += wv * dyr[ow];
+                            }
+                        }
+                    }
+            }
+        }
+}
+
+static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, const real *x,
+                                           real *dw)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    const int64_t OW = g->OW, sW = g->sW;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t co = 0; co < g->C_out; co++) {
+            const int64_t c0 = (co / Mg) * Cg;
+            real *wc = dw + co * Cg * g->kH * g->kW;
+            for (int64_t oh = 0; oh < g->OH; oh++) {
+                const real *restrict dyr = dy + ((n * g->C_out + co) * g->OH + oh) * OW;
+                for (int64_t ci = 0; ci < Cg; ci++)
+                    for (int64_t kh = 0; kh < g->kH; kh++) {
+                        const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                        if (ih < 0 || ih >= g->H) continue;
+                        const real *restrict xr = x + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
+                        for (int64_t kw = 0; kw < g->kW; kw++) {
+                            const int64_t off = kw * g->dW - g->pL;
+                            int64_t lo, hi;
+                            real s = 0;
+                            R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                            for (int64_t ow = lo; ow < hi; ow++) s += dyr[ow] * xr[ow * sW + off];
+                            wc[(ci * g->kH + kh) * g->kW + kw] += s;
+                        }
+                    }
+            }
+        }
+}
+
+/* ---- im2col tiles + GEMM ----------------------------------------------------------------------- */
+
+/* col (K, tn) for output pixels [p0, p0+tn) of image channels x (Cg, H, W):
+ * col[(ci*kH + kh)*kW + kw][t] = x[ci][oh*sH - pT + kh*dH][ow*sW - pL + kw*dW] or 0 outside. */
+static void R(im2col_tile)(const conv_geom *g, const real *x, int64_t Cg, int64_t p0, int64_t tn,
+                           real *restrict col)
+{
+    for (int64_t ci = 0; ci < Cg; ci++)
+        for (int64_t kh = 0; kh < g->kH; kh++)
+            for (int64_t kw = 0; kw < g->kW; kw++) {
+                const real *xc = x + ci * g->H * g->W;
+                int64_t oh = p0 / g->OW, ow = p0 % g->OW;
+                for (int64_t t = 0; t < tn; t++) {
+                    const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                    const int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                    col[t] = (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W) ? xc[ih * g->W + iw] : 0;
+                    if (++ow == g->OW) {
+                        ow = 0;
+                        oh++;
+                    }
+                }
+                col += tn;
+            }
+}
+
+/* dx (Cg, H, W) += the columns of col (K, tn) put back where im2col_tile took them. */
+static void R(col2im_tile)(const conv_geom *g, const real *restrict col, int64_t Cg, int64_t p0,
+                           int64_t tn, real *dx)
+{
+    for (int64_t ci = 0; ci < Cg; ci++)
+        for (int64_t kh = 0; kh < g->kH; kh++)
+            for (int64_t kw = 0; kw < g->kW; kw++) {
+                real *xc = dx + ci * g->H * g->W;
+                int64_t oh = p0 / g->OW, ow = p0 % g->OW;
+                for (int64_t t = 0; t < tn; t++) {
+                    const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                    const int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                    if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W) xc[ih * g->W + iw] += col[t];
+                    if (++ow == g->OW) {
+                        ow = 0;
+                        oh++;
+                    }
+                }
+                col += tn;
+            }
+}
+
+static void R(conv_forward_gemm)(const conv_geom *g, const real *x, const real *w, const real *b,
+                                 real *y, int accumulate, real *col)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
+    const int pointwise = conv_is_pointwise(g);
+    real *work = col + (pointwise ? 0 : K * tile);
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            const real *xg = x + (n * g->C_in + gr * Cg) * g->H * g->W;
+            const real *wg = w + gr * Mg * K;
+            real *yg = y + (n * g->C_out + gr * Mg) * P;
+            if (pointwise) {
+                R(gemm)(0, 0, Mg, P, K, wg, K, xg, P, accumulate, yg, P, work);
+            } else {
+                for (int64_t p0 = 0; p0 < P; p0 += tile) {
+                    const int64_t tn = P - p0 < tile ? P - p0 : tile;
+                    R(im2col_tile)(g, xg, Cg, p0, tn, col);
+                    R(gemm)(0, 0, Mg, tn, K, wg, K, col, tn, accumulate, yg + p0, P, work);
+                }
+            }
+            if (b)
+                for (int64_t m = 0; m < Mg; m++) {
+                    const real bias = b[gr * Mg + m];
+                    real *yr = yg + m * P;
+                    for (int64_t p = 0; p < P; p++) yr[p] += bias;
+                }
+        }
+}
+
+static void R(conv_backward_data_gemm)(const conv_geom *g, const real *dy, const real *w,
+                                       real *dx, real *col)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
+    const int pointwise = conv_is_pointwise(g);
+    real *work = col + (pointwise ? 0 : K * tile);
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            real *dxg = dx + (n * g->C_in + gr * Cg) * g->H * g->W;
+            const real *wg = w + gr * Mg * K;
+            const real *dyg = dy + (n * g->C_out + gr * Mg) * P;
+            if (pointwise) {
+                R(gemm)(1, 0, K, P, Mg, wg, K, dyg, P, 1, dxg, P, work);
+                continue;
+            }
+            for (int64_t p0 = 0; p0 < P; p0 += tile) {
+                const int64_t tn = P - p0 < tile ? P - p0 : tile;
+                R(gemm)(1, 0, K, tn, Mg, wg, K, dyg + p0, P, 0, col, tn, work);
+                R(col2im_tile)(g, col, Cg, p0, tn, dxg);
+            }
+        }
+}
+
+static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, const real *x,
+                                         real *dw, real *col)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
+    const int pointwise = conv_is_pointwise(g);
+    real *work = col + (pointwise ? 0 : K * tile);
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            const real *xg = x + (n * g->C_in + gr * Cg) * g->H * g->W;
+            const real *dyg = dy + (n * g->C_out + gr * Mg) * P;
+            real *dwg = dw + gr * Mg * K;
+            if (pointwise) {
+                R(gemm)(0, 1, Mg, K, P, dyg, P, xg, P, 1, dwg, K, work);
+                continue;
+            }
+            for (int64_t p0 = 0; p0 < P; p0 += tile) {
+                const int64_t tn = P - p0 < tile ? P - p0 : tile;
+                R(im2col_tile)(g, xg, Cg, p0, tn, col);
+                R(gemm)(0, 1, Mg, K, tn, dyg + p0, P, col, tn, 1, dwg, K, work);
+            }
+        }
+}
+
+/* ---- entry points for conv.c and conv_transpose.c --------------------------------------------- */
+/* `scratch` holds conv_scratch_len(g, algo) elements (NULL when that is 0); algo is never AUTO. */
+
+void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const real *w,
+                     const real *b, real *y, int accumulate, real *scratch)
+{
+    if (algo == CNN_ALGO_GEMM)
+        R(conv_forward_gemm)(g, x, w, b, y, accumulate, scratch);
+    else if (algo == CNN_ALGO_DIRECT)
+        R(conv_forward_direct)(g, x, w, b, y, accumulate);
+    else
+        R(conv_forward_ref)(g, x, w, b, y, accumulate);
+}
+
+void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, const real *w,
+                           real *dx, real *scratch)
+{
+    if (algo == CNN_ALGO_GEMM)
+        R(conv_backward_data_gemm)(g, dy, w, dx, scratch);
+    else if (algo == CNN_ALGO_DIRECT)
+        R(conv_backward_data_direct)(g, dy, w, dx);
+    else
+        R(conv_backward_data_ref)(g, dy, w, dx);
+}
+
+void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, const real *x,
+                             real *dw, real *scratch)
+{
+    if (algo == CNN_ALGO_GEMM)
+        R(conv_backward_weight_gemm)(g, dy, x, dw, scratch);
+    else if (algo == CNN_ALGO_DIRECT)
+        R(conv_backward_weight_direct)(g, dy, x, dw);
+    else
+        R(conv_backward_weight_ref)(g, dy, x, dw);
+}
+
+void R(bias_backward)(int64_t N, int64_t C, int64_t P, const real *dy, real *db)
+{
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) {
+            const real *d = dy + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) s += d[p];
+        }
+        db[c] += (real)s;
+    }
+}

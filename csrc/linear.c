@@ -1,0 +1,64 @@
+/* linear.c — dense layers, y = x @ w^T + b, forward and backward, through the blocked GEMM. */
+#include "internal.h"
+
+#define real float
+#define R(name) name##_f32
+#include "generic/linear.h"
+#undef real
+#undef R
+#define real double
+#define R(name) name##_f64
+#include "generic/linear.h"
+#undef real
+#undef R
+
+static cnn_status linear_check(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,
+                               size_t *elsize)
+{
+    int64_t t;
+    cnn_status st;
+    if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
+    if (batch < 0 || in < 0 || out < 0) return CNN_EINVAL;
+    if ((st = cnn_mul_sizes(batch, in, &t)) || (st = cnn_mul_sizes(batch, out, &t)) ||
+        (st = cnn_mul_sizes(in, out, &t)))
+        return st;
+    *elsize = dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double);
+    return CNN_OK;
+}
+
+cnn_status cnn_linear_forward(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,
+                              const void *x, const void *w, const void *b, void *y)
+{
+    size_t elsize;
+    void *work;
+    cnn_status st = linear_check(dtype, batch, in, out, &elsize);
+    if (st != CNN_OK) return st;
+    if (batch == 0 || out == 0) return CNN_OK;
+    if (!y || (in > 0 && (!x || !w))) return CNN_EINVAL;
+    if ((st = cnn_alloc(gemm_workspace_len(), elsize, &work))) return st;
+    if (dtype == CNN_FLOAT32)
+        linear_forward_f32(batch, in, out, x, w, b, y, work);
+    else
+        linear_forward_f64(batch, in, out, x, w, b, y, work);
+    free(work);
+    return CNN_OK;
+}
+
+cnn_status cnn_linear_backward(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,
+                               const void *dy, const void *x, const void *w, void *dx, void *dw,
+                               void *db)
+{
+    size_t elsize;
+    void *work;
+    cnn_status st = linear_check(dtype, batch, in, out, &elsize);
+    if (st != CNN_OK) return st;
+    if (batch == 0 || out == 0) return CNN_OK;
+    if (!dy || (dx && in > 0 && !w) || (dw && in > 0 && !x)) return CNN_EINVAL;
+    if ((st = cnn_alloc(gemm_workspace_len(), elsize, &work))) return st;
+    if (dtype == CNN_FLOAT32)
+        linear_backward_f32(batch, in, out, dy, x, w, dx, dw, db, work);
+    else
+        linear_backward_f64(batch, in, out, dy, x, w, dx, dw, db, work);
+    free(work);
+    return CNN_OK;
+}

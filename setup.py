@@ -1,0 +1,27 @@
+"""Build the C engine (csrc/*.c) into the extension cnnpy._cnn.
+
+Portable flags only: no -march=native (the wheel must run on any x86-64 or ARM machine) and no
+-ffast-math (results must be exact IEEE arithmetic; NaN must propagate).
+"""
+import glob
+import sys
+
+import numpy
+from setuptools import Extension, setup
+
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+else:
+    compile_args = ["-std=c11", "-O3", "-Wall", "-Wextra", "-Wshadow", "-Wno-unused-function"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "cnnpy._cnn",
+            sources=sorted(glob.glob("csrc/*.c")),
+            depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/generic/*.h")),
+            include_dirs=["csrc", numpy.get_include()],
+            extra_compile_args=compile_args,
+        )
+    ]
+)
