@@ -53,24 +53,21 @@ static void R(ce_log_softmax)(int64_t C, int64_t D, const real *xs, double *lp)
 
 /* PyTorch's cross entropy with label smoothing e:
  *   (1 - e) * nll(logp, t; w)  +  (e / C) * smooth,   smooth_i = -sum_c w_c logp_ic,
- * ignored targets contributing 0 to both. MEAN divides the nll part by the summed weight of the
- * non-ignored targets, and the smooth part by the same sum when weights are given, else by the
- * number of ALL elements (PyTorch's smooth_loss.mean()). */
-static void R(ce_denominators)(int64_t n, const int64_t *t, const real *w, int64_t ignore_index,
-                               double *nll_den, double *smooth_den)
+ * ignored targets contributing 0 to both. MEAN divides both parts by the summed weight of the
+ * non-ignored targets (their count without weights); NaN when every target is ignored. */
+static double R(ce_denominator)(int64_t n, const int64_t *t, const real *w, int64_t ignore_index)
 {
     double wsum = 0;
     for (int64_t i = 0; i < n; i++)
         if (t[i] != ignore_index) wsum += w ? (double)w[t[i]] : 1.0;
-    *nll_den = wsum;
-    *smooth_den = w ? wsum : (double)n;
+    return wsum;
 }
 
 static cnn_status R(cross_entropy_forward)(int64_t B, int64_t C, int64_t D, const real *x,
                                            const int64_t *t, const real *w, int64_t ignore_index,
                                            double eps, cnn_reduction red, real *loss)
 {
-    double *lp, nll_sum = 0, smooth_sum = 0, nll_den, smooth_den;
+    double *lp, nll_sum = 0, smooth_sum = 0;
     cnn_status st = cnn_alloc(C, sizeof(double), (void **)&lp);
     if (st != CNN_OK) return st;
     for (int64_t b = 0; b < B; b++)
@@ -93,10 +90,8 @@ static cnn_status R(cross_entropy_forward)(int64_t B, int64_t C, int64_t D, cons
         loss[0] = (real)((1 - eps) * nll_sum + eps / (double)C * smooth_sum);
         return CNN_OK;
     }
-    R(ce_denominators)(B * D, t, w, ignore_index, &nll_den, &smooth_den);
-    double v = (1 - eps) * nll_sum / nll_den;
-    if (eps > 0) v += eps / (double)C * smooth_sum / smooth_den;
-    loss[0] = (real)v;
+    const double v = (1 - eps) * nll_sum + eps / (double)C * smooth_sum;
+    loss[0] = (real)(v / R(ce_denominator)(B * D, t, w, ignore_index));
     return CNN_OK;
 }
 
@@ -105,16 +100,16 @@ static cnn_status R(cross_entropy_backward)(int64_t B, int64_t C, int64_t D, con
                                             int64_t ignore_index, double eps, cnn_reduction red,
                                             real *dx)
 {
-    double *lp, nll_den = 1, smooth_den = 1;
+    double *lp, den = 1;
     cnn_status st = cnn_alloc(C, sizeof(double), (void **)&lp);
     if (st != CNN_OK) return st;
-    if (red == CNN_REDUCE_MEAN) R(ce_denominators)(B * D, t, w, ignore_index, &nll_den, &smooth_den);
+    if (red == CNN_REDUCE_MEAN) den = R(ce_denominator)(B * D, t, w, ignore_index);
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0; j < D; j++) {
             const int64_t i = b * D + j;
             if (t[i] == ignore_index) continue;
             const double g = red == CNN_REDUCE_NONE ? (double)dloss[i] : (double)dloss[0];
-            const double gn = g * (1 - eps) / nll_den, gs = g * eps / (double)C / smooth_den;
+            const double gn = g * (1 - eps) / den, gs = g * eps / (double)C / den;
             R(ce_log_softmax)(C, D, x + b * C * D + j, lp);
             /* d loss / d logp_c = -gn w_t [c == t] - gs w_c; then through log-softmax:
              * dx_c = dlogp_c - softmax_c * sum(dlogp). */

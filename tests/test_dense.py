@@ -1,0 +1,94 @@
+"""linear, activations, softmax/log_softmax and dropout against the float64 reference."""
+import numpy as np
+import pytest
+
+import cnnpy
+import cnnpy.functional as F
+import reference as ref
+from helpers import DTYPES, assert_close, rng_for
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("xshape,out,bias", [((4, 7), 5, True), ((7,), 3, False), ((2, 3, 6), 4, True),
+                                             ((32, 1936), 50, True), ((0, 5), 3, True), ((3, 300), 600, False)],
+                         ids=str)
+def test_linear_matches_reference(xshape, out, bias, dtype):
+    rng = rng_for("linear", xshape, out, bias)
+    x = rng.standard_normal(xshape).astype(dtype)
+    w = rng.standard_normal((out, xshape[-1])).astype(dtype)
+    b = rng.standard_normal(out).astype(dtype) if bias else None
+    y = F.linear(x, w, b)
+    assert y.shape == (*xshape[:-1], out) and y.dtype == dtype
+    scale = max(1.0, np.sqrt(xshape[-1]))
+    if x.size:
+        assert_close(y, ref.linear(x, w, b), dtype, scale=scale)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, gb = F.linear_backward(gy, x, w, b)
+    assert gx.shape == x.shape and gw.shape == w.shape
+    if x.size:
+        rx, rw, rb = ref.linear_backward(gy, x, w, b)
+        assert_close(gx, rx, dtype, scale=scale)
+        assert_close(gw, rw, dtype, scale=scale)
+        if bias:
+            assert_close(gb, rb, dtype, scale=scale)
+    if not bias:
+        assert gb is None
+
+
+ACTS = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("sigmoid", {}), ("tanh", {})]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("name,kw", ACTS, ids=[a[0] for a in ACTS])
+def test_activations_match_reference(name, kw, dtype):
+    rng = rng_for("act", name)
+    x = (rng.standard_normal((3, 4, 5)) * 5).astype(dtype)
+    x[0, 0, :3] = [40.0, -40.0, 0.0]  # saturation and the kink
+    y = getattr(F, name)(x, **kw)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert_close(y, getattr(ref, name)(x, **kw), dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    assert_close(getattr(F, name + "_backward")(gy, x, **kw), getattr(ref, name + "_backward")(gy, x, **kw), dtype)
+
+
+def test_activations_propagate_nan():
+    x = np.array([np.nan, -1.0, 1.0])
+    for name in ("relu", "leaky_relu", "sigmoid", "tanh"):
+        assert np.isnan(getattr(F, name)(x)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("dim", [0, 1, -1, 2])
+def test_softmax_and_log_softmax(dim, dtype):
+    rng = rng_for("softmax", dim)
+    x = (rng.standard_normal((3, 4, 5)) * 10).astype(dtype)
+    x[0, 0, 0] = 500.0  # would overflow a naive exp
+    for name in ("softmax", "log_softmax"):
+        y = getattr(F, name)(x, dim)
+        assert_close(y, getattr(ref, name)(x, dim), dtype)
+        gy = rng.standard_normal(x.shape).astype(dtype)
+        assert_close(getattr(F, name + "_backward")(gy, x, dim), getattr(ref, name + "_backward")(gy, x, dim), dtype)
+    assert_close(F.softmax(x, dim).sum(axis=dim), np.ones(np.delete(x.shape, dim % 3)), dtype)
+
+
+def test_dropout():
+    rng = rng_for("dropout")
+    x = rng.standard_normal((50, 40))
+    y, mask = F.dropout(x, 0.3, rng=np.random.default_rng(5), return_mask=True)
+    assert mask.dtype == bool and 0.6 < mask.mean() < 0.8
+    assert_close(y, ref.dropout_apply(x, mask, 0.3))
+    assert np.array_equal(y, F.dropout(x, 0.3, rng=np.random.default_rng(5)))  # same generator state
+    assert np.array_equal(F.dropout(x, 0.3, rng=7), F.dropout(x, 0.3, rng=7))   # seeds reproduce
+    assert np.array_equal(F.dropout(x, 0.3, training=False), x)
+    assert np.array_equal(F.dropout(x, 0.0, rng=1), x)
+    assert np.array_equal(F.dropout(x, 1.0, rng=1), np.zeros_like(x))
+    gy = rng.standard_normal(x.shape)
+    assert_close(F.dropout_backward(gy, x, 0.3, mask=mask), ref.dropout_apply_backward(gy, mask, 0.3))
+    _, m7 = F.dropout(x, 0.3, rng=7, return_mask=True)
+    assert_close(F.dropout_backward(gy, x, 0.3, rng=7), ref.dropout_apply_backward(gy, m7, 0.3))
+    assert np.array_equal(F.dropout_backward(gy, x, 0.3, training=False), gy)
+    cnnpy.manual_seed(3)
+    a = F.dropout(x, 0.5)
+    cnnpy.manual_seed(3)
+    assert np.array_equal(a, F.dropout(x, 0.5))
+    assert F.dropout(x.astype(np.float32), 0.5, rng=0).dtype == np.float32
