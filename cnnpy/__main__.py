@@ -16,7 +16,7 @@ def info() -> None:
     print(f"cnnpy {cnnpy.__version__}")
     print(f"python {platform.python_version()} on {platform.machine()} ({platform.system()})")
     print(f"numpy {np.__version__}")
-    print(f"engine: portable C11 kernels (direct + im2col/GEMM), float32 and float64, single thread")
+    print("engine: portable C11 kernels (direct + im2col/GEMM), float32 and float64, single thread")
 
 
 def demo() -> None:

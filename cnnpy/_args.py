@@ -23,18 +23,31 @@ PAD_MODES = {
 REDUCTIONS = {"none": _cnn.REDUCE_NONE, "mean": _cnn.REDUCE_MEAN, "sum": _cnn.REDUCE_SUM}
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _scalar(value):
+    """A 0-d NumPy array is its item (so np.array(2) works where 2 does)."""
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def as_int(op: str, name: str, value, minimum: int | None = None) -> int:
-    """`value` as a Python int (bool and non-integral values refused), at least `minimum`."""
+    """`value` as a Python int (bool and non-integral values refused), at least `minimum`, and
+    within int64 (OverflowError beyond)."""
+    value = _scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{op}: {name} must be an int, got {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise OverflowError(f"{op}: {name}={value} does not fit in int64")
     return value
 
 
 def as_tuple(op: str, name: str, value, n: int, minimum: int | None = None) -> tuple:
     """An int repeated n times, or a sequence of n ints, as a tuple of ints >= minimum."""
+    value = _scalar(value)
     if isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
         if len(items) != n:
@@ -42,6 +55,24 @@ def as_tuple(op: str, name: str, value, n: int, minimum: int | None = None) -> t
         return tuple(as_int(op, name, v, minimum) for v in items)
     v = as_int(op, name, value, minimum)
     return (v,) * n
+
+
+def out_len(op: str, what: str, fn, *args) -> int:
+    """An engine output-size function, with its overflow reported in the caller's words."""
+    try:
+        return fn(*args)
+    except OverflowError:
+        raise OverflowError(f"{op}: {what} overflows int64") from None
+
+
+def check_numel(op: str, what: str, shape, dtype) -> None:
+    """Refuse an array of `shape` whose element or byte count does not fit in int64."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    if n * np.dtype(dtype).itemsize > INT64_MAX:
+        raise OverflowError(f"{op}: {what} of shape {tuple(int(d) for d in shape)} is too large "
+                            f"(its size overflows int64)")
 
 
 def as_array(op: str, name: str, value) -> np.ndarray:
@@ -71,19 +102,24 @@ def cast(arr, dtype):
 
 
 def pad_mode(op: str, name: str, mode) -> int:
-    if not isinstance(mode, str) or mode not in PAD_MODES:
+    if not isinstance(mode, str):
+        raise TypeError(f"{op}: {name} must be a string, got {mode!r}")
+    if mode not in PAD_MODES:
         choices = ", ".join(repr(m) for m in PAD_MODES)
         raise ValueError(f"{op}: {name} must be one of {choices}; got {mode!r}")
     return PAD_MODES[mode]
 
 
 def reduction(op: str, value) -> int:
-    if not isinstance(value, str) or value not in REDUCTIONS:
+    if not isinstance(value, str):
+        raise TypeError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {value!r}")
+    if value not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {value!r}")
     return REDUCTIONS[value]
 
 
 def as_float(op: str, name: str, value) -> float:
+    value = _scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
     return float(value)

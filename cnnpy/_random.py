@@ -20,11 +20,13 @@ def manual_seed(seed: int) -> None:
     """
     global _default
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        raise TypeError(f"manual_seed: seed must be an int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed must be non-negative, got {seed}")
     _default = np.random.default_rng(int(seed))
 
 
-def get_rng(rng=None) -> np.random.Generator:
+def get_rng(rng=None, op: str = "rng") -> np.random.Generator:
     """The Generator to draw from: `rng` itself, a new one seeded by an int `rng`, or cnnpy's
     library generator when `rng` is None."""
     if rng is None:
@@ -32,5 +34,7 @@ def get_rng(rng=None) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"{op}: rng seed must be a non-negative int, got {rng}")
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {rng!r}")
+    raise TypeError(f"{op}: rng must be None, an int seed or a numpy.random.Generator, got {rng!r}")

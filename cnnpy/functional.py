@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cnn
-from ._args import as_array, as_float, as_int, as_tuple, cast, pad_mode, real_dtype, reduction
+from ._args import (as_array, as_float, as_int, as_tuple, cast, check_numel, out_len, pad_mode,
+                    real_dtype, reduction)
 from ._random import get_rng
 from .shapes import _resolve_padding
 
@@ -108,23 +109,21 @@ def _size_text(hw, dims):
 
 def _conv_padding(op, padding, dims, sizes, ks, ss, ds):
     """-> ((top, bottom), (left, right)) for the engine, from any padding form."""
-    if isinstance(padding, str):
-        per = [_resolve_padding(op, padding, n, k, s, d) for n, k, s, d in zip(sizes, ks, ss, ds)]
-    elif isinstance(padding, (tuple, list)):
+    def one(p, d):  # one dim's padding: an int, a (before, after) pair or a string
+        return _resolve_padding(op, tuple(p) if isinstance(p, list) else p, sizes[d], ks[d], ss[d], ds[d])
+
+    if isinstance(padding, (tuple, list)):
         items = list(padding)
-        if len(items) == dims and all(isinstance(p, (tuple, list)) for p in items):
-            per = [_resolve_padding(op, tuple(p), 0, 1, 1, 1) for p in items]  # explicit pairs
+        if dims == 1 and len(items) == 2 and not any(isinstance(p, (str, tuple, list)) for p in items):
+            per = [one(tuple(items), 0)]  # (left, right)
         elif len(items) == dims:
-            per = [_resolve_padding(op, p, 0, 1, 1, 1) for p in items]  # symmetric per dim
-        elif dims == 1 and len(items) == 2:
-            per = [_resolve_padding(op, tuple(items), 0, 1, 1, 1)]  # (left, right)
+            per = [one(p, d) for d, p in enumerate(items)]
         else:
             form = "(p,), (left, right) or ((left, right),)" if dims == 1 else \
                 "(pH, pW) or ((top, bottom), (left, right))"
             raise ValueError(f"{op}: padding must be an int, 'valid', 'same', 'full', {form}; got {padding!r}")
     else:
-        p = as_int(op, "padding", padding, 0)
-        per = [(p, p)] * dims
+        per = [one(padding, d) for d in range(dims)]
     return ((0, 0), per[0]) if dims == 1 else (per[0], per[1])
 
 
@@ -149,13 +148,11 @@ class _ConvSetup:
         if c_out % self.groups:
             raise ValueError(f"{op}: out channels {c_out} (weight.shape[0]) must be divisible by "
                              f"groups={self.groups}")
-        if c_in == 0:
-            raise ValueError(f"{op}: input must have at least one channel")
         if b is not None:
             b = cast(b, self.dtype)
             if b.shape != (c_out,):
                 raise ValueError(f"{op}: bias must have shape ({c_out},), got {b.shape}")
-        _spatial_ok(op, x4, 2)
+        _spatial_ok(op, x4, dims)
         stride_t = as_tuple(op, "stride", stride, dims, 1)
         dil_t = as_tuple(op, "dilation", dilation, dims, 1)
         k_t = w4.shape[2:] if dims == 2 else w4.shape[3:]
@@ -177,6 +174,8 @@ class _ConvSetup:
         self.pad_list = [0, 0, 0, 0, pads[0][0], pads[0][1], pads[1][0], pads[1][1]]
         self.x4_shape = x4.shape
         if self.explicit and any(self.pad_list):
+            padded = [n + self.pad_list[2 * i] + self.pad_list[2 * i + 1] for i, n in enumerate(x4.shape)]
+            check_numel(op, f"the input padded by {padding!r}", padded, self.dtype)
             x4 = _cnn.pad_forward(x4, self.pad_list, self.mode_code, self.value)
             self.engine_pads = ((0, 0), (0, 0))
         else:
@@ -187,13 +186,16 @@ class _ConvSetup:
         h, w_ = x4.shape[2], x4.shape[3]
         sh, sw = self.stride
         dh, dw = self.dilation
+        what = f"the output size for padding={padding!r}, dilation={dilation!r}"
         try:
-            self.out_hw = (_cnn.conv_out_len(h, kh, sh, pt, pb, dh), _cnn.conv_out_len(w_, kw, sw, pl, pr, dw))
+            self.out_hw = (out_len(op, what, _cnn.conv_out_len, h, kh, sh, pt, pb, dh),
+                           out_len(op, what, _cnn.conv_out_len, w_, kw, sw, pl, pr, dw))
         except ValueError:
             padded = (h + pt + pb, w_ + pl + pr)
             span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
             raise ValueError(f"{op}: padded input {_size_text(padded, dims)} is smaller than the "
                              f"dilated kernel {_size_text(span, dims)}") from None
+        check_numel(op, "the output", (x4.shape[0], c_out, *self.out_hw), self.dtype)
         self.x4, self.w4, self.b = x4, w4, b
         self.dims = dims
 
@@ -303,7 +305,7 @@ class _TransposeSetup:
             b = cast(b, self.dtype)
             if b.shape != (c_out,):
                 raise ValueError(f"{op}: bias must have shape ({c_out},), got {b.shape}")
-        _spatial_ok(op, x4, 2)
+        _spatial_ok(op, x4, dims)
         k_t = w4.shape[2:] if dims == 2 else w4.shape[3:]
         if any(k == 0 for k in k_t):
             raise ValueError(f"{op}: kernel size {'x'.join(map(str, k_t))} must be non-zero")
@@ -322,12 +324,14 @@ class _TransposeSetup:
         out = []
         for n, k, s, p, d, o in zip(sizes, k_t, s_t, p_t, d_t, op_t):
             try:
-                out.append(_cnn.conv_transpose_out_len(n, k, s, p, d, o))
+                out.append(out_len(op, f"the output size ({n} - 1)*{s} - 2*{p} + {d}*({k}-1) + {o} + 1",
+                                   _cnn.conv_transpose_out_len, n, k, s, p, d, o))
             except ValueError:
                 full = (n - 1) * s + d * (k - 1) + o + 1
                 raise ValueError(f"{op}: padding {p} on both sides removes the whole output of "
                                  f"length {full}") from None
         self.out_hw = _hw(out, dims)
+        check_numel(op, "the output", (x4.shape[0], c_out, *self.out_hw), self.dtype)
         self.args = (*_hw(s_t, dims), *(_hw(p_t, dims) if dims == 2 else (0, p_t[0])),
                      *(_hw(op_t, dims) if dims == 2 else (0, op_t[0])), *_hw(d_t, dims),
                      self.groups, _ALGO)
@@ -470,7 +474,7 @@ class _PoolSetup:
         self.form = _input_form(op, x, dims, allow_bare=True)
         self.dtype = real_dtype(x)
         self.x4 = self.form.to4d(cast(x, self.dtype))
-        _spatial_ok(op, self.x4, 2)
+        _spatial_ok(op, self.x4, dims)
         k = as_tuple(op, "kernel_size", kernel_size, dims, 1)
         s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
             else as_tuple(op, "stride", stride, dims, 1)
@@ -483,14 +487,16 @@ class _PoolSetup:
         self.k, self.s, self.p, self.d = _hw(k, dims), _hw(s, dims), (_hw(p, dims) if dims == 2 else (0, p[0])), _hw(d, dims)
         self.ceil = bool(ceil_mode)
         h, w = self.x4.shape[2:]
+        what = f"the output size for kernel_size={kernel_size!r}, padding={padding!r}, dilation={dilation!r}"
         try:
-            self.out_hw = tuple(_cnn.pool_out_len(n, *a, self.ceil) for n, a in
+            self.out_hw = tuple(out_len(op, what, _cnn.pool_out_len, n, *a, self.ceil) for n, a in
                                 zip((h, w), zip(self.k, self.s, self.p, self.d)))
         except ValueError:
             padded = (h + 2 * self.p[0], w + 2 * self.p[1])
             span = tuple(di * (ki - 1) + 1 for ki, di in zip(self.k, self.d))
             raise ValueError(f"{op}: padded input {_size_text(padded, dims)} is smaller than the "
                              f"window {_size_text(span, dims)}") from None
+        check_numel(op, "the output", (*self.x4.shape[:2], *self.out_hw), self.dtype)
         self.dims = dims
 
     def check_grad(self, op, grad_output):
@@ -500,6 +506,22 @@ class _PoolSetup:
             raise ValueError(f"{op}: grad_output must have the output's shape "
                              f"{self.form.from4d(np.empty(want, np.uint8)).shape}, got {np.shape(grad_output)}")
         return g4
+
+
+def _indices4(op, form, indices, shape, limit):
+    """User-given indices as int64 in the engine's 4-D layout, checked to have `shape` and to lie
+    in [0, limit) (positions in an input or output plane)."""
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")
+    idx4 = form.to4d(idx).astype(np.int64, copy=False)
+    if idx4.shape != tuple(shape):
+        raise ValueError(f"{op}: indices of shape {idx.shape} do not match the output's shape "
+                         f"{form.from4d(np.empty(shape, np.uint8)).shape}")
+    if idx4.size and (idx4.min() < 0 or idx4.max() >= limit):
+        bad = idx4[(idx4 < 0) | (idx4 >= limit)].flat[0]
+        raise ValueError(f"{op}: indices must lie in [0, {limit}) (positions in a plane), got {bad}")
+    return idx4
 
 
 def _max_pool(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
@@ -513,13 +535,11 @@ def _max_pool_backward(op, dims, grad_output, input, kernel_size, stride, paddin
                        ceil_mode, indices):
     s = _PoolSetup(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode)
     g4 = s.check_grad(op, grad_output)
+    h, w = s.x4.shape[2:]
     if indices is None:
         _, idx = _cnn.max_pool2d_forward(s.x4, *s.k, *s.s, *s.p, *s.d, s.ceil)
     else:
-        idx = s.form.to4d(np.asarray(indices))
-        if idx.shape != g4.shape:
-            raise ValueError(f"{op}: indices must have the output's shape, got {np.shape(indices)}")
-    h, w = s.x4.shape[2:]
+        idx = _indices4(op, s.form, indices, g4.shape, h * w)
     return s.form.from4d(_cnn.max_pool2d_backward(g4, idx, h, w))
 
 
@@ -635,7 +655,7 @@ def _adaptive_setup(op, dims, input, output_size):
     x = as_array(op, "input", input)
     form = _input_form(op, x, dims, allow_bare=True)
     x4 = form.to4d(cast(x, real_dtype(x)))
-    _spatial_ok(op, x4, 2)
+    _spatial_ok(op, x4, dims)
     sizes = x4.shape[2:] if dims == 2 else x4.shape[3:]
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != dims:
@@ -643,6 +663,7 @@ def _adaptive_setup(op, dims, input, output_size):
         out = [n if o is None else as_int(op, "output_size", o, 1) for n, o in zip(sizes, output_size)]
     else:
         out = [as_int(op, "output_size", output_size, 1)] * dims
+    check_numel(op, "the output", (*x4.shape[:2], *out), x4.dtype)
     return form, x4, _hw(out, dims)
 
 
@@ -711,7 +732,7 @@ def _adaptive_max_backward(op, dims, grad_output, input, output_size, indices):
     if indices is None:
         _, idx = _cnn.adaptive_pool2d_forward(x4, *out, True)
     else:
-        idx = form.to4d(np.asarray(indices))
+        idx = _indices4(op, form, indices, g4.shape, x4.shape[2] * x4.shape[3])
     return form.from4d(_cnn.max_pool2d_backward(g4, idx, *x4.shape[2:]))
 
 
@@ -742,25 +763,26 @@ def _unpool_setup(op, dims, input, indices, kernel_size, stride, padding, output
     x = as_array(op, "input", input)
     form = _input_form(op, x, dims, allow_bare=True)
     x4 = form.to4d(cast(x, real_dtype(x)))
-    idx = np.asarray(indices)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")
-    idx4 = form.to4d(idx.astype(np.int64, copy=False))
-    if idx4.shape != x4.shape:
-        raise ValueError(f"{op}: indices {idx.shape} must have the input's shape {x.shape}")
     k = as_tuple(op, "kernel_size", kernel_size, dims, 1)
     s = k if stride is None else as_tuple(op, "stride", stride, dims, 1)
     p = as_tuple(op, "padding", padding, dims, 0)
     sizes = x4.shape[2:] if dims == 2 else x4.shape[3:]
     if output_size is None:
         out = [(n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(sizes, k, s, p)]
+        if any(o < 1 for o in out):
+            raise ValueError(f"{op}: the default output size (n - 1)*stride - 2*padding + kernel_size "
+                             f"= {tuple(out)} is not positive: padding={padding!r} is too large for "
+                             f"kernel_size={kernel_size!r}")
     else:
         out = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size]
         out = out[-dims:] if len(out) > dims else out
         if len(out) != dims:
             raise ValueError(f"{op}: output_size must have {dims} entries, got {output_size!r}")
     out = [as_int(op, "output_size", o, 1) for o in out]
-    return form, x4, idx4, _hw(out, dims)
+    check_numel(op, "the output", (*x4.shape[:2], *out), x4.dtype)
+    out = _hw(out, dims)
+    idx4 = _indices4(op, form, indices, x4.shape, out[0] * out[1])
+    return form, x4, idx4, out
 
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
@@ -825,7 +847,7 @@ def _linear_setup(op, input, weight, bias):
         raise ValueError(f"{op}: input's last dim must be in_features={w.shape[1]}, got shape {x.shape}")
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({w.shape[0]},), got {b.shape}")
-    x2 = cast(x, dt).reshape(-1, w.shape[1])
+    x2 = cast(x, dt).reshape(int(np.prod(x.shape[:-1])), w.shape[1])
     return x, x2, cast(w, dt), cast(b, dt)
 
 
@@ -849,7 +871,7 @@ def linear_backward(grad_output, input, weight, bias=None):
     g = cast(as_array(op, "grad_output", grad_output), x2.dtype)
     if g.shape != (*x.shape[:-1], w.shape[0]):
         raise ValueError(f"{op}: grad_output must have shape {(*x.shape[:-1], w.shape[0])}, got {g.shape}")
-    gx, gw, gb = _cnn.linear_backward(g.reshape(-1, w.shape[0]), x2, w, True, True, b is not None)
+    gx, gw, gb = _cnn.linear_backward(g.reshape(x2.shape[0], w.shape[0]), x2, w, True, True, b is not None)
     return gx.reshape(x.shape), gw, gb
 
 
@@ -957,12 +979,19 @@ def softmax(input, dim=-1):
     return _cnn.softmax_forward(x, d, False)
 
 
+def _softmax_grad(op, grad_output, x):
+    g = cast(as_array(op, "grad_output", grad_output), x.dtype)
+    if g.shape != x.shape:
+        raise ValueError(f"{op}: grad_output {g.shape} must have the input's shape {x.shape}")
+    return g
+
+
 def softmax_backward(grad_output, input, dim=-1):
     """Gradient of softmax with respect to its input."""
     op = "softmax_backward"
     x, d = _softmax_setup(op, input, dim)
-    y = _cnn.softmax_forward(x, d, False)
-    return _cnn.softmax_backward(cast(as_array(op, "grad_output", grad_output), x.dtype), y, d, False)
+    g = _softmax_grad(op, grad_output, x)
+    return _cnn.softmax_backward(g, _cnn.softmax_forward(x, d, False), d, False)
 
 
 def log_softmax(input, dim=-1):
@@ -981,8 +1010,8 @@ def log_softmax_backward(grad_output, input, dim=-1):
     """Gradient of log_softmax with respect to its input."""
     op = "log_softmax_backward"
     x, d = _softmax_setup(op, input, dim)
-    y = _cnn.softmax_forward(x, d, True)
-    return _cnn.softmax_backward(cast(as_array(op, "grad_output", grad_output), x.dtype), y, d, True)
+    g = _softmax_grad(op, grad_output, x)
+    return _cnn.softmax_backward(g, _cnn.softmax_forward(x, d, True), d, True)
 
 
 def _dropout_setup(op, input, p, training):
@@ -1009,7 +1038,7 @@ def dropout(input, p=0.5, training=True, rng=None, return_mask=False):
     x, p, training = _dropout_setup("dropout", input, p, training)
     if not training:
         return (x.copy(), np.ones(x.shape, dtype=bool)) if return_mask else x.copy()
-    mask = get_rng(rng).random(x.shape) >= p
+    mask = get_rng(rng, "dropout").random(x.shape) >= p
     y = _cnn.dropout(x, mask, p, False)
     return (y, mask) if return_mask else y
 
@@ -1029,8 +1058,10 @@ def dropout_backward(grad_output, input, p=0.5, training=True, rng=None, return_
         if rng is None or isinstance(rng, np.random.Generator):
             raise ValueError(f"{op}: pass the mask from dropout(..., return_mask=True), or the "
                              f"integer seed used as rng, to recover which elements were dropped")
-        mask = get_rng(rng).random(x.shape) >= p
+        mask = get_rng(rng, op).random(x.shape) >= p
     mask = np.asarray(mask)
+    if mask.dtype.kind not in "biu":
+        raise TypeError(f"{op}: mask must be a bool (or 0/1 integer) array, got dtype {mask.dtype}")
     if mask.shape != x.shape:
         raise ValueError(f"{op}: mask {mask.shape} must have the input's shape {x.shape}")
     return _cnn.dropout(g, mask, p, True)
@@ -1052,6 +1083,13 @@ def _unbroadcast(g: np.ndarray, shape) -> np.ndarray:
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def _broadcast(op, name, shape, to):
+    try:
+        return np.broadcast_shapes(shape, to)
+    except ValueError:
+        raise ValueError(f"{op}: {name} {shape} does not broadcast with the shape {to}") from None
+
+
 class _PointwiseLoss:
     def __init__(self, op, input, target, reduction_, weight=None, pos_weight=None,
                  same_shape=False):
@@ -1059,20 +1097,16 @@ class _PointwiseLoss:
         t = as_array(op, "target", target)
         w = None if weight is None else as_array(op, "weight", weight)
         pw = None if pos_weight is None else as_array(op, "pos_weight", pos_weight)
+        self.op = op
         self.red = reduction(op, reduction_)
         self.dtype = real_dtype(x, t, w, pw)
         if same_shape and x.shape != t.shape:
             raise ValueError(f"{op}: target {t.shape} must have the input's shape {x.shape}")
-        try:
-            shape = np.broadcast_shapes(x.shape, t.shape)
-            for extra, name in ((w, "weight"), (pw, "pos_weight")):
-                if extra is not None and np.broadcast_shapes(shape, extra.shape) != shape:
-                    raise ValueError(name)
-        except ValueError as exc:
-            which = exc.args[0] if exc.args and exc.args[0] in ("weight", "pos_weight") else "target"
-            bad = {"weight": w, "pos_weight": pw, "target": t}[which]
-            raise ValueError(f"{op}: {which} {bad.shape} does not broadcast to the input's shape "
-                             f"{x.shape}") from None
+        shape = _broadcast(op, "target", t.shape, x.shape)
+        for extra, name in ((w, "weight"), (pw, "pos_weight")):
+            if extra is not None and _broadcast(op, name, extra.shape, shape) != shape:
+                raise ValueError(f"{op}: {name} {extra.shape} does not broadcast to the shape "
+                                 f"{shape} of the loss")
         self.x_shape, self.t_shape = x.shape, t.shape
         self.shape = shape
 
@@ -1081,10 +1115,17 @@ class _PointwiseLoss:
 
         self.x, self.t, self.w, self.pw = full(x), full(t), full(w), full(pw)
 
+    def _check_probabilities(self, kind):
+        if kind == _cnn.LOSS_BCE and self.x.size and not ((self.x >= 0) & (self.x <= 1)).all():
+            bad = self.x[~((self.x >= 0) & (self.x <= 1))].flat[0]
+            raise ValueError(f"{self.op}: all elements of input must be probabilities in [0, 1], got {bad}")
+
     def forward(self, kind):
+        self._check_probabilities(kind)
         return _scalar_or_array(_cnn.pointwise_loss_forward(kind, self.x, self.t, self.w, self.pw, self.red), self.red)
 
-    def backward(self, op, kind, grad_output):
+    def backward(self, kind, grad_output):
+        op = self.op
         g = cast(as_array(op, "grad_output", grad_output), self.dtype)
         if self.red == _cnn.REDUCE_NONE:
             if g.shape != self.shape:
@@ -1093,6 +1134,7 @@ class _PointwiseLoss:
         elif g.size != 1:
             raise ValueError(f"{op}: grad_output must be a scalar for reduction "
                              f"{['none', 'mean', 'sum'][self.red]!r}, got shape {g.shape}")
+        self._check_probabilities(kind)
         gx, gt = _cnn.pointwise_loss_backward(kind, g, self.x, self.t, self.w, self.pw, self.red, True)
         return _unbroadcast(gx, self.x_shape), _unbroadcast(gt, self.t_shape)
 
@@ -1112,7 +1154,7 @@ def mse_loss(input, target, reduction="mean"):
 def mse_loss_backward(grad_output, input, target, reduction="mean"):
     """Gradients of mse_loss: (grad_input, grad_target)."""
     op = "mse_loss_backward"
-    return _PointwiseLoss(op, input, target, reduction).backward(op, _cnn.LOSS_MSE, grad_output)
+    return _PointwiseLoss(op, input, target, reduction).backward(_cnn.LOSS_MSE, grad_output)
 
 
 def l1_loss(input, target, reduction="mean"):
@@ -1129,7 +1171,7 @@ def l1_loss(input, target, reduction="mean"):
 def l1_loss_backward(grad_output, input, target, reduction="mean"):
     """Gradients of l1_loss: (grad_input, grad_target); the derivative at input == target is 0."""
     op = "l1_loss_backward"
-    return _PointwiseLoss(op, input, target, reduction).backward(op, _cnn.LOSS_L1, grad_output)
+    return _PointwiseLoss(op, input, target, reduction).backward(_cnn.LOSS_L1, grad_output)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -1149,8 +1191,7 @@ def binary_cross_entropy_backward(grad_output, input, target, weight=None, reduc
     """Gradients of binary_cross_entropy: (grad_input, grad_target, None) — the weight is a
     constant."""
     op = "binary_cross_entropy_backward"
-    gx, gt = _PointwiseLoss(op, input, target, reduction, weight, same_shape=True).backward(
-        op, _cnn.LOSS_BCE, grad_output)
+    gx, gt = _PointwiseLoss(op, input, target, reduction, weight, same_shape=True).backward(_cnn.LOSS_BCE, grad_output)
     return gx, gt, None
 
 
@@ -1174,7 +1215,7 @@ def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight
     weight and pos_weight are constants."""
     op = "binary_cross_entropy_with_logits_backward"
     gx, gt = _PointwiseLoss(op, input, target, reduction, weight, pos_weight,
-                            same_shape=True).backward(op, _cnn.LOSS_BCE_LOGITS, grad_output)
+                            same_shape=True).backward(_cnn.LOSS_BCE_LOGITS, grad_output)
     return gx, gt, None, None
 
 
@@ -1191,6 +1232,8 @@ class _CrossEntropy:
         self.ls = as_float(op, "label_smoothing", label_smoothing)
         if not 0.0 <= self.ls <= 1.0:
             raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {self.ls}")
+        if x.ndim >= 1 and x.shape[0 if x.ndim == 1 else 1] == 0:
+            raise ValueError(f"{op}: input must have at least one class, got shape {x.shape}")
         if x.ndim == 1:  # unbatched (C,) with a scalar target
             if t.ndim != 0:
                 raise ValueError(f"{op}: an input of shape {x.shape} needs a scalar target, got {t.shape}")
@@ -1202,12 +1245,15 @@ class _CrossEntropy:
             x3, t2 = x.reshape(x.shape[0], x.shape[1], -1), t.reshape(x.shape[0], -1)
         else:
             raise ValueError(f"{op}: input must be (C,), (N, C) or (N, C, d1, ...), got shape {x.shape}")
-        if x3.shape[1] == 0:
-            raise ValueError(f"{op}: input must have at least one class")
         if w is not None and w.shape != (x3.shape[1],):
             raise ValueError(f"{op}: weight must have shape ({x3.shape[1]},), got {w.shape}")
         self.x_shape, self.t_shape = x.shape, t.shape
         self.x3, self.t2, self.w = cast(x3, self.dtype), t2.astype(np.int64, copy=False), cast(w, self.dtype)
+        classes = x3.shape[1]
+        bad = (self.t2 != self.ignore) & ((self.t2 < 0) | (self.t2 >= classes))
+        if bad.any():
+            raise ValueError(f"{op}: target class indices must lie in [0, {classes}) or equal "
+                             f"ignore_index={self.ignore}, got {self.t2[bad].flat[0]}")
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",

@@ -9,7 +9,7 @@ ones the kernels use); this module only renders the formula around them.
 from __future__ import annotations
 
 from . import _cnn
-from ._args import as_int
+from ._args import as_int, out_len
 
 __all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding"]
 
@@ -23,6 +23,11 @@ def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -
     >>> same_padding(91, 3, stride=2)
     (1, 1)
     """
+    op = "same_padding"
+    n = as_int(op, "n", n, 1)
+    kernel_size = as_int(op, "kernel_size", kernel_size, 1)
+    stride = as_int(op, "stride", stride, 1)
+    dilation = as_int(op, "dilation", dilation, 1)
     out = -(-n // stride)
     total = max((out - 1) * stride + dilation * (kernel_size - 1) + 1 - n, 0)
     return total // 2, total - total // 2
@@ -66,7 +71,8 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1, explain: b
     PyTorch: the "Shape" formula of ``torch.nn.Conv2d``.
     """
     if isinstance(n, (tuple, list)):
-        ks, ss, ps, ds = _per_dim_args(n, kernel_size, stride, padding, dilation)
+        ks, ss, ps, ds = _per_dim_args("conv_output_size", n, kernel_size=kernel_size, stride=stride,
+                                       padding=padding, dilation=dilation)
         res = [conv_output_size(ni, k, s, p, d, explain) for ni, k, s, p, d in zip(n, ks, ss, ps, ds)]
         return "\n".join(res) if explain else tuple(res)
     op = "conv_output_size"
@@ -80,7 +86,8 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1, explain: b
     else:
         formula = f"floor(({n} + {_pad_text(pb, pa)} - {d}*({k}-1) - 1) / {s}) + 1"
     try:
-        out = _cnn.conv_out_len(n, k, s, pb, pa, d)
+        out = out_len(op, f"the padded input {n} + {pb} + {pa} or the dilated kernel {d}*({k}-1)+1",
+                      _cnn.conv_out_len, n, k, s, pb, pa, d)
     except ValueError:
         span = d * (k - 1) + 1
         raise ValueError(f"{op}: {formula} < 1: the padded input {n + pb + pa} is smaller than "
@@ -105,7 +112,9 @@ def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_paddi
     PyTorch: the "Shape" formula of ``torch.nn.ConvTranspose2d``.
     """
     if isinstance(n, (tuple, list)):
-        ks, ss, ps, ops, ds = _per_dim_args(n, kernel_size, stride, padding, output_padding, dilation)
+        ks, ss, ps, ops, ds = _per_dim_args("conv_transpose_output_size", n, kernel_size=kernel_size,
+                                            stride=stride, padding=padding,
+                                            output_padding=output_padding, dilation=dilation)
         res = [conv_transpose_output_size(*a, explain=explain) for a in zip(n, ks, ss, ps, ops, ds)]
         return "\n".join(res) if explain else tuple(res)
     op = "conv_transpose_output_size"
@@ -123,7 +132,7 @@ def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_paddi
     else:
         formula = f"({n} - 1)*{s} - 2*{p} + {d}*({k}-1) + {o} + 1"
     try:
-        out = _cnn.conv_transpose_out_len(n, k, s, p, d, o)
+        out = out_len(op, f"the output size {formula}", _cnn.conv_transpose_out_len, n, k, s, p, d, o)
     except ValueError:
         raise ValueError(f"{op}: {formula} < 1: padding {p} removes the whole output") from None
     return f"{formula} = {out}" if explain else out
@@ -145,7 +154,8 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     """
     if isinstance(n, (tuple, list)):
         stride = kernel_size if stride is None else stride
-        ks, ss, ps, ds = _per_dim_args(n, kernel_size, stride, padding, dilation)
+        ks, ss, ps, ds = _per_dim_args("pool_output_size", n, kernel_size=kernel_size, stride=stride,
+                                       padding=padding, dilation=dilation)
         res = [pool_output_size(ni, k, s, p, d, ceil_mode, explain) for ni, k, s, p, d in zip(n, ks, ss, ps, ds)]
         return "\n".join(res) if explain else tuple(res)
     op = "pool_output_size"
@@ -162,7 +172,8 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     else:
         formula = f"{rnd}(({n} + 2*{p} - {d}*({k}-1) - 1) / {s}) + 1"
     try:
-        out = _cnn.pool_out_len(n, k, s, p, d, bool(ceil_mode))
+        out = out_len(op, f"the padded input {n} + 2*{p} or the window {d}*({k}-1)+1",
+                      _cnn.pool_out_len, n, k, s, p, d, bool(ceil_mode))
     except ValueError:
         raise ValueError(f"{op}: {formula} < 1: the padded input {n + 2 * p} is smaller than the "
                          f"window {d * (k - 1) + 1}") from None
@@ -176,13 +187,15 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     return f"{formula} = {out}"
 
 
-def _per_dim_args(n, *args):
+def _per_dim_args(op, n, **args):
+    """Each keyword argument as a list with one value per dim of n (an int is repeated)."""
     dims = len(n)
     out = []
-    for a in args:
+    for name, a in args.items():
         if isinstance(a, (tuple, list)):
             if len(a) != dims:
-                raise ValueError(f"expected {dims} values, one per dim of n={tuple(n)}, got {a!r}")
+                raise ValueError(f"{op}: {name} must be an int or {dims} values (one per dim of "
+                                 f"n={tuple(n)}), got {a!r}")
             out.append(list(a))
         else:
             out.append([a] * dims)

@@ -144,9 +144,9 @@ cnn_status cnn_pad_backward(cnn_dtype dtype, int ndim, const int64_t *shape, con
 
 typedef struct {
     int64_t batch;                /* N */
-    int64_t in_channels;          /* C_in, divisible by groups */
+    int64_t in_channels;          /* C_in, divisible by groups (0 allowed: the output is the bias) */
     int64_t in_h, in_w;           /* H, W of the input */
-    int64_t out_channels;         /* C_out, divisible by groups */
+    int64_t out_channels;         /* C_out, divisible by groups (0 allowed: an empty output) */
     int64_t kernel_h, kernel_w;   /* kH, kW */
     int64_t stride_h, stride_w;   /* >= 1 */
     int64_t pad_top, pad_bottom;  /* implicit zero padding, >= 0 each side */

@@ -10,7 +10,7 @@ cnn_status cnn_conv_transpose2d_output_shape(const cnn_conv_transpose2d_desc *d,
     int64_t oh, ow, t;
     cnn_status st;
     if (!d) return CNN_EINVAL;
-    if (d->batch < 0 || d->in_channels < 1 || d->out_channels < 1 || d->groups < 1)
+    if (d->batch < 0 || d->in_channels < 0 || d->out_channels < 0 || d->groups < 1)
         return CNN_EINVAL;
     if (d->in_channels % d->groups || d->out_channels % d->groups) return CNN_ESHAPE;
     if ((st = cnn_conv_transpose_out_len(d->in_h, d->kernel_h, d->stride_h, d->pad_h,

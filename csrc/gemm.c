@@ -7,7 +7,7 @@
 
 /* Register block MR x NR, cache blocks MC x KC (A) and KC x NC (B). */
 #define GEMM_MR 4
-#define GEMM_NR 16
+#define GEMM_NR 8
 #define GEMM_MC 128
 #define GEMM_KC 256
 #define GEMM_NC 2048

@@ -1,6 +1,7 @@
 """linear, activations, softmax/log_softmax and dropout against the float64 reference."""
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import cnnpy
 import cnnpy.functional as F
@@ -92,3 +93,29 @@ def test_dropout():
     cnnpy.manual_seed(3)
     assert np.array_equal(a, F.dropout(x, 0.5))
     assert F.dropout(x.astype(np.float32), 0.5, rng=0).dtype == np.float32
+
+
+@given(st.data())
+def test_dense_property_against_reference(data):
+    """Random shapes for linear, an activation and softmax along a random dim, against the reference."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    lead = tuple(data.draw(st.lists(st.integers(1, 4), min_size=0, max_size=2)))
+    fin, fout = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
+    x = rng.standard_normal((*lead, fin))
+    w, b = rng.standard_normal((fout, fin)), rng.standard_normal(fout)
+    bias = b if data.draw(st.booleans()) else None
+    y = F.linear(x, w, bias)
+    assert_close(y, ref.linear(x, w, bias))
+    gy = rng.standard_normal(y.shape)
+    for a, e in zip(F.linear_backward(gy, x, w, bias), ref.linear_backward(gy, x, w, bias)):
+        if e is None:
+            assert a is None
+        else:
+            assert_close(a, e)
+    name, kw = data.draw(st.sampled_from(ACTS))
+    assert_close(getattr(F, name)(y, **kw), getattr(ref, name)(y, **kw))
+    assert_close(getattr(F, name + "_backward")(gy, y, **kw), getattr(ref, name + "_backward")(gy, y, **kw))
+    dim = data.draw(st.integers(-y.ndim, y.ndim - 1))
+    sm = data.draw(st.sampled_from(["softmax", "log_softmax"]))
+    assert_close(getattr(F, sm)(y, dim), getattr(ref, sm)(y, dim))
+    assert_close(getattr(F, sm + "_backward")(gy, y, dim), getattr(ref, sm + "_backward")(gy, y, dim))

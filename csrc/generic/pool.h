@@ -72,14 +72,14 @@ static real R(avg_window)(const cnn_pool2d_desc *d, int64_t oh, int64_t ow, int6
     int64_t he = hs + d->kernel_h, we = ws + d->kernel_w;
     if (he > d->in_h + d->pad_h) he = d->in_h + d->pad_h;
     if (we > d->in_w + d->pad_w) we = d->in_w + d->pad_w;
-    const int64_t padded_size = (he - hs) * (we - ws);
     *h0 = hs < 0 ? 0 : hs;
     *w0 = ws < 0 ? 0 : ws;
     *h1 = he < d->in_h ? he : d->in_h;
     *w1 = we < d->in_w ? we : d->in_w;
     if (d->divisor_override > 0) return (real)d->divisor_override;
-    if (d->count_include_pad) return (real)padded_size;
-    return (real)((*h1 - *h0) * (*w1 - *w0));
+    /* Products in floating point: a huge padded window must not overflow int64. */
+    if (d->count_include_pad) return (real)(he - hs) * (real)(we - ws);
+    return (real)(*h1 - *h0) * (real)(*w1 - *w0);
 }
 
 static void R(avgpool_forward)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW,
