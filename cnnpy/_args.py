@@ -38,10 +38,10 @@ def as_int(op: str, name: str, value, minimum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{op}: {name} must be an int, got {value!r}")
     value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
     if not -INT64_MAX - 1 <= value <= INT64_MAX:
         raise OverflowError(f"{op}: {name}={value} does not fit in int64")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
     return value
 
 

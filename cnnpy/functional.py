@@ -163,6 +163,8 @@ class _ConvSetup:
         self.stride, self.dilation = _hw(stride_t, dims), _hw(dil_t, dims)
         self.mode_code = pad_mode(op, "padding_mode", padding_mode)
         self.value = 0.0 if padding_mode == "zeros" else as_float(op, "value", value)
+        if not isinstance(mode, str):
+            raise TypeError(f"{op}: mode must be a string, 'xcorr' or 'conv', got {mode!r}")
         if mode not in ("xcorr", "conv"):
             raise ValueError(f"{op}: mode must be 'xcorr' (cross-correlation) or 'conv' (true "
                              f"convolution), got {mode!r}")
@@ -433,12 +435,16 @@ def _pad_setup(op, input, pad_arg, mode, value):
     for i in range(len(pads) // 2):  # pad[2i], pad[2i+1] pad dim -1-i
         d = x.ndim - 1 - i
         full[2 * d], full[2 * d + 1] = pads[2 * i], pads[2 * i + 1]
+    out = []
     for d in range(x.ndim):
+        before, after = full[2 * d], full[2 * d + 1]
         try:
-            _cnn.pad_out_len(x.shape[d], full[2 * d], full[2 * d + 1], code)
+            out.append(out_len(op, f"the padded size {x.shape[d]} + {before} + {after} of dim {d}",
+                               _cnn.pad_out_len, x.shape[d], before, after, code))
         except ValueError:
-            raise ValueError(f"{op}: pads ({full[2 * d]}, {full[2 * d + 1]}) do not fit dim {d} of "
+            raise ValueError(f"{op}: pads ({before}, {after}) do not fit dim {d} of "
                              f"size {x.shape[d]} in mode {mode!r}") from None
+    check_numel(op, "the output", out, x.dtype)
     return x, full, code, val
 
 
@@ -447,7 +453,8 @@ def pad(input, pad, mode="constant", value=0.0):
     from the LAST dim, as PyTorch: ``(left, right, top, bottom, ...)``. Modes: 'constant' (fills
     `value`; alias 'zeros'), 'reflect'/'mirror' (edge not repeated), 'symmetric' (edge repeated),
     'replicate'/'edge', 'circular'/'wrap'; pads wider than the input keep bouncing or wrapping as
-    ``numpy.pad`` does. Negative pads crop first.
+    ``numpy.pad`` does. Negative pads crop; reflect/symmetric/replicate still mirror about the
+    original edges, circular wraps around what is left (PyTorch's rules).
 
     >>> import numpy as np
     >>> pad(np.array([1., 2, 3]), (2, 2), mode="symmetric").tolist()
@@ -514,14 +521,14 @@ def _indices4(op, form, indices, shape, limit):
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")
-    idx4 = form.to4d(idx).astype(np.int64, copy=False)
+    idx4 = form.to4d(idx)
     if idx4.shape != tuple(shape):
         raise ValueError(f"{op}: indices of shape {idx.shape} do not match the output's shape "
                          f"{form.from4d(np.empty(shape, np.uint8)).shape}")
-    if idx4.size and (idx4.min() < 0 or idx4.max() >= limit):
+    if idx4.size and (idx4.min() < 0 or idx4.max() >= limit):  # before the cast: quote the real value
         bad = idx4[(idx4 < 0) | (idx4 >= limit)].flat[0]
         raise ValueError(f"{op}: indices must lie in [0, {limit}) (positions in a plane), got {bad}")
-    return idx4
+    return idx4.astype(np.int64, copy=False)
 
 
 def _max_pool(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
@@ -769,6 +776,10 @@ def _unpool_setup(op, dims, input, indices, kernel_size, stride, padding, output
     sizes = x4.shape[2:] if dims == 2 else x4.shape[3:]
     if output_size is None:
         out = [(n - 1) * si - 2 * pi + ki for n, ki, si, pi in zip(sizes, k, s, p)]
+        if any(o > 2**63 - 1 for o in out):
+            raise OverflowError(f"{op}: the default output size (n - 1)*stride - 2*padding + "
+                                f"kernel_size = {tuple(out)} overflows int64 (kernel_size="
+                                f"{kernel_size!r}, stride={stride!r})")
         if any(o < 1 for o in out):
             raise ValueError(f"{op}: the default output size (n - 1)*stride - 2*padding + kernel_size "
                              f"= {tuple(out)} is not positive: padding={padding!r} is too large for "
@@ -1242,7 +1253,8 @@ class _CrossEntropy:
             if t.shape != (x.shape[0], *x.shape[2:]):
                 raise ValueError(f"{op}: target must have shape {(x.shape[0], *x.shape[2:])} for an "
                                  f"input of shape {x.shape}, got {t.shape}")
-            x3, t2 = x.reshape(x.shape[0], x.shape[1], -1), t.reshape(x.shape[0], -1)
+            inner = int(np.prod(x.shape[2:]))
+            x3, t2 = x.reshape(x.shape[0], x.shape[1], inner), t.reshape(x.shape[0], inner)
         else:
             raise ValueError(f"{op}: input must be (C,), (N, C) or (N, C, d1, ...), got shape {x.shape}")
         if w is not None and w.shape != (x3.shape[1],):

@@ -115,8 +115,9 @@ cnn_status cnn_pool_out_len(int64_t n, int64_t k, int64_t stride, int64_t pad, i
  *     circular   periodic           2 3 | 1 2 3 | 1 2      (numpy "wrap")
  *
  * Pads wider than the input keep bouncing (reflect, symmetric) or wrapping (circular) exactly as
- * numpy.pad does. A negative pad crops that many elements from that side first; the other side
- * is then padded from what is left (PyTorch's order). */
+ * numpy.pad does. A negative pad crops that many elements from that side; reflect, symmetric and
+ * replicate still mirror or extend about the original edges, while circular wraps around what
+ * the crops leave (both exactly as PyTorch's pad). */
 typedef enum {
     CNN_PAD_CONSTANT = 0,
     CNN_PAD_REFLECT = 1,
@@ -126,7 +127,8 @@ typedef enum {
 } cnn_pad_mode;
 
 /* Padded length along one axis: out = n + before + after (negative pads crop). CNN_ESHAPE if the
- * crops remove more than n, or if a mode other than constant must pad an axis cropped to nothing. */
+ * crops remove more than n, or if a mode other than constant must pad from nothing (an empty axis,
+ * or for circular an axis cropped to nothing). */
 cnn_status cnn_pad_out_len(int64_t n, int64_t before, int64_t after, cnn_pad_mode mode,
                            int64_t *out);
 

@@ -139,12 +139,13 @@ cnn_status cnn_pad_out_len(int64_t n, int64_t before, int64_t after, cnn_pad_mod
     if (before > INT64_MAX / 4 || after > INT64_MAX / 4 || before < -(INT64_MAX / 4) ||
         after < -(INT64_MAX / 4) || n > INT64_MAX / 4)
         return CNN_EOVERFLOW;
-    /* Negative pads crop first (as PyTorch does); the rest pads what is left. */
+    const int64_t len = n + before + after;
+    /* Circular mode wraps around what the crops leave; it must not be empty, nor crop past it. */
     const int64_t kept = n + (before < 0 ? before : 0) + (after < 0 ? after : 0);
-    if (kept < 0) return CNN_ESHAPE;
-    const int64_t len = kept + (before > 0 ? before : 0) + (after > 0 ? after : 0);
-    /* Reflecting, replicating or wrapping an empty axis has nothing to copy. */
-    if (mode != CNN_PAD_CONSTANT && kept == 0 && len > 0) return CNN_ESHAPE;
+    if (len < 0 || kept < 0) return CNN_ESHAPE;
+    if (mode == CNN_PAD_CIRCULAR && kept == 0 && len > 0) return CNN_ESHAPE;
+    /* Reflecting or replicating an empty axis has nothing to copy. */
+    if (mode != CNN_PAD_CONSTANT && n == 0 && len > 0) return CNN_ESHAPE;
     *out = len;
     return CNN_OK;
 }

@@ -19,6 +19,12 @@ static int conv_is_pointwise(const conv_geom *g)
            g->OH == g->H && g->OW == g->W;
 }
 
+void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
+{
+    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dH + 1;
+    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dW + 1;
+}
+
 #define real float
 #define R(name) name##_f32
 #include "generic/conv.h"
@@ -43,11 +49,19 @@ cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
     return K <= CONV_DIRECT_MAX_K ? CNN_ALGO_DIRECT : CNN_ALGO_GEMM;
 }
 
+/* Direct kernels: one padded group of the input for the weight gradient. GEMM: one column tile
+ * plus the packing buffers. */
 cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
 {
     int64_t K, col = 0;
     cnn_status st;
     *len = 0;
+    if (algo == CNN_ALGO_DIRECT) {
+        int64_t Hp, Wp;
+        direct_padded_dims(g, &Hp, &Wp);
+        const int64_t padded[3] = {g->C_in / g->groups, Hp, Wp};
+        return cnn_numel(3, padded, len);
+    }
     if (algo != CNN_ALGO_GEMM) return CNN_OK;
     const int64_t ks[3] = {g->C_in / g->groups, g->kH, g->kW};
     if ((st = cnn_numel(3, ks, &K))) return st;

@@ -10,12 +10,6 @@
 
 #include "cnn.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define CNN_UNUSED __attribute__((unused))
-#else
-#define CNN_UNUSED
-#endif
-
 /* ---- checked allocation ------------------------------------------------------------------------ */
 
 /* *out = malloc(count * elsize) with the product overflow-checked; count 0 allocates one byte so a
@@ -36,6 +30,10 @@ typedef struct {
     int64_t N, C_in, H, W, C_out, OH, OW;
     int64_t kH, kW, sH, sW, dH, dW, pT, pL, groups;
 } conv_geom;
+
+/* Rows and columns of the zero-padded input the direct weight-gradient kernel reads:
+ * ((OH-1)*sH + dH*(kH-1) + 1) x ((OW-1)*sW + dW*(kW-1) + 1). */
+void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp);
 
 /* Fill g from a descriptor, validating it. */
 cnn_status conv_geom_from_desc(const cnn_conv2d_desc *d, conv_geom *g);

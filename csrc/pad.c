@@ -58,10 +58,13 @@ static cnn_status pad_plan(int ndim, const int64_t *shape, const int64_t *pads, 
     if ((st = cnn_alloc(total, sizeof(int64_t), (void **)&buf))) return st;
     int64_t off = 0;
     for (int d = 0; d < ndim; d++) {
-        /* crop first, then pad the kept part [crop, crop + kept) */
+        /* Output i reads position i - before of the axis, mapped about its original edges;
+         * circular wraps around what the crops leave, [crop, crop + kept) (PyTorch's rules). */
         const int64_t before = pads[2 * d], after = pads[2 * d + 1];
-        const int64_t crop = before < 0 ? -before : 0, lead = before > 0 ? before : 0;
-        const int64_t kept = shape[d] - crop - (after < 0 ? -after : 0);
+        const int circular = mode == CNN_PAD_CIRCULAR;
+        const int64_t crop = circular && before < 0 ? -before : 0;
+        const int64_t lead = circular ? (before > 0 ? before : 0) : before;
+        const int64_t kept = circular ? shape[d] - crop - (after < 0 ? -after : 0) : shape[d];
         maps[d] = buf + off;
         for (int64_t i = 0; i < out_shape[d]; i++) {
             const int64_t src = pad_source(i - lead, kept, mode);

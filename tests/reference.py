@@ -131,48 +131,54 @@ def _reduce_grad(grad_output, shape, reduction):
 _PAD_MODES = ("constant", "reflect", "symmetric", "replicate", "circular")
 
 
-def _pad_source_index(n, left, right, mode):
-    """Source index along one axis of length ``n`` for every output position.
-
-    Negative ``left``/``right`` crop that many elements first; positive pads are
-    then applied to the cropped segment of length m.  For a position i relative
-    to the start of the cropped segment (i < 0 is left padding, i >= m right
-    padding) the source index is
+def _periodic_source(i, m, mode):
+    """Source index in [0, m) of positions i (relative to an axis of length m), or -1 to fill:
         constant : i if 0 <= i < m else -1 (meaning "fill value")
         replicate: clip(i, 0, m-1)                       (numpy 'edge')
         circular : i mod m                               (numpy 'wrap')
         symmetric: j = i mod 2m; j if j < m else 2m-1-j  (numpy 'symmetric')
         reflect  : j = i mod 2(m-1); j if j < m else 2(m-1)-j  (numpy 'reflect';
                    m == 1 repeats the single element, as numpy does)
-    These periodic extensions equal numpy.pad also for pads wider than m.
+    These periodic extensions equal numpy.pad also for pads wider than m."""
+    if mode == "constant":
+        return np.where((i >= 0) & (i < m), i, -1)
+    if m == 0 and i.size:
+        raise ValueError(f"cannot pad an empty dimension in mode {mode!r}")
+    if mode == "replicate":
+        return np.clip(i, 0, m - 1)
+    if mode == "circular":
+        return np.mod(i, m)
+    if mode == "symmetric":
+        j = np.mod(i, 2 * m)
+        return np.where(j < m, j, 2 * m - 1 - j)
+    if mode == "reflect":
+        if m == 1:
+            return np.zeros_like(i)
+        period = 2 * (m - 1)
+        j = np.mod(i, period)
+        return np.where(j < m, j, period - j)
+    raise ValueError(f"unknown padding mode {mode!r}; expected one of {_PAD_MODES}")
+
+
+def _pad_source_index(n, left, right, mode):
+    """Source index along one axis of length ``n`` for every output position.
+
+    Output position o reads position p = o - left of the original axis (negative
+    pads crop), mapped into [0, n) by ``_periodic_source`` -- reflecting about the
+    ORIGINAL edges, as torch's reflect/replicate do.  Circular mode is torch's
+    exception: negative pads crop first and the positive pads then wrap around
+    the cropped segment (what torch's circular pad computes).
     """
+    length = n + left + right
+    if length < 0:
+        raise ValueError(f"negative padding ({left}, {right}) crops more than the size {n}")
+    if mode != "circular":
+        return _periodic_source(np.arange(length) - left, n, mode)
     lo = max(-left, 0)
     m = n - lo - max(-right, 0)
     if m < 0:
         raise ValueError(f"negative padding ({left}, {right}) crops more than the size {n}")
-    L, R = max(left, 0), max(right, 0)
-    i = np.arange(-L, m + R)
-    if mode == "constant":
-        src = np.where((i >= 0) & (i < m), i, -1)
-    else:
-        if m == 0 and i.size:
-            raise ValueError(f"cannot pad an empty dimension in mode {mode!r}")
-        if mode == "replicate":
-            src = np.clip(i, 0, m - 1)
-        elif mode == "circular":
-            src = np.mod(i, m)
-        elif mode == "symmetric":
-            j = np.mod(i, 2 * m)
-            src = np.where(j < m, j, 2 * m - 1 - j)
-        elif mode == "reflect":
-            if m == 1:
-                src = np.zeros_like(i)
-            else:
-                period = 2 * (m - 1)
-                j = np.mod(i, period)
-                src = np.where(j < m, j, period - j)
-        else:
-            raise ValueError(f"unknown padding mode {mode!r}; expected one of {_PAD_MODES}")
+    src = _periodic_source(np.arange(-max(left, 0), m + max(right, 0)), m, mode)
     return np.where(src >= 0, src + lo, -1)
 
 
@@ -210,10 +216,11 @@ def pad(x, pad, mode="constant", value=0.0):
     ``pad`` = (left, right) for the last dim, then (top, bottom) for the one
     before, etc.  Modes: "constant" (fill ``value``), "reflect" (edge not
     repeated, numpy 'reflect'), "symmetric" (edge repeated), "replicate"
-    (numpy 'edge'), "circular" (numpy 'wrap').  Negative pads crop first;
-    positive pads then extend the cropped tensor (this is also what torch does
-    for reflect/replicate/circular).  Pads wider than the dimension keep
-    reflecting/wrapping exactly as numpy.pad does.
+    (numpy 'edge'), "circular" (numpy 'wrap').  Negative pads crop; reflect,
+    symmetric and replicate then extend about the original edges (torch's
+    reflect/replicate), circular wraps around the cropped segment (torch's
+    circular).  Pads wider than the dimension keep reflecting/wrapping exactly
+    as numpy.pad does.
     """
     x = _f64(x)
     return np.array(_pad_any(x, pad, mode, float(value)), dtype=np.float64)

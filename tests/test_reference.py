@@ -161,11 +161,16 @@ def test_pad_vs_numpy_wide(shape, padv, mode):
 
 
 @pytest.mark.parametrize("mode", ["reflect", "symmetric", "replicate", "circular"])
-def test_pad_negative_is_crop_then_pad(mode):
+def test_pad_negative_pads(mode):
+    """Negative pads crop. Circular (torch's rule) wraps around what is left: crop, then pad.
+    Reflect/symmetric/replicate (torch's reflect/replicate) mirror about the original edges:
+    pad, then crop."""
     x = rng_for("neg", mode).standard_normal((3, 6, 7))
     padv = (-2, 5, 4, -1, -1, 0)
-    cropped = x[1:, :-1, 2:]
-    expected = np.pad(cropped, [(0, 0), (4, 0), (0, 5)], mode=NUMPY_MODE[mode])
+    if mode == "circular":
+        expected = np.pad(x[1:, :-1, 2:], [(0, 0), (4, 0), (0, 5)], mode=NUMPY_MODE[mode])
+    else:
+        expected = np.pad(x, [(0, 0), (4, 0), (0, 5)], mode=NUMPY_MODE[mode])[1:, :-1, 2:]
     np.testing.assert_array_equal(ref.pad(x, padv, mode=mode), expected)
 
 

@@ -90,44 +90,69 @@ static void R(conv_backward_weight_ref)(const conv_geom *g, const real *dy, cons
 
 /* ---- direct kernels: whole output rows, vectorised along the width ---------------------------- */
 
-static void R(conv_forward_direct)(const conv_geom *g, const real *x, const real *w,
-                                   const real *b, real *y, int accumulate)
+/* y[co][oh] (+)= bias + sum over ci, kh, kw of w[co][ci][kh][kw] * x[ci][ih][kw*dW - pL + ow*sW],
+ * for output channels co0 and, when `pair`, co0 + 1 (same group): the input row segment loaded
+ * for one tap feeds both rows. Stride-1 rows are contiguous and vectorise. */
+static void R(direct_rows)(const conv_geom *g, const real *xg, const real *w0, int pair,
+                           real *restrict y0, int64_t oh)
 {
-    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
-    const int64_t OW = g->OW, sW = g->sW;
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t co = 0; co < g->C_out; co++) {
-            const int64_t c0 = (co / Mg) * Cg;
-            const real *wc = w + co * Cg * g->kH * g->kW;
-            for (int64_t oh = 0; oh < g->OH; oh++) {
-                real *restrict yr = y + ((n * g->C_out + co) * g->OH + oh) * OW;
-                const real bias = b ? b[co] : 0;
-                if (!accumulate)
-                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;
-                else if (b)
-                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] += bias;
-                for (int64_t ci = 0; ci < Cg; ci++)
-                    for (int64_t kh = 0; kh < g->kH; kh++) {
-                        const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
-                        if (ih < 0 || ih >= g->H) continue;
-                        const real *restrict xr = x + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
-                        for (int64_t kw = 0; kw < g->kW; kw++) {
-                            const int64_t off = kw * g->dW - g->pL;
-                            const real wv = wc[(ci * g->kH + kh) * g->kW + kw];
-                            int64_t lo, hi;
-                            R(ow_range)(OW, g->W, sW, off, &lo, &hi);
-                            if (sW == 1) {
-                                const real *restrict xs = xr + off;
-                                for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xs[ow];
-                            } else {
-                                for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sW + off];
-                            }
-                        }
+    const int64_t Cg = g->C_in / g->groups, kk = Cg * g->kH * g->kW, OW = g->OW, sW = g->sW;
+    real *restrict y1 = y0 + g->OH * OW;
+    for (int64_t ci = 0; ci < Cg; ci++)
+        for (int64_t kh = 0; kh < g->kH; kh++) {
+            const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+            if (ih < 0 || ih >= g->H) continue;
+            const real *restrict xr = xg + (ci * g->H + ih) * g->W;
+            for (int64_t kw = 0; kw < g->kW; kw++) {
+                const int64_t off = kw * g->dW - g->pL, wi = (ci * g->kH + kh) * g->kW + kw;
+                const real a = w0[wi], c = pair ? w0[kk + wi] : 0;
+                int64_t lo, hi;
+                R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                if (sW == 1 && pair) {
+                    const real *restrict xs = xr + off;
+                    for (int64_t ow = lo; ow < hi; ow++) {
+                        y0[ow] += a * xs[ow];
+                        y1[ow] += c * xs[ow];
                     }
+                } else if (sW == 1) {
+                    const real *restrict xs = xr + off;
+                    for (int64_t ow = lo; ow < hi; ow++) y0[ow] += a * xs[ow];
+                } else {
+                    for (int64_t ow = lo; ow < hi; ow++) y0[ow] += a * xr[ow * sW + off];
+                    if (pair)
+                        for (int64_t ow = lo; ow < hi; ow++) y1[ow] += c * xr[ow * sW + off];
+                }
             }
         }
 }
 
+static void R(conv_forward_direct)(const conv_geom *g, const real *x, const real *w,
+                                   const real *b, real *y, int accumulate)
+{
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
+    const int64_t kk = Cg * g->kH * g->kW;
+    for (int64_t n = 0; n < g->N; n++) {
+        int64_t co = 0;
+        while (co < g->C_out) {
+            const int pair = co + 1 < g->C_out && (co + 1) / Mg == co / Mg;
+            const real *xg = x + (n * g->C_in + (co / Mg) * Cg) * g->H * g->W;
+            real *yc = y + (n * g->C_out + co) * P;
+            for (int64_t c = 0; c <= pair; c++) { /* start from the bias (or add it) */
+                const real bias = b ? b[co + c] : 0;
+                real *yp = yc + c * P;
+                if (!accumulate)
+                    for (int64_t p = 0; p < P; p++) yp[p] = bias;
+                else if (b)
+                    for (int64_t p = 0; p < P; p++) yp[p] += bias;
+            }
+            for (int64_t oh = 0; oh < g->OH; oh++)
+                R(direct_rows)(g, xg, w + co * kk, pair, yc + oh * g->OW, oh);
+            co += pair ? 2 : 1;
+        }
+    }
+}
+
+/* dx rows += w * dy rows, scattered along each kernel tap (any stride). */
 static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, const real *w,
                                          real *dx)
 {
@@ -161,31 +186,71 @@ static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, con
         }
 }
 
-static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, const real *x,
-                                           real *dw)
+/* Lanes of the weight-gradient dot products: 32 bytes (8 float32 or 4 float64). */
+enum { R(VW) = 32 / sizeof(real) };
+
+/* xp (C, Hp, Wp) = x (C, H, W) shifted down by pT and right by pL, zero elsewhere, so the
+ * weight-gradient kernel reads xp[c][oh*sH + kh*dH][ow*sW + kw*dW] without bounds checks. */
+static void R(pad_planes)(const real *restrict x, int64_t C, int64_t H, int64_t W, int64_t pT,
+                          int64_t pL, int64_t Hp, int64_t Wp, real *restrict xp)
 {
-    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < Hp; r++) {
+            real *row = xp + (c * Hp + r) * Wp;
+            const int64_t ih = r - pT;
+            if (ih < 0 || ih >= H) {
+                for (int64_t q = 0; q < Wp; q++) row[q] = 0;
+                continue;
+            }
+            const real *src = x + (c * H + ih) * W;
+            for (int64_t q = 0; q < Wp; q++) {
+                const int64_t iw = q - pL;
+                row[q] = (iw >= 0 && iw < W) ? src[iw] : 0;
+            }
+        }
+}
+
+/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dH][ow*sW + kw*dW]
+ * with xp the padded input. Partial sums run in VW lanes (CB output channels share each input
+ * load) and are added up in a fixed order. scratch: Cg * Hp * Wp elements (direct_padded_dims). */
+static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, const real *x,
+                                           real *dw, real *scratch)
+{
+    enum { CB = 4, VW = R(VW) };
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
     const int64_t OW = g->OW, sW = g->sW;
+    int64_t Hp, Wp;
+    direct_padded_dims(g, &Hp, &Wp);
     for (int64_t n = 0; n < g->N; n++)
-        for (int64_t co = 0; co < g->C_out; co++) {
-            const int64_t c0 = (co / Mg) * Cg;
-            real *wc = dw + co * Cg * g->kH * g->kW;
-            for (int64_t oh = 0; oh < g->OH; oh++) {
-                const real *restrict dyr = dy + ((n * g->C_out + co) * g->OH + oh) * OW;
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            R(pad_planes)(x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
+                          Hp, Wp, scratch);
+            for (int64_t m0 = 0; m0 < Mg; m0 += CB) {
+                const int64_t co = gr * Mg + m0, cb = Mg - m0 < CB ? Mg - m0 : CB;
+                const real *dyc = dy + (n * g->C_out + co) * P;
                 for (int64_t ci = 0; ci < Cg; ci++)
-                    for (int64_t kh = 0; kh < g->kH; kh++) {
-                        const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
-                        if (ih < 0 || ih >= g->H) continue;
-                        const real *restrict xr = x + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
+                    for (int64_t kh = 0; kh < g->kH; kh++)
                         for (int64_t kw = 0; kw < g->kW; kw++) {
-                            const int64_t off = kw * g->dW - g->pL;
-                            int64_t lo, hi;
-                            real s = 0;
-                            R(ow_range)(OW, g->W, sW, off, &lo, &hi);
-                            for (int64_t ow = lo; ow < hi; ow++) s += dyr[ow] * xr[ow * sW + off];
-                            wc[(ci * g->kH + kh) * g->kW + kw] += s;
+                            real acc[CB][VW] = {{0}}, tail[CB] = {0};
+                            for (int64_t oh = 0; oh < g->OH; oh++) {
+                                const real *xs = scratch + (ci * Hp + oh * g->sH + kh * g->dH) * Wp + kw * g->dW;
+                                const real *dyr = dyc + oh * OW;
+                                int64_t ow = 0;
+                                for (; ow + VW <= OW; ow += VW) {
+                                    real xv[VW];
+                                    for (int j = 0; j < VW; j++) xv[j] = xs[(ow + j) * sW];
+                                    for (int64_t c = 0; c < cb; c++)
+                                        for (int j = 0; j < VW; j++) acc[c][j] += dyr[c * P + ow + j] * xv[j];
+                                }
+                                for (; ow < OW; ow++)
+                                    for (int64_t c = 0; c < cb; c++) tail[c] += dyr[c * P + ow] * xs[ow * sW];
+                            }
+                            for (int64_t c = 0; c < cb; c++) {
+                                real sum = tail[c];
+                                for (int j = 0; j < VW; j++) sum += acc[c][j];
+                                dw[(((co + c) * Cg + ci) * g->kH + kh) * g->kW + kw] += sum;
+                            }
                         }
-                    }
             }
         }
 }
@@ -346,7 +411,7 @@ void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, 
     if (algo == CNN_ALGO_GEMM)
         R(conv_backward_weight_gemm)(g, dy, x, dw, scratch);
     else if (algo == CNN_ALGO_DIRECT)
-        R(conv_backward_weight_direct)(g, dy, x, dw);
+        R(conv_backward_weight_direct)(g, dy, x, dw, scratch);
     else
         R(conv_backward_weight_ref)(g, dy, x, dw);
 }

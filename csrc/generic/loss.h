@@ -63,6 +63,13 @@ static double R(ce_denominator)(int64_t n, const int64_t *t, const real *w, int6
     return wsum;
 }
 
+/* (1 - e) nll + (e / C) smooth; without smoothing the smooth term is skipped, so a -inf logit
+ * (smooth = inf) does not turn the loss into 0 * inf = NaN. */
+static double R(ce_mix)(double eps, int64_t C, double nll, double smooth)
+{
+    return eps > 0 ? (1 - eps) * nll + eps / (double)C * smooth : nll;
+}
+
 static cnn_status R(cross_entropy_forward)(int64_t B, int64_t C, int64_t D, const real *x,
                                            const int64_t *t, const real *w, int64_t ignore_index,
                                            double eps, cnn_reduction red, real *loss)
@@ -79,19 +86,14 @@ static cnn_status R(cross_entropy_forward)(int64_t B, int64_t C, int64_t D, cons
                 nll = -(w ? (double)w[t[i]] : 1.0) * lp[t[i]];
                 for (int64_t c = 0; c < C; c++) smooth -= (w ? (double)w[c] : 1.0) * lp[c];
             }
-            if (red == CNN_REDUCE_NONE)
-                loss[i] = (real)((1 - eps) * nll + eps / (double)C * smooth);
+            if (red == CNN_REDUCE_NONE) loss[i] = (real)R(ce_mix)(eps, C, nll, smooth);
             nll_sum += nll;
             smooth_sum += smooth;
         }
     free(lp);
     if (red == CNN_REDUCE_NONE) return CNN_OK;
-    if (red == CNN_REDUCE_SUM) {
-        loss[0] = (real)((1 - eps) * nll_sum + eps / (double)C * smooth_sum);
-        return CNN_OK;
-    }
-    const double v = (1 - eps) * nll_sum + eps / (double)C * smooth_sum;
-    loss[0] = (real)(v / R(ce_denominator)(B * D, t, w, ignore_index));
+    const double v = R(ce_mix)(eps, C, nll_sum, smooth_sum);
+    loss[0] = (real)(red == CNN_REDUCE_SUM ? v : v / R(ce_denominator)(B * D, t, w, ignore_index));
     return CNN_OK;
 }
 
