@@ -105,6 +105,15 @@ def _size_text(hw, dims):
     return str(hw[1]) if dims == 1 else f"{hw[0]}x{hw[1]}"
 
 
+def _grad4(op: str, form: _Form, grad_output, dtype, want) -> np.ndarray:
+    """grad_output, checked to have the forward output's shape (in the user's form), as 4-D."""
+    g = cast(as_array(op, "grad_output", grad_output), dtype)
+    expect = form.from4d(np.empty(want, dtype=np.uint8)).shape
+    if g.shape != expect:
+        raise ValueError(f"{op}: grad_output must have the output's shape {expect}, got {g.shape}")
+    return form.to4d(g)
+
+
 # ---- convolution ---------------------------------------------------------------------------------
 
 def _conv_padding(op, padding, dims, sizes, ks, ss, ds):
@@ -214,13 +223,7 @@ def _conv_forward(op, dims, *args):
 
 def _conv_backward(op, dims, grad_output, *args):
     s = _ConvSetup(op, dims, *args)
-    n, c_out = s.x4.shape[0], s.w4.shape[0]
-    g4 = s.form.to4d(cast(as_array(op, "grad_output", grad_output), s.dtype))
-    want = (n, c_out, *s.out_hw)
-    if g4.shape != want:
-        expect = s.form.from4d(np.empty(want, dtype=np.uint8)).shape
-        raise ValueError(f"{op}: grad_output must have the output's shape {expect}, got "
-                         f"{np.shape(grad_output)}")
+    g4 = _grad4(op, s.form, grad_output, s.dtype, (s.x4.shape[0], s.w4.shape[0], *s.out_hw))
     gx, gw, gb = _cnn.conv2d_backward(g4, s.x4, s.w4, True, True, s.b is not None, *s.engine_args())
     if s.explicit:
         gx = _cnn.pad_backward(gx, s.x4_shape, s.pad_list, s.mode_code)
@@ -362,11 +365,7 @@ def _transpose_forward(op, dims, *args):
 
 def _transpose_backward(op, dims, grad_output, *args):
     s = _TransposeSetup(op, dims, *args)
-    g4 = s.form.to4d(cast(as_array(op, "grad_output", grad_output), s.dtype))
-    want = (s.x4.shape[0], s.w4.shape[1] * s.groups, *s.out_hw)
-    if g4.shape != want:
-        raise ValueError(f"{op}: grad_output must have the output's shape "
-                         f"{s.form.from4d(np.empty(want, np.uint8)).shape}, got {np.shape(grad_output)}")
+    g4 = _grad4(op, s.form, grad_output, s.dtype, (s.x4.shape[0], s.w4.shape[1] * s.groups, *s.out_hw))
     gx, gw, gb = _cnn.conv_transpose2d_backward(g4, s.x4, s.w4, True, True, s.b is not None, *s.args)
     return s.form.from4d(gx), s.w_form.from4d(gw), gb
 
@@ -507,12 +506,7 @@ class _PoolSetup:
         self.dims = dims
 
     def check_grad(self, op, grad_output):
-        g4 = self.form.to4d(cast(as_array(op, "grad_output", grad_output), self.dtype))
-        want = (*self.x4.shape[:2], *self.out_hw)
-        if g4.shape != want:
-            raise ValueError(f"{op}: grad_output must have the output's shape "
-                             f"{self.form.from4d(np.empty(want, np.uint8)).shape}, got {np.shape(grad_output)}")
-        return g4
+        return _grad4(op, self.form, grad_output, self.dtype, (*self.x4.shape[:2], *self.out_hw))
 
 
 def _indices4(op, form, indices, shape, limit):
@@ -689,10 +683,7 @@ def adaptive_avg_pool2d(input, output_size):
 
 
 def _adaptive_grad(op, form, x4, out, grad_output):
-    g4 = form.to4d(cast(as_array(op, "grad_output", grad_output), x4.dtype))
-    if g4.shape != (*x4.shape[:2], *out):
-        raise ValueError(f"{op}: grad_output must have the output's shape, got {np.shape(grad_output)}")
-    return g4
+    return _grad4(op, form, grad_output, x4.dtype, (*x4.shape[:2], *out))
 
 
 def adaptive_avg_pool2d_backward(grad_output, input, output_size):
@@ -812,16 +803,19 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return form.from4d(_cnn.max_unpool2d_forward(x4, idx4, *out))
 
 
+def _max_unpool_backward(op, dims, grad_output, input, indices, kernel_size, stride, padding,
+                         output_size):
+    form, x4, idx4, out = _unpool_setup(op, dims, input, indices, kernel_size, stride, padding,
+                                        output_size)
+    g4 = _grad4(op, form, grad_output, x4.dtype, (*x4.shape[:2], *out))
+    return form.from4d(_cnn.max_unpool2d_backward(g4, idx4)), None
+
+
 def max_unpool2d_backward(grad_output, input, indices, kernel_size, stride=None, padding=0,
                           output_size=None):
     """Gradients of max_unpool2d: (grad_input, None) — indices have no gradient."""
-    op = "max_unpool2d_backward"
-    form, x4, idx4, out = _unpool_setup(op, 2, input, indices, kernel_size, stride, padding,
-                                        output_size)
-    g4 = form.to4d(cast(as_array(op, "grad_output", grad_output), x4.dtype))
-    if g4.shape != (*x4.shape[:2], *out):
-        raise ValueError(f"{op}: grad_output must have the output's shape, got {np.shape(grad_output)}")
-    return form.from4d(_cnn.max_unpool2d_backward(g4, idx4)), None
+    return _max_unpool_backward("max_unpool2d_backward", 2, grad_output, input, indices,
+                                kernel_size, stride, padding, output_size)
 
 
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
@@ -836,13 +830,8 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool1d_backward(grad_output, input, indices, kernel_size, stride=None, padding=0,
                           output_size=None):
     """Gradients of max_unpool1d: (grad_input, None)."""
-    op = "max_unpool1d_backward"
-    form, x4, idx4, out = _unpool_setup(op, 1, input, indices, kernel_size, stride, padding,
-                                        output_size)
-    g4 = form.to4d(cast(as_array(op, "grad_output", grad_output), x4.dtype))
-    if g4.shape != (*x4.shape[:2], *out):
-        raise ValueError(f"{op}: grad_output must have the output's shape, got {np.shape(grad_output)}")
-    return form.from4d(_cnn.max_unpool2d_backward(g4, idx4)), None
+    return _max_unpool_backward("max_unpool1d_backward", 1, grad_output, input, indices,
+                                kernel_size, stride, padding, output_size)
 
 
 # ---- dense ---------------------------------------------------------------------------------------

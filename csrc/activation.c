@@ -6,28 +6,8 @@
 
 enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
 
-#define real float
-#define R(name) name##_f32
-#define EXP expf
-#define LOG logf
-#define TANH tanhf
-#include "generic/activation.h"
-#undef real
-#undef R
-#undef EXP
-#undef LOG
-#undef TANH
-#define real double
-#define R(name) name##_f64
-#define EXP exp
-#define LOG log
-#define TANH tanh
-#include "generic/activation.h"
-#undef real
-#undef R
-#undef EXP
-#undef LOG
-#undef TANH
+#define CNN_GENERIC "generic/activation.h"
+#include "generic/instantiate.h"
 
 /* ---- elementwise -------------------------------------------------------------------------------- */
 

@@ -25,16 +25,8 @@ void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
     *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dW + 1;
 }
 
-#define real float
-#define R(name) name##_f32
-#include "generic/conv.h"
-#undef real
-#undef R
-#define real double
-#define R(name) name##_f64
-#include "generic/conv.h"
-#undef real
-#undef R
+#define CNN_GENERIC "generic/conv.h"
+#include "generic/instantiate.h"
 
 /* ---- algorithm choice and scratch ------------------------------------------------------------------ */
 
@@ -129,15 +121,11 @@ cnn_algo cnn_conv_choose_algo(const cnn_conv2d_desc *d)
 
 /* ---- public entry points ------------------------------------------------------------------------ */
 
-/* Validates, resolves the algorithm and allocates the scratch (*scratch NULL when none is needed),
- * so that nothing can fail once outputs are being written. */
-static cnn_status conv_prepare(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_algo *algo,
-                               conv_geom *g, void **scratch)
+cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch)
 {
     int64_t len;
     cnn_status st;
     *scratch = NULL;
-    if ((st = conv_geom_from_desc(d, g))) return st;
     if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_GEMM) return CNN_EINVAL;
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
     *algo = conv_resolve_algo(g, *algo);
@@ -153,7 +141,8 @@ cnn_status cnn_conv2d_forward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_alg
 {
     conv_geom g;
     void *scratch;
-    cnn_status st = conv_prepare(d, dtype, &algo, &g, &scratch);
+    cnn_status st = conv_geom_from_desc(d, &g);
+    if (st == CNN_OK) st = conv_prepare(&g, dtype, &algo, &scratch);
     if (st != CNN_OK) return st;
     if (g.N > 0 && (!x || !w || !y)) st = CNN_EINVAL;
     else if (g.N > 0 && dtype == CNN_FLOAT32)
@@ -170,7 +159,8 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
 {
     conv_geom g;
     void *scratch;
-    cnn_status st = conv_prepare(d, dtype, &algo, &g, &scratch);
+    cnn_status st = conv_geom_from_desc(d, &g);
+    if (st == CNN_OK) st = conv_prepare(&g, dtype, &algo, &scratch);
     if (st != CNN_OK) return st;
     if (g.N == 0) return CNN_OK;
     if (!dy || (dx && !w) || (dw && !x)) {

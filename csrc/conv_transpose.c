@@ -34,12 +34,10 @@ cnn_status cnn_conv_transpose2d_output_shape(const cnn_conv_transpose2d_desc *d,
 static cnn_status transpose_prepare(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype,
                                     cnn_algo *algo, conv_geom *g, void **scratch)
 {
-    int64_t oh, ow, len;
+    int64_t oh, ow;
     cnn_status st;
     *scratch = NULL;
     if ((st = cnn_conv_transpose2d_output_shape(d, &oh, &ow))) return st;
-    if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_GEMM) return CNN_EINVAL;
-    if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
     g->N = d->batch;
     g->C_in = d->out_channels;
     g->H = oh;
@@ -56,12 +54,7 @@ static cnn_status transpose_prepare(const cnn_conv_transpose2d_desc *d, cnn_dtyp
     g->pT = d->pad_h;
     g->pL = d->pad_w;
     g->groups = d->groups;
-    *algo = conv_resolve_algo(g, *algo);
-    if (g->N == 0) return CNN_OK;
-    if ((st = conv_scratch_len(g, *algo, &len))) return st;
-    if (len > 0)
-        return cnn_alloc(len, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double), scratch);
-    return CNN_OK;
+    return conv_prepare(g, dtype, algo, scratch);
 }
 
 cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype,

@@ -18,13 +18,5 @@ int64_t gemm_workspace_len(void)
     return (int64_t)GEMM_MC * GEMM_KC + (int64_t)GEMM_KC * GEMM_NC;
 }
 
-#define real float
-#define R(name) name##_f32
-#include "generic/gemm.h"
-#undef real
-#undef R
-#define real double
-#define R(name) name##_f64
-#include "generic/gemm.h"
-#undef real
-#undef R
+#define CNN_GENERIC "generic/gemm.h"
+#include "generic/instantiate.h"

@@ -1,6 +1,7 @@
 /* internal.h — what the engine's files share and nobody outside csrc/ sees: checked allocation,
  * the convolution geometry the kernels run on, and the GEMM and im2col helpers.
- * Type-generic bodies live in csrc/generic/ and are included once per dtype with `real` and R(). */
+ * Type-generic bodies live in csrc/generic/ and are compiled once per dtype by
+ * generic/instantiate.h, with `real` the element type and R(name) the suffixed name. */
 #ifndef CNN_INTERNAL_H
 #define CNN_INTERNAL_H
 
@@ -41,6 +42,9 @@ cnn_status conv_geom_from_desc(const cnn_conv2d_desc *d, conv_geom *g);
 cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo);
 /* Elements of scratch the kernels need for (g, algo); *len = 0 when none. */
 cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len);
+/* Checks dtype and algo, resolves AUTO and allocates the scratch (*scratch NULL when none is
+ * needed), so that nothing can fail once outputs are being written. Free with free(). */
+cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch);
 
 /* The conv kernels per dtype; algo is resolved (not AUTO) and scratch holds conv_scratch_len()
  * elements. forward: y = (accumulate ? y : 0) + conv(x, w) + b (b may be NULL).

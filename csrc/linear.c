@@ -1,16 +1,8 @@
 /* linear.c — dense layers, y = x @ w^T + b, forward and backward, through the blocked GEMM. */
 #include "internal.h"
 
-#define real float
-#define R(name) name##_f32
-#include "generic/linear.h"
-#undef real
-#undef R
-#define real double
-#define R(name) name##_f64
-#include "generic/linear.h"
-#undef real
-#undef R
+#define CNN_GENERIC "generic/linear.h"
+#include "generic/instantiate.h"
 
 static cnn_status linear_check(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,
                                size_t *elsize)

@@ -62,16 +62,8 @@ static void pointwise_grad(enum pointwise_loss k, double x, double t, double pw,
     }
 }
 
-#define real float
-#define R(name) name##_f32
-#include "generic/loss.h"
-#undef real
-#undef R
-#define real double
-#define R(name) name##_f64
-#include "generic/loss.h"
-#undef real
-#undef R
+#define CNN_GENERIC "generic/loss.h"
+#include "generic/instantiate.h"
 
 static int reduction_valid(cnn_reduction red)
 {

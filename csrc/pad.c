@@ -76,16 +76,8 @@ static cnn_status pad_plan(int ndim, const int64_t *shape, const int64_t *pads, 
     return CNN_OK;
 }
 
-#define real float
-#define R(name) name##_f32
-#include "generic/pad.h"
-#undef real
-#undef R
-#define real double
-#define R(name) name##_f64
-#include "generic/pad.h"
-#undef real
-#undef R
+#define CNN_GENERIC "generic/pad.h"
+#include "generic/instantiate.h"
 
 /* ---- public entry points ---------------------------------------------------------------------------- */
 

@@ -18,16 +18,8 @@ static int64_t adaptive_end(int64_t i, int64_t out, int64_t n)
     return n - adaptive_start(out - 1 - i, out, n);
 }
 
-#define real float
-#define R(name) name##_f32
-#include "generic/pool.h"
-#undef real
-#undef R
-#define real double
-#define R(name) name##_f64
-#include "generic/pool.h"
-#undef real
-#undef R
+#define CNN_GENERIC "generic/pool.h"
+#include "generic/instantiate.h"
 
 /* ---- validation ---------------------------------------------------------------------------------- */
 

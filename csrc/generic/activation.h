@@ -1,10 +1,21 @@
 /* generic/activation.h — activation, softmax and dropout kernels for one dtype (`real`, suffix
- * R(), libm functions EXP, LOG, TANH). Included by activation.c. */
+ * R()). Included by activation.c through generic/instantiate.h. */
+
+/* libm in the precision of `real` (expf/tanhf for float32); the sizeof test folds at compile time. */
+static real R(exp_r)(real v)
+{
+    return sizeof(real) == sizeof(float) ? (real)expf((float)v) : (real)exp((double)v);
+}
+
+static real R(tanh_r)(real v)
+{
+    return sizeof(real) == sizeof(float) ? (real)tanhf((float)v) : (real)tanh((double)v);
+}
 
 static real R(sigmoid)(real v)
 {
-    if (v >= 0) return 1 / (1 + EXP(-v));
-    const real e = EXP(v);
+    if (v >= 0) return 1 / (1 + R(exp_r)(-v));
+    const real e = R(exp_r)(v);
     return e / (1 + e);
 }
 
@@ -22,7 +33,7 @@ static void R(act_forward)(enum act_kind k, int64_t n, real slope, const real *r
         for (int64_t i = 0; i < n; i++) y[i] = R(sigmoid)(x[i]);
         break;
     case ACT_TANH:
-        for (int64_t i = 0; i < n; i++) y[i] = TANH(x[i]);
+        for (int64_t i = 0; i < n; i++) y[i] = R(tanh_r)(x[i]);
         break;
     }
 }
@@ -45,7 +56,7 @@ static void R(act_backward)(enum act_kind k, int64_t n, real slope, const real *
         break;
     case ACT_TANH:
         for (int64_t i = 0; i < n; i++) {
-            const real t = TANH(x[i]);
+            const real t = R(tanh_r)(x[i]);
             dx[i] += dy[i] * (1 - t * t);
         }
         break;
@@ -65,12 +76,12 @@ static void R(softmax_forward)(int log_space, int64_t outer, int64_t n, int64_t 
             for (int64_t i = 0; i < n; i++)
                 if (xs[i * inner] > m) m = xs[i * inner];
             double s = 0;
-            for (int64_t i = 0; i < n; i++) s += EXP(xs[i * inner] - m);
+            for (int64_t i = 0; i < n; i++) s += R(exp_r)(xs[i * inner] - m);
             if (log_space) {
                 const real ls = (real)log(s);
                 for (int64_t i = 0; i < n; i++) ys[i * inner] = xs[i * inner] - m - ls;
             } else {
-                for (int64_t i = 0; i < n; i++) ys[i * inner] = (real)(EXP(xs[i * inner] - m) / s);
+                for (int64_t i = 0; i < n; i++) ys[i * inner] = (real)(R(exp_r)(xs[i * inner] - m) / s);
             }
         }
 }
@@ -88,7 +99,7 @@ static void R(softmax_backward)(int log_space, int64_t outer, int64_t n, int64_t
             if (log_space) {
                 for (int64_t i = 0; i < n; i++) s += dy[base + i * inner];
                 for (int64_t i = 0; i < n; i++)
-                    dx[base + i * inner] += dy[base + i * inner] - EXP(y[base + i * inner]) * (real)s;
+                    dx[base + i * inner] += dy[base + i * inner] - R(exp_r)(y[base + i * inner]) * (real)s;
             } else {
                 for (int64_t i = 0; i < n; i++) s += (double)dy[base + i * inner] * y[base + i * inner];
                 for (int64_t i = 0; i < n; i++)
