@@ -33,6 +33,7 @@ __all__ = [
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "correlation_loss",
 ]
+__all__ += [name + "_backward" for name in __all__]
 
 _ALGO = _cnn.ALGO_AUTO
 
@@ -54,6 +55,13 @@ class _Form:
         elif self.kind == "unbatched":
             a = a[None]
         return a[:, :, None, :] if self.dims == 1 else a
+
+    def user_shape(self, shape4) -> tuple:
+        """The shape in the user's form of an engine array of 4-D shape `shape4`."""
+        shape = list(shape4)
+        if self.dims == 1:
+            del shape[2]
+        return tuple(shape[2:] if self.kind == "bare" else shape[1:] if self.kind == "unbatched" else shape)
 
     def from4d(self, a: np.ndarray) -> np.ndarray:
         if self.dims == 1:
@@ -108,7 +116,7 @@ def _size_text(hw, dims):
 def _grad4(op: str, form: _Form, grad_output, dtype, want) -> np.ndarray:
     """grad_output, checked to have the forward output's shape (in the user's form), as 4-D."""
     g = cast(as_array(op, "grad_output", grad_output), dtype)
-    expect = form.from4d(np.empty(want, dtype=np.uint8)).shape
+    expect = form.user_shape(want)
     if g.shape != expect:
         raise ValueError(f"{op}: grad_output must have the output's shape {expect}, got {g.shape}")
     return form.to4d(g)
@@ -518,7 +526,7 @@ def _indices4(op, form, indices, shape, limit):
     idx4 = form.to4d(idx)
     if idx4.shape != tuple(shape):
         raise ValueError(f"{op}: indices of shape {idx.shape} do not match the output's shape "
-                         f"{form.from4d(np.empty(shape, np.uint8)).shape}")
+                         f"{form.user_shape(shape)}")
     if idx4.size and (idx4.min() < 0 or idx4.max() >= limit):  # before the cast: quote the real value
         bad = idx4[(idx4 < 0) | (idx4 >= limit)].flat[0]
         raise ValueError(f"{op}: indices must lie in [0, {limit}) (positions in a plane), got {bad}")
@@ -1030,8 +1038,8 @@ def dropout(input, p=0.5, training=True, rng=None, return_mask=False):
     mask (what dropout_backward needs).
 
     >>> import numpy as np
-    >>> dropout(np.ones(4), 0.5, rng=0).tolist()
-    [0.0, 2.0, 0.0, 0.0]
+    >>> dropout(np.ones(4), 0.5, rng=0).tolist()   # kept elements are scaled by 1 / (1 - p)
+    [2.0, 0.0, 0.0, 0.0]
 
     PyTorch: ``torch.nn.functional.dropout`` (with an explicit generator).
     """
