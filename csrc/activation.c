@@ -6,7 +6,7 @@
 
 enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
 
-#define CNN_GENERIC "generic/activation.h"
+#define CNN_GENERIC "activation.h"
 #include "generic/instantiate.h"
 
 /* ---- elementwise -------------------------------------------------------------------------------- */

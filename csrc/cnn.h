@@ -358,6 +358,35 @@ cnn_status cnn_correlation_loss_backward(cnn_dtype dtype, int64_t batch, int64_t
                                          const void *dloss, const void *x, const void *t,
                                          cnn_reduction red, void *dx, void *dt);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Optimizer steps: in place on one parameter array of n elements and its state arrays (all of the
+ * call's dtype), PyTorch's formulas in PyTorch's order of operations. `grad` is read only. With
+ * `maximize` the gradient's sign is flipped. Scalars are applied in the array's precision.        */
+
+/* SGD: g = grad + weight_decay*p; with momentum, buf = g on the first step (first != 0), else
+ * buf = momentum*buf + (1-dampening)*g, and g = nesterov ? g + momentum*buf : buf; p -= lr*g.
+ * momentum_buf may be NULL when momentum == 0. */
+cnn_status cnn_sgd_step(cnn_dtype dtype, int64_t n, void *param, const void *grad,
+                        void *momentum_buf, double lr, double momentum, double dampening,
+                        double weight_decay, int nesterov, int maximize, int first);
+
+/* Adam (decoupled = 0) and AdamW (decoupled = 1), step = t >= 1 after incrementing:
+ * Adam's L2: g = grad + weight_decay*p; AdamW: p *= 1 - lr*weight_decay.
+ * m += (1-beta1)(g - m); v = beta2*v + (1-beta2) g^2; vmax = max(vmax, v) when amsgrad (vmax not
+ * NULL); p -= lr/(1-beta1^t) * m / (sqrt(v or vmax)/sqrt(1-beta2^t) + eps). */
+cnn_status cnn_adam_step(cnn_dtype dtype, int64_t n, void *param, const void *grad, void *exp_avg,
+                         void *exp_avg_sq, void *max_exp_avg_sq, double lr, double beta1,
+                         double beta2, double eps, double weight_decay, int decoupled,
+                         int maximize, int64_t step);
+
+/* RMSprop: g = grad + weight_decay*p; sq = alpha*sq + (1-alpha) g^2; centered (grad_avg not NULL):
+ * ga += (1-alpha)(g - ga), avg = sqrt(sq - ga^2) + eps, else avg = sqrt(sq) + eps; with momentum
+ * (momentum_buf not NULL): buf = momentum*buf + g/avg, p -= lr*buf; else p -= lr*g/avg. */
+cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void *grad,
+                            void *square_avg, void *grad_avg, void *momentum_buf, double lr,
+                            double alpha, double eps, double weight_decay, double momentum,
+                            int maximize);
+
 #ifdef __cplusplus
 }
 #endif

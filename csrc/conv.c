@@ -25,7 +25,7 @@ void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
     *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dW + 1;
 }
 
-#define CNN_GENERIC "generic/conv.h"
+#define CNN_GENERIC "conv.h"
 #include "generic/instantiate.h"
 
 /* ---- algorithm choice and scratch ------------------------------------------------------------------ */

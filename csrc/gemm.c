@@ -18,5 +18,5 @@ int64_t gemm_workspace_len(void)
     return (int64_t)GEMM_MC * GEMM_KC + (int64_t)GEMM_KC * GEMM_NC;
 }
 
-#define CNN_GENERIC "generic/gemm.h"
+#define CNN_GENERIC "gemm.h"
 #include "generic/instantiate.h"

@@ -1,7 +1,7 @@
 /* linear.c — dense layers, y = x @ w^T + b, forward and backward, through the blocked GEMM. */
 #include "internal.h"
 
-#define CNN_GENERIC "generic/linear.h"
+#define CNN_GENERIC "linear.h"
 #include "generic/instantiate.h"
 
 static cnn_status linear_check(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,

@@ -62,7 +62,7 @@ static void pointwise_grad(enum pointwise_loss k, double x, double t, double pw,
     }
 }
 
-#define CNN_GENERIC "generic/loss.h"
+#define CNN_GENERIC "loss.h"
 #include "generic/instantiate.h"
 
 static int reduction_valid(cnn_reduction red)

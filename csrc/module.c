@@ -1396,6 +1396,154 @@ exit:
     return result;
 }
 
+/* ---- optimizer steps ------------------------------------------------------------------------------ */
+
+/* An array the engine updates in place. It is never copied: it must already be an ndarray of
+ * float32/float64 (the same dtype as `ref` when given), C-contiguous, aligned, writeable, in
+ * native byte order, with `like`'s shape when given. None passes as NULL when `optional`. */
+static int inplace_ok(PyObject *obj, const char *op, const char *name, PyArrayObject *ref,
+                      int optional, PyArrayObject **out)
+{
+    *out = NULL;
+    if (obj == Py_None && optional) return 1;
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a numpy array updated in place, got %s", op,
+                     name, Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    const int t = PyArray_TYPE(a);
+    if ((t != NPY_FLOAT32 && t != NPY_FLOAT64) || (ref && t != PyArray_TYPE(ref))) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a float32 or float64 array%s, got dtype %S",
+                     op, name, ref ? " of the parameter's dtype" : "", (PyObject *)PyArray_DESCR(a));
+        return 0;
+    }
+    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a) || !PyArray_ISNOTSWAPPED(a) ||
+        !PyArray_ISWRITEABLE(a)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: %s must be a writeable, C-contiguous, aligned, native-byte-order array "
+                     "(it is updated in place, never copied)", op, name);
+        return 0;
+    }
+    if (ref && !PyArray_SAMESHAPE(a, ref)) {
+        PyErr_Format(PyExc_ValueError, "%s: %s must have the parameter's shape", op, name);
+        return 0;
+    }
+    *out = a;
+    return 1;
+}
+
+/* The gradient, converted to the parameter's dtype, with the parameter's shape. */
+static PyArrayObject *grad_for(PyObject *obj, PyArrayObject *param, const char *op)
+{
+    PyArrayObject *g = NULL;
+    if (!arr_in(obj, &g)) return NULL;
+    if (!cast_real(&g, PyArray_TYPE(param))) return NULL;
+    if (!PyArray_SAMESHAPE(g, param)) {
+        PyErr_Format(PyExc_ValueError, "%s: grad must have the parameter's shape", op);
+        Py_DECREF(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* sgd_step(param, grad, momentum_buf|None, lr, momentum, dampening, weight_decay, nesterov,
+ * maximize, first) -> None; param and momentum_buf updated in place. */
+static PyObject *py_sgd_step(PyObject *self, PyObject *args)
+{
+    PyObject *po, *go, *bo;
+    PyArrayObject *p, *b, *g;
+    double lr, momentum, dampening, wd;
+    int nesterov, maximize, first;
+    cnn_status st;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOddddppp", &po, &go, &bo, &lr, &momentum, &dampening, &wd,
+                          &nesterov, &maximize, &first))
+        return NULL;
+    if (!inplace_ok(po, "sgd_step", "param", NULL, 0, &p) ||
+        !inplace_ok(bo, "sgd_step", "momentum_buffer", p, 1, &b))
+        return NULL;
+    if (momentum != 0 && !b) {
+        PyErr_SetString(PyExc_ValueError, "sgd_step: momentum needs a momentum_buffer");
+        return NULL;
+    }
+    if (!(g = grad_for(go, p, "sgd_step"))) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_sgd_step(cnn_type(PyArray_TYPE(p)), PyArray_SIZE(p), PyArray_DATA(p), PyArray_DATA(g),
+                      data_or_null(b), lr, momentum, dampening, wd, nesterov, maximize, first);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(g);
+    if (st != CNN_OK) return raise_status(st, "sgd_step");
+    Py_RETURN_NONE;
+}
+
+/* adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq|None, lr, beta1, beta2, eps,
+ * weight_decay, decoupled, maximize, step) -> None; all but grad updated in place. */
+static PyObject *py_adam_step(PyObject *self, PyObject *args)
+{
+    PyObject *po, *go, *mo, *vo, *xo;
+    PyArrayObject *p, *m, *v, *x, *g;
+    double lr, b1, b2, eps, wd;
+    int decoupled, maximize;
+    long long step;
+    cnn_status st;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOdddddppL", &po, &go, &mo, &vo, &xo, &lr, &b1, &b2, &eps,
+                          &wd, &decoupled, &maximize, &step))
+        return NULL;
+    if (!inplace_ok(po, "adam_step", "param", NULL, 0, &p) ||
+        !inplace_ok(mo, "adam_step", "exp_avg", p, 0, &m) ||
+        !inplace_ok(vo, "adam_step", "exp_avg_sq", p, 0, &v) ||
+        !inplace_ok(xo, "adam_step", "max_exp_avg_sq", p, 1, &x))
+        return NULL;
+    if (step < 1) {
+        PyErr_Format(PyExc_ValueError, "adam_step: step must be >= 1, got %lld", step);
+        return NULL;
+    }
+    if (!(g = grad_for(go, p, "adam_step"))) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_adam_step(cnn_type(PyArray_TYPE(p)), PyArray_SIZE(p), PyArray_DATA(p), PyArray_DATA(g),
+                       PyArray_DATA(m), PyArray_DATA(v), data_or_null(x), lr, b1, b2, eps, wd,
+                       decoupled, maximize, step);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(g);
+    if (st != CNN_OK) return raise_status(st, "adam_step");
+    Py_RETURN_NONE;
+}
+
+/* rmsprop_step(param, grad, square_avg, grad_avg|None, momentum_buf|None, lr, alpha, eps,
+ * weight_decay, momentum, maximize) -> None */
+static PyObject *py_rmsprop_step(PyObject *self, PyObject *args)
+{
+    PyObject *po, *go, *so, *ao, *bo;
+    PyArrayObject *p, *sq, *ga, *b, *g;
+    double lr, alpha, eps, wd, momentum;
+    int maximize;
+    cnn_status st;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOdddddp", &po, &go, &so, &ao, &bo, &lr, &alpha, &eps, &wd,
+                          &momentum, &maximize))
+        return NULL;
+    if (!inplace_ok(po, "rmsprop_step", "param", NULL, 0, &p) ||
+        !inplace_ok(so, "rmsprop_step", "square_avg", p, 0, &sq) ||
+        !inplace_ok(ao, "rmsprop_step", "grad_avg", p, 1, &ga) ||
+        !inplace_ok(bo, "rmsprop_step", "momentum_buffer", p, 1, &b))
+        return NULL;
+    if (momentum > 0 && !b) {
+        PyErr_SetString(PyExc_ValueError, "rmsprop_step: momentum needs a momentum_buffer");
+        return NULL;
+    }
+    if (!(g = grad_for(go, p, "rmsprop_step"))) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_rmsprop_step(cnn_type(PyArray_TYPE(p)), PyArray_SIZE(p), PyArray_DATA(p),
+                          PyArray_DATA(g), PyArray_DATA(sq), data_or_null(ga), data_or_null(b), lr,
+                          alpha, eps, wd, momentum, maximize);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(g);
+    if (st != CNN_OK) return raise_status(st, "rmsprop_step");
+    Py_RETURN_NONE;
+}
+
 /* ---- introspection ---------------------------------------------------------------------------- */
 
 /* conv_choose_algo(C_in, C_out, H, W, kH, kW, groups) -> the algo AUTO runs (stride 1, no padding) */
@@ -1447,6 +1595,9 @@ static PyMethodDef methods[] = {
     {"cross_entropy_backward", py_cross_entropy_backward, METH_VARARGS, NULL},
     {"correlation_forward", py_correlation_forward, METH_VARARGS, NULL},
     {"correlation_backward", py_correlation_backward, METH_VARARGS, NULL},
+    {"sgd_step", py_sgd_step, METH_VARARGS, NULL},
+    {"adam_step", py_adam_step, METH_VARARGS, NULL},
+    {"rmsprop_step", py_rmsprop_step, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

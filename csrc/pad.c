@@ -76,7 +76,7 @@ static cnn_status pad_plan(int ndim, const int64_t *shape, const int64_t *pads, 
     return CNN_OK;
 }
 
-#define CNN_GENERIC "generic/pad.h"
+#define CNN_GENERIC "pad.h"
 #include "generic/instantiate.h"
 
 /* ---- public entry points ---------------------------------------------------------------------------- */

@@ -18,7 +18,7 @@ static int64_t adaptive_end(int64_t i, int64_t out, int64_t n)
     return n - adaptive_start(out - 1 - i, out, n);
 }
 
-#define CNN_GENERIC "generic/pool.h"
+#define CNN_GENERIC "pool.h"
 #include "generic/instantiate.h"
 
 /* ---- validation ---------------------------------------------------------------------------------- */
