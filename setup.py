@@ -1,7 +1,9 @@
 """Build the C engine (csrc/*.c) into the extension cnnpy._cnn.
 
 Portable flags only: no -march=native (the wheel must run on any x86-64 or ARM machine) and no
--ffast-math (results must be exact IEEE arithmetic; NaN must propagate).
+-ffast-math (results must be exact IEEE arithmetic; NaN must propagate). -fno-trapping-math only
+tells the compiler that floating-point exceptions are never trapped, which lets it turn branches
+on comparisons (leaky ReLU, selects) into vector blends; every result stays bit-identical.
 """
 import glob
 import sys
@@ -12,7 +14,8 @@ from setuptools import Extension, setup
 if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
-    compile_args = ["-std=c11", "-O3", "-Wall", "-Wextra", "-Wshadow", "-Wno-unused-function"]
+    compile_args = ["-std=c11", "-O3", "-fno-trapping-math", "-Wall", "-Wextra", "-Wshadow",
+                    "-Wno-unused-function"]
 
 setup(
     ext_modules=[

@@ -5,18 +5,18 @@
 >>> F.conv2d(np.eye(3), np.ones((2, 2))).tolist()
 [[2.0, 1.0], [1.0, 2.0]]
 """
-from . import functional
+from . import data, datasets, functional, nn, optim
 from ._random import manual_seed
-from .shapes import conv_output_size, conv_transpose_output_size, pool_output_size, same_padding
+from .serialization import load, save
+from .shapes import (conv_output_size, conv_transpose_output_size, pool_output_size,
+                     receptive_field, same_padding, summary)
+from .training import History, evaluate, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional",
-    "manual_seed",
-    "conv_output_size",
-    "conv_transpose_output_size",
-    "pool_output_size",
-    "same_padding",
-    "__version__",
+    "functional", "nn", "optim", "data", "datasets",
+    "manual_seed", "save", "load", "train", "evaluate", "History",
+    "conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding",
+    "summary", "receptive_field", "__version__",
 ]

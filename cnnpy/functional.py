@@ -29,7 +29,7 @@ __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "max_unpool1d", "max_unpool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout",
+    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "dropout2d",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "correlation_loss",
 ]
@@ -1073,6 +1073,52 @@ def dropout_backward(grad_output, input, p=0.5, training=True, rng=None, return_
     if mask.shape != x.shape:
         raise ValueError(f"{op}: mask {mask.shape} must have the input's shape {x.shape}")
     return _cnn.dropout(g, mask, p, True)
+
+
+def _channel_mask(op, x, p, rng):
+    """A keep mask drawn per channel ((N, C) of (N, C, ...), or C of an unbatched (C, ...)),
+    broadcast over the spatial dims."""
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must be (N, C, ...) or (C, ...), got shape {x.shape}")
+    lead = x.shape[:2]
+    keep = get_rng(rng, op).random(lead) >= p
+    return np.broadcast_to(keep.reshape(lead + (1,) * (x.ndim - 2)), x.shape)
+
+
+def dropout2d(input, p=0.5, training=True, rng=None, return_mask=False):
+    """Channel dropout: zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p and
+    scale the rest by 1/(1-p). ``return_mask`` also returns the (broadcast) boolean keep mask.
+
+    >>> import numpy as np
+    >>> dropout2d(np.ones((1, 4, 2, 2)), 0.5, rng=0)[0, :, 0, 0].tolist()
+    [2.0, 0.0, 0.0, 0.0]
+
+    PyTorch: ``torch.nn.functional.dropout2d``.
+    """
+    op = "dropout2d"
+    x, p, training = _dropout_setup(op, input, p, training)
+    if not training:
+        return (x.copy(), np.ones(x.shape, dtype=bool)) if return_mask else x.copy()
+    unbatched = x.ndim == 3
+    mask = _channel_mask(op, x[None] if unbatched else x, p, rng)
+    mask = mask[0] if unbatched else mask
+    y = _cnn.dropout(x, mask, p, False)
+    return (y, mask) if return_mask else y
+
+
+def dropout2d_backward(grad_output, input, p=0.5, training=True, rng=None, return_mask=False,
+                       mask=None):
+    """Gradient of dropout2d: pass the forward's ``mask`` (or the same integer seed as ``rng``)."""
+    op = "dropout2d_backward"
+    x, p, training = _dropout_setup(op, input, p, training)
+    if training and mask is None:
+        if rng is None or isinstance(rng, np.random.Generator):
+            raise ValueError(f"{op}: pass the mask from dropout2d(..., return_mask=True), or the "
+                             f"integer seed used as rng, to recover which channels were dropped")
+        unbatched = x.ndim == 3
+        mask = _channel_mask(op, x[None] if unbatched else x, p, rng)
+        mask = mask[0] if unbatched else mask
+    return dropout_backward(grad_output, x, p, training, mask=mask)
 
 
 # ---- losses ----------------------------------------------------------------------------------------

@@ -42,11 +42,18 @@ static void R(act_backward)(enum act_kind k, int64_t n, real slope, const real *
                             const real *restrict x, real *restrict dx)
 {
     switch (k) {
-    case ACT_RELU:
-        for (int64_t i = 0; i < n; i++) dx[i] += x[i] <= 0 ? 0 : dy[i]; /* NaN passes, as in PyTorch */
+    case ACT_RELU: /* NaN passes the gradient, as in PyTorch; loads kept unconditional so the
+                    * select vectorises instead of branching on the sign of x */
+        for (int64_t i = 0; i < n; i++) {
+            const real g = dy[i];
+            dx[i] += x[i] <= 0 ? 0 : g;
+        }
         break;
     case ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : dy[i] * slope;
+        for (int64_t i = 0; i < n; i++) {
+            const real g = dy[i], leak = dy[i] * slope;
+            dx[i] += x[i] > 0 ? g : leak;
+        }
         break;
     case ACT_SIGMOID:
         for (int64_t i = 0; i < n; i++) {
