@@ -7,6 +7,7 @@
 """
 from . import data, datasets, functional, nn, optim
 from ._random import manual_seed
+from ._runtime import available_isas, get_isa, set_isa
 from .serialization import load, save
 from .shapes import (conv_output_size, conv_transpose_output_size, pool_output_size,
                      receptive_field, same_padding, summary)
@@ -18,5 +19,5 @@ __all__ = [
     "functional", "nn", "optim", "data", "datasets",
     "manual_seed", "save", "load", "train", "evaluate", "History",
     "conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding",
-    "summary", "receptive_field", "__version__",
+    "summary", "receptive_field", "get_isa", "set_isa", "available_isas", "__version__",
 ]

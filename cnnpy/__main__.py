@@ -16,7 +16,9 @@ def info() -> None:
     print(f"cnnpy {cnnpy.__version__}")
     print(f"python {platform.python_version()} on {platform.machine()} ({platform.system()})")
     print(f"numpy {np.__version__}")
-    print("engine: portable C11 kernels (direct + im2col/GEMM), float32 and float64, single thread")
+    print(f"instruction set: {cnnpy.get_isa()} (available: {', '.join(cnnpy.available_isas())}; "
+          f"CNNPY_ISA chooses)")
+    print("engine: C11 kernels (direct rows, im2col tiles + packed GEMM), float32 and float64")
 
 
 def demo() -> None:

@@ -4,11 +4,6 @@
 
 #include "internal.h"
 
-enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
-
-#define CNN_GENERIC "activation.h"
-#include "generic/instantiate.h"
-
 /* ---- elementwise -------------------------------------------------------------------------------- */
 
 static cnn_status act_forward(enum act_kind k, cnn_dtype dtype, int64_t n, double slope,
@@ -19,9 +14,9 @@ static cnn_status act_forward(enum act_kind k, cnn_dtype dtype, int64_t n, doubl
     if (n == 0) return CNN_OK;
     if (!x || !y) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        act_forward_f32(k, n, (float)slope, x, y);
+        cnn_kernels()->act_forward_f32(k, n, (float)slope, x, y);
     else
-        act_forward_f64(k, n, slope, x, y);
+        cnn_kernels()->act_forward_f64(k, n, slope, x, y);
     return CNN_OK;
 }
 
@@ -33,9 +28,9 @@ static cnn_status act_backward(enum act_kind k, cnn_dtype dtype, int64_t n, doub
     if (n == 0) return CNN_OK;
     if (!dy || !x || !dx) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        act_backward_f32(k, n, (float)slope, dy, x, dx);
+        cnn_kernels()->act_backward_f32(k, n, (float)slope, dy, x, dx);
     else
-        act_backward_f64(k, n, slope, dy, x, dx);
+        cnn_kernels()->act_backward_f64(k, n, slope, dy, x, dx);
     return CNN_OK;
 }
 
@@ -100,9 +95,9 @@ static cnn_status softmax_run(int log_space, cnn_dtype dtype, int64_t outer, int
     if (outer == 0 || n == 0 || inner == 0) return CNN_OK;
     if (!x || !y) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        softmax_forward_f32(log_space, outer, n, inner, x, y);
+        cnn_kernels()->softmax_forward_f32(log_space, outer, n, inner, x, y);
     else
-        softmax_forward_f64(log_space, outer, n, inner, x, y);
+        cnn_kernels()->softmax_forward_f64(log_space, outer, n, inner, x, y);
     return CNN_OK;
 }
 
@@ -114,9 +109,9 @@ static cnn_status softmax_back(int log_space, cnn_dtype dtype, int64_t outer, in
     if (outer == 0 || n == 0 || inner == 0) return CNN_OK;
     if (!dy || !y || !dx) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        softmax_backward_f32(log_space, outer, n, inner, dy, y, dx);
+        cnn_kernels()->softmax_backward_f32(log_space, outer, n, inner, dy, y, dx);
     else
-        softmax_backward_f64(log_space, outer, n, inner, dy, y, dx);
+        cnn_kernels()->softmax_backward_f64(log_space, outer, n, inner, dy, y, dx);
     return CNN_OK;
 }
 
@@ -154,9 +149,9 @@ cnn_status cnn_dropout_forward(cnn_dtype dtype, int64_t n, double p, const uint8
     if (n == 0) return CNN_OK;
     if (!mask || !x || !y) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        dropout_apply_f32(n, p, mask, x, y, 0);
+        cnn_kernels()->dropout_apply_f32(n, p, mask, x, y, 0);
     else
-        dropout_apply_f64(n, p, mask, x, y, 0);
+        cnn_kernels()->dropout_apply_f64(n, p, mask, x, y, 0);
     return CNN_OK;
 }
 
@@ -168,8 +163,8 @@ cnn_status cnn_dropout_backward(cnn_dtype dtype, int64_t n, double p, const uint
     if (n == 0) return CNN_OK;
     if (!mask || !dy || !dx) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        dropout_apply_f32(n, p, mask, dy, dx, 1);
+        cnn_kernels()->dropout_apply_f32(n, p, mask, dy, dx, 1);
     else
-        dropout_apply_f64(n, p, mask, dy, dx, 1);
+        cnn_kernels()->dropout_apply_f64(n, p, mask, dy, dx, 1);
     return CNN_OK;
 }

@@ -75,6 +75,20 @@ typedef enum {
     CNN_ALGO_GEMM = 3    /* im2col, tile by tile, into a blocked GEMM: best for larger channel counts */
 } cnn_algo;
 
+/* Instruction sets the kernels are compiled for; the best one the CPU supports is used unless
+ * cnn_set_isa chooses another. The scalar (portable C) path exists on every machine. */
+typedef enum { CNN_ISA_SCALAR = 0, CNN_ISA_AVX2 = 1, CNN_ISA_AVX512 = 2 } cnn_isa;
+
+/* "scalar", "avx2", "avx512" (NULL for an unknown value). */
+const char *cnn_isa_name(cnn_isa isa);
+/* 1 if kernels for `isa` are compiled in and the CPU (and OS) support it. */
+int cnn_isa_available(cnn_isa isa);
+/* The instruction set in use. */
+cnn_isa cnn_get_isa(void);
+/* Use `isa` from now on; CNN_EINVAL if it is not available. Not to be called while another thread
+ * runs engine operations. */
+cnn_status cnn_set_isa(cnn_isa isa);
+
 /* *out = a * b for non-negative a, b; CNN_EOVERFLOW if it does not fit in int64_t. */
 cnn_status cnn_mul_sizes(int64_t a, int64_t b, int64_t *out);
 /* *out = a + b for non-negative a, b; CNN_EOVERFLOW if it does not fit. */

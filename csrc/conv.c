@@ -1,66 +1,8 @@
-/* conv.c — 2-D convolution (and 1-D as H = 1): descriptor validation, the rule that picks the
- * direct or the GEMM kernel, and the public forward/backward entry points. The kernels themselves
- * are in generic/conv.h. */
+/* conv.c — 2-D convolution (and 1-D as H = 1): descriptor validation and the public forward /
+ * backward entry points. The kernels (generic/conv.h) and the rule that picks the direct or the
+ * GEMM kernel (kernel_support.h) are compiled per instruction set and reached through
+ * cnn_kernels(). */
 #include "internal.h"
-
-/* Output pixels per im2col tile: the column tile (K x tile) stays within ~128K elements (half a
- * megabyte of float32), in multiples of 16, never more than the image. */
-static int64_t conv_tile_len(int64_t K, int64_t P)
-{
-    int64_t t = ((int64_t)1 << 17) / (K > 0 ? K : 1);
-    t = t < 16 ? 16 : t - t % 16;
-    return t < P ? t : P;
-}
-
-/* A 1x1 convolution with stride 1 and no padding reads the image itself as the column matrix. */
-static int conv_is_pointwise(const conv_geom *g)
-{
-    return g->kH == 1 && g->kW == 1 && g->sH == 1 && g->sW == 1 && g->pT == 0 && g->pL == 0 &&
-           g->OH == g->H && g->OW == g->W;
-}
-
-void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
-{
-    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dH + 1;
-    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dW + 1;
-}
-
-#define CNN_GENERIC "conv.h"
-#include "generic/instantiate.h"
-
-/* ---- algorithm choice and scratch ------------------------------------------------------------------ */
-
-/* The direct kernel streams whole rows and needs no scratch; it wins while the reduction per
- * output (C_in/groups * kH * kW) is short. Longer reductions amortise im2col in the GEMM. */
-#define CONV_DIRECT_MAX_K 64
-
-cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
-{
-    if (algo != CNN_ALGO_AUTO) return algo;
-    const int64_t K = (g->C_in / g->groups) * g->kH * g->kW;
-    return K <= CONV_DIRECT_MAX_K ? CNN_ALGO_DIRECT : CNN_ALGO_GEMM;
-}
-
-/* Direct kernels: one padded group of the input for the weight gradient. GEMM: one column tile
- * plus the packing buffers. */
-cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
-{
-    int64_t K, col = 0;
-    cnn_status st;
-    *len = 0;
-    if (algo == CNN_ALGO_DIRECT) {
-        int64_t Hp, Wp;
-        direct_padded_dims(g, &Hp, &Wp);
-        const int64_t padded[3] = {g->C_in / g->groups, Hp, Wp};
-        return cnn_numel(3, padded, len);
-    }
-    if (algo != CNN_ALGO_GEMM) return CNN_OK;
-    const int64_t ks[3] = {g->C_in / g->groups, g->kH, g->kW};
-    if ((st = cnn_numel(3, ks, &K))) return st;
-    if (!conv_is_pointwise(g) && (st = cnn_mul_sizes(K, conv_tile_len(K, g->OH * g->OW), &col)))
-        return st;
-    return cnn_add_sizes(col, gemm_workspace_len(), len);
-}
 
 /* ---- descriptor -------------------------------------------------------------------------------- */
 
@@ -116,7 +58,7 @@ cnn_algo cnn_conv_choose_algo(const cnn_conv2d_desc *d)
 {
     conv_geom g;
     if (conv_geom_from_desc(d, &g) != CNN_OK) return CNN_ALGO_REFERENCE;
-    return conv_resolve_algo(&g, CNN_ALGO_AUTO);
+    return cnn_kernels()->conv_resolve_algo(&g, CNN_ALGO_AUTO);
 }
 
 /* ---- public entry points ------------------------------------------------------------------------ */
@@ -128,9 +70,10 @@ cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **sc
     *scratch = NULL;
     if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_GEMM) return CNN_EINVAL;
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
-    *algo = conv_resolve_algo(g, *algo);
+    const cnn_kernel_table *k = cnn_kernels();
+    *algo = k->conv_resolve_algo(g, *algo);
     if (g->N == 0) return CNN_OK;
-    if ((st = conv_scratch_len(g, *algo, &len))) return st;
+    if ((st = k->conv_scratch_len(g, *algo, &len))) return st;
     if (len > 0)
         return cnn_alloc(len, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double), scratch);
     return CNN_OK;
@@ -146,9 +89,9 @@ cnn_status cnn_conv2d_forward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_alg
     if (st != CNN_OK) return st;
     if (g.N > 0 && (!x || !w || !y)) st = CNN_EINVAL;
     else if (g.N > 0 && dtype == CNN_FLOAT32)
-        conv_forward_f32(&g, algo, x, w, b, y, 0, scratch);
+        cnn_kernels()->conv_forward_f32(&g, algo, x, w, b, y, 0, scratch);
     else if (g.N > 0)
-        conv_forward_f64(&g, algo, x, w, b, y, 0, scratch);
+        cnn_kernels()->conv_forward_f64(&g, algo, x, w, b, y, 0, scratch);
     free(scratch);
     return st;
 }
@@ -167,14 +110,15 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
         free(scratch);
         return CNN_EINVAL;
     }
+    const cnn_kernel_table *k = cnn_kernels();
     if (dtype == CNN_FLOAT32) {
-        if (dx) conv_backward_data_f32(&g, algo, dy, w, dx, scratch);
-        if (dw) conv_backward_weight_f32(&g, algo, dy, x, dw, scratch);
-        if (db) bias_backward_f32(g.N, g.C_out, g.OH * g.OW, dy, db);
+        if (dx) k->conv_backward_data_f32(&g, algo, dy, w, dx, scratch);
+        if (dw) k->conv_backward_weight_f32(&g, algo, dy, x, dw, scratch);
+        if (db) k->bias_backward_f32(g.N, g.C_out, g.OH * g.OW, dy, db);
     } else {
-        if (dx) conv_backward_data_f64(&g, algo, dy, w, dx, scratch);
-        if (dw) conv_backward_weight_f64(&g, algo, dy, x, dw, scratch);
-        if (db) bias_backward_f64(g.N, g.C_out, g.OH * g.OW, dy, db);
+        if (dx) k->conv_backward_data_f64(&g, algo, dy, w, dx, scratch);
+        if (dw) k->conv_backward_weight_f64(&g, algo, dy, x, dw, scratch);
+        if (db) k->bias_backward_f64(g.N, g.C_out, g.OH * g.OW, dy, db);
     }
     free(scratch);
     return CNN_OK;

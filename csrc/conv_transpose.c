@@ -78,7 +78,7 @@ cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_
                 const float v = b ? ((const float *)b)[c] : 0.0f;
                 for (int64_t p = 0; p < P; p++) yf[(n * C + c) * P + p] = v;
             }
-        conv_backward_data_f32(&g, algo, x, w, y, scratch);
+        cnn_kernels()->conv_backward_data_f32(&g, algo, x, w, y, scratch);
     } else {
         double *yd = y;
         for (int64_t n = 0; n < g.N; n++)
@@ -86,7 +86,7 @@ cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_
                 const double v = b ? ((const double *)b)[c] : 0.0;
                 for (int64_t p = 0; p < P; p++) yd[(n * C + c) * P + p] = v;
             }
-        conv_backward_data_f64(&g, algo, x, w, y, scratch);
+        cnn_kernels()->conv_backward_data_f64(&g, algo, x, w, y, scratch);
     }
     free(scratch);
     return CNN_OK;
@@ -105,14 +105,15 @@ cnn_status cnn_conv_transpose2d_backward(const cnn_conv_transpose2d_desc *d, cnn
         free(scratch);
         return CNN_EINVAL;
     }
+    const cnn_kernel_table *k = cnn_kernels();
     if (dtype == CNN_FLOAT32) {
-        if (dx) conv_forward_f32(&g, algo, dy, w, NULL, dx, 1, scratch);
-        if (dw) conv_backward_weight_f32(&g, algo, x, dy, dw, scratch);
-        if (db) bias_backward_f32(g.N, g.C_in, g.H * g.W, dy, db);
+        if (dx) k->conv_forward_f32(&g, algo, dy, w, NULL, dx, 1, scratch);
+        if (dw) k->conv_backward_weight_f32(&g, algo, x, dy, dw, scratch);
+        if (db) k->bias_backward_f32(g.N, g.C_in, g.H * g.W, dy, db);
     } else {
-        if (dx) conv_forward_f64(&g, algo, dy, w, NULL, dx, 1, scratch);
-        if (dw) conv_backward_weight_f64(&g, algo, x, dy, dw, scratch);
-        if (db) bias_backward_f64(g.N, g.C_in, g.H * g.W, dy, db);
+        if (dx) k->conv_forward_f64(&g, algo, dy, w, NULL, dx, 1, scratch);
+        if (dw) k->conv_backward_weight_f64(&g, algo, x, dy, dw, scratch);
+        if (db) k->bias_backward_f64(g.N, g.C_in, g.H * g.W, dy, db);
     }
     free(scratch);
     return CNN_OK;

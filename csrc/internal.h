@@ -32,51 +32,38 @@ typedef struct {
     int64_t kH, kW, sH, sW, dH, dW, pT, pL, groups;
 } conv_geom;
 
-/* Rows and columns of the zero-padded input the direct weight-gradient kernel reads:
- * ((OH-1)*sH + dH*(kH-1) + 1) x ((OW-1)*sW + dW*(kW-1) + 1). */
-void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp);
-
 /* Fill g from a descriptor, validating it. */
 cnn_status conv_geom_from_desc(const cnn_conv2d_desc *d, conv_geom *g);
-/* The kernel AUTO means for g (never AUTO); `algo` itself when it is not AUTO. */
-cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo);
-/* Elements of scratch the kernels need for (g, algo); *len = 0 when none. */
-cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len);
 /* Checks dtype and algo, resolves AUTO and allocates the scratch (*scratch NULL when none is
  * needed), so that nothing can fail once outputs are being written. Free with free(). */
 cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch);
 
-/* The conv kernels per dtype; algo is resolved (not AUTO) and scratch holds conv_scratch_len()
- * elements. forward: y = (accumulate ? y : 0) + conv(x, w) + b (b may be NULL).
- * backward_data: dx += conv^T(dy, w). backward_weight: dw += corr(dy, x). */
-void conv_forward_f32(const conv_geom *g, cnn_algo algo, const float *x, const float *w,
-                      const float *b, float *y, int accumulate, float *scratch);
-void conv_forward_f64(const conv_geom *g, cnn_algo algo, const double *x, const double *w,
-                      const double *b, double *y, int accumulate, double *scratch);
-void conv_backward_data_f32(const conv_geom *g, cnn_algo algo, const float *dy, const float *w,
-                            float *dx, float *scratch);
-void conv_backward_data_f64(const conv_geom *g, cnn_algo algo, const double *dy, const double *w,
-                            double *dx, double *scratch);
-void conv_backward_weight_f32(const conv_geom *g, cnn_algo algo, const float *dy, const float *x,
-                              float *dw, float *scratch);
-void conv_backward_weight_f64(const conv_geom *g, cnn_algo algo, const double *dy,
-                              const double *x, double *dw, double *scratch);
-/* db (C) += sum of dy (N, C, P) over N and P, accumulated in double. */
-void bias_backward_f32(int64_t N, int64_t C, int64_t P, const float *dy, float *db);
-void bias_backward_f64(int64_t N, int64_t C, int64_t P, const double *dy, double *db);
+enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
 
-/* ---- GEMM ------------------------------------------------------------------------------------------ */
+/* ---- kernel tables: one per instruction set, chosen at run time ------------------------------------ */
 
-/* C (M, N) = (accumulate ? C : 0) + op(A) (M, K) @ op(B) (K, N), all row-major with leading
- * dimensions lda, ldb, ldc. op(A) = A, or A^T when trans_a (A stored (K, M)); same for B.
- * The workspace holds gemm_workspace_len() elements of the gemm's type. The sum over K runs in a
- * fixed order, so results do not depend on how the caller tiles M or N. */
-int64_t gemm_workspace_len(void);
-void gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A,
-              int64_t lda, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc,
-              float *work);
-void gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const double *A,
-              int64_t lda, const double *B, int64_t ldb, int accumulate, double *C, int64_t ldc,
-              double *work);
+/* Every hot kernel, for both dtypes, compiled once per instruction set (csrc/isa_*.c). The entry
+ * points in conv.c, pool.c, ... validate their arguments and call through cnn_kernels(). */
+typedef struct cnn_kernel_table {
+    cnn_isa isa;
+    /* elements of GEMM packing workspace the gemm/linear kernels need */
+    int64_t (*gemm_workspace_len)(void);
+    /* the kernel AUTO means for g (algo itself when not AUTO), and its scratch in elements */
+    cnn_algo (*conv_resolve_algo)(const conv_geom *g, cnn_algo algo);
+    cnn_status (*conv_scratch_len)(const conv_geom *g, cnn_algo algo, int64_t *len);
+#define K(name) name##_f32
+#define real float
+#include "generic/kernel_table.h"
+#undef real
+#undef K
+#define K(name) name##_f64
+#define real double
+#include "generic/kernel_table.h"
+#undef real
+#undef K
+} cnn_kernel_table;
+
+/* The active table (the best instruction set the CPU supports, or the one cnn_set_isa chose). */
+const cnn_kernel_table *cnn_kernels(void);
 
 #endif /* CNN_INTERNAL_H */

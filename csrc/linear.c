@@ -1,8 +1,6 @@
-/* linear.c — dense layers, y = x @ w^T + b, forward and backward, through the blocked GEMM. */
+/* linear.c — dense layers, y = x @ w^T + b, forward and backward: validation and entry points;
+ * the kernels (generic/linear.h, the blocked GEMM) are reached through cnn_kernels(). */
 #include "internal.h"
-
-#define CNN_GENERIC "linear.h"
-#include "generic/instantiate.h"
 
 static cnn_status linear_check(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,
                                size_t *elsize)
@@ -27,11 +25,12 @@ cnn_status cnn_linear_forward(cnn_dtype dtype, int64_t batch, int64_t in, int64_
     if (st != CNN_OK) return st;
     if (batch == 0 || out == 0) return CNN_OK;
     if (!y || (in > 0 && (!x || !w))) return CNN_EINVAL;
-    if ((st = cnn_alloc(gemm_workspace_len(), elsize, &work))) return st;
+    const cnn_kernel_table *k = cnn_kernels();
+    if ((st = cnn_alloc(k->gemm_workspace_len(), elsize, &work))) return st;
     if (dtype == CNN_FLOAT32)
-        linear_forward_f32(batch, in, out, x, w, b, y, work);
+        k->linear_forward_f32(batch, in, out, x, w, b, y, work);
     else
-        linear_forward_f64(batch, in, out, x, w, b, y, work);
+        k->linear_forward_f64(batch, in, out, x, w, b, y, work);
     free(work);
     return CNN_OK;
 }
@@ -46,11 +45,12 @@ cnn_status cnn_linear_backward(cnn_dtype dtype, int64_t batch, int64_t in, int64
     if (st != CNN_OK) return st;
     if (batch == 0 || out == 0) return CNN_OK;
     if (!dy || (dx && in > 0 && !w) || (dw && in > 0 && !x)) return CNN_EINVAL;
-    if ((st = cnn_alloc(gemm_workspace_len(), elsize, &work))) return st;
+    const cnn_kernel_table *k = cnn_kernels();
+    if ((st = cnn_alloc(k->gemm_workspace_len(), elsize, &work))) return st;
     if (dtype == CNN_FLOAT32)
-        linear_backward_f32(batch, in, out, dy, x, w, dx, dw, db, work);
+        k->linear_backward_f32(batch, in, out, dy, x, w, dx, dw, db, work);
     else
-        linear_backward_f64(batch, in, out, dy, x, w, dx, dw, db, work);
+        k->linear_backward_f64(batch, in, out, dy, x, w, dx, dw, db, work);
     free(work);
     return CNN_OK;
 }

@@ -8,6 +8,8 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <string.h>
+
 #include "cnn.h"
 
 /* ---- errors ------------------------------------------------------------------------------------ */
@@ -1559,6 +1561,47 @@ static PyObject *py_conv_choose_algo(PyObject *self, PyObject *args)
     return PyLong_FromLong((long)cnn_conv_choose_algo(&d));
 }
 
+/* isa() -> the name of the instruction set in use; set_isa(name) switches (ValueError if the CPU
+ * or the build lacks it); available_isas() -> the names this machine can use. */
+static PyObject *py_isa(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyUnicode_FromString(cnn_isa_name(cnn_get_isa()));
+}
+
+static PyObject *py_available_isas(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    PyObject *list = PyList_New(0);
+    for (int i = CNN_ISA_SCALAR; list && i <= CNN_ISA_AVX512; i++) {
+        if (!cnn_isa_available((cnn_isa)i)) continue;
+        PyObject *name = PyUnicode_FromString(cnn_isa_name((cnn_isa)i));
+        if (!name || PyList_Append(list, name) < 0) Py_CLEAR(list);
+        Py_XDECREF(name);
+    }
+    return list;
+}
+
+static PyObject *py_set_isa(PyObject *self, PyObject *args)
+{
+    const char *name;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    for (int i = CNN_ISA_SCALAR; i <= CNN_ISA_AVX512; i++) {
+        if (strcmp(name, cnn_isa_name((cnn_isa)i)) != 0) continue;
+        if (cnn_set_isa((cnn_isa)i) != CNN_OK) {
+            PyErr_Format(PyExc_ValueError, "set_isa: %s is not available on this machine or build", name);
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyErr_Format(PyExc_ValueError, "set_isa: unknown instruction set %R; use 'scalar', 'avx2' or "
+                 "'avx512'", PyTuple_GET_ITEM(args, 0));
+    return NULL;
+}
+
 /* ---- module -------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -1595,6 +1638,9 @@ static PyMethodDef methods[] = {
     {"cross_entropy_backward", py_cross_entropy_backward, METH_VARARGS, NULL},
     {"correlation_forward", py_correlation_forward, METH_VARARGS, NULL},
     {"correlation_backward", py_correlation_backward, METH_VARARGS, NULL},
+    {"isa", py_isa, METH_NOARGS, "isa() -> the instruction set the kernels use"},
+    {"available_isas", py_available_isas, METH_NOARGS, "available_isas() -> usable instruction sets"},
+    {"set_isa", py_set_isa, METH_VARARGS, "set_isa(name): use 'scalar', 'avx2' or 'avx512'"},
     {"sgd_step", py_sgd_step, METH_VARARGS, NULL},
     {"adam_step", py_adam_step, METH_VARARGS, NULL},
     {"rmsprop_step", py_rmsprop_step, METH_VARARGS, NULL},

@@ -5,9 +5,6 @@
 
 #include "internal.h"
 
-#define CNN_GENERIC "optim.h"
-#include "generic/instantiate.h"
-
 static int dtype_ok(cnn_dtype dtype)
 {
     return dtype == CNN_FLOAT32 || dtype == CNN_FLOAT64;
@@ -21,10 +18,10 @@ cnn_status cnn_sgd_step(cnn_dtype dtype, int64_t n, void *param, const void *gra
     if (n < 0 || (n > 0 && (!param || !grad)) || (momentum != 0 && n > 0 && !momentum_buf))
         return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        sgd_f32(n, param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov,
+        cnn_kernels()->sgd_f32(n, param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov,
                 maximize, first);
     else
-        sgd_f64(n, param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov,
+        cnn_kernels()->sgd_f64(n, param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov,
                 maximize, first);
     return CNN_OK;
 }
@@ -38,10 +35,10 @@ cnn_status cnn_adam_step(cnn_dtype dtype, int64_t n, void *param, const void *gr
     if (n < 0 || step < 1 || (n > 0 && (!param || !grad || !exp_avg || !exp_avg_sq)))
         return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        adam_f32(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
+        cnn_kernels()->adam_f32(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                  weight_decay, decoupled, maximize, step);
     else
-        adam_f64(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
+        cnn_kernels()->adam_f64(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                  weight_decay, decoupled, maximize, step);
     return CNN_OK;
 }
@@ -56,10 +53,10 @@ cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void 
         (momentum > 0 && n > 0 && !momentum_buf))
         return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        rmsprop_f32(n, param, grad, square_avg, grad_avg, momentum_buf, lr, alpha, eps,
+        cnn_kernels()->rmsprop_f32(n, param, grad, square_avg, grad_avg, momentum_buf, lr, alpha, eps,
                     weight_decay, momentum, maximize);
     else
-        rmsprop_f64(n, param, grad, square_avg, grad_avg, momentum_buf, lr, alpha, eps,
+        cnn_kernels()->rmsprop_f64(n, param, grad, square_avg, grad_avg, momentum_buf, lr, alpha, eps,
                     weight_decay, momentum, maximize);
     return CNN_OK;
 }

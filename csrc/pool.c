@@ -6,21 +6,6 @@
 
 #include "internal.h"
 
-/* Adaptive window of output cell i of `out` cells over `n` inputs: [floor(i*n/out), ceil((i+1)*n/out)),
- * computed without forming i*n. */
-static int64_t adaptive_start(int64_t i, int64_t out, int64_t n)
-{
-    return (i / out) * n + ((i % out) * n) / out;
-}
-
-static int64_t adaptive_end(int64_t i, int64_t out, int64_t n)
-{
-    return n - adaptive_start(out - 1 - i, out, n);
-}
-
-#define CNN_GENERIC "pool.h"
-#include "generic/instantiate.h"
-
 /* ---- validation ---------------------------------------------------------------------------------- */
 
 cnn_status cnn_pool2d_output_shape(const cnn_pool2d_desc *d, int64_t *out_h, int64_t *out_w)
@@ -65,9 +50,9 @@ cnn_status cnn_maxpool2d_forward(const cnn_pool2d_desc *d, cnn_dtype dtype, cons
     if (d->planes == 0) return CNN_OK;
     if (!x || !y || !indices) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        maxpool_forward_f32(d, oh, ow, x, y, indices);
+        cnn_kernels()->maxpool_forward_f32(d, oh, ow, x, y, indices);
     else
-        maxpool_forward_f64(d, oh, ow, x, y, indices);
+        cnn_kernels()->maxpool_forward_f64(d, oh, ow, x, y, indices);
     return CNN_OK;
 }
 
@@ -83,9 +68,9 @@ cnn_status cnn_maxpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_h,
     for (int64_t i = 0; i < planes * out_len; i++)
         if (indices[i] < 0 || indices[i] >= in_len) return CNN_EINDEX;
     if (dtype == CNN_FLOAT32)
-        index_scatter_f32(planes, out_len, in_len, dy, indices, dx);
+        cnn_kernels()->index_scatter_f32(planes, out_len, in_len, dy, indices, dx);
     else
-        index_scatter_f64(planes, out_len, in_len, dy, indices, dx);
+        cnn_kernels()->index_scatter_f64(planes, out_len, in_len, dy, indices, dx);
     return CNN_OK;
 }
 
@@ -109,9 +94,9 @@ cnn_status cnn_avgpool2d_forward(const cnn_pool2d_desc *d, cnn_dtype dtype, cons
     if (d->planes == 0) return CNN_OK;
     if (!x || !y) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        avgpool_forward_f32(d, oh, ow, x, y);
+        cnn_kernels()->avgpool_forward_f32(d, oh, ow, x, y);
     else
-        avgpool_forward_f64(d, oh, ow, x, y);
+        cnn_kernels()->avgpool_forward_f64(d, oh, ow, x, y);
     return CNN_OK;
 }
 
@@ -124,9 +109,9 @@ cnn_status cnn_avgpool2d_backward(const cnn_pool2d_desc *d, cnn_dtype dtype, con
     if (d->planes == 0) return CNN_OK;
     if (!dy || !dx) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        avgpool_backward_f32(d, oh, ow, dy, dx);
+        cnn_kernels()->avgpool_backward_f32(d, oh, ow, dy, dx);
     else
-        avgpool_backward_f64(d, oh, ow, dy, dx);
+        cnn_kernels()->avgpool_backward_f64(d, oh, ow, dy, dx);
     return CNN_OK;
 }
 
@@ -141,9 +126,9 @@ cnn_status cnn_adaptive_avgpool2d_forward(cnn_dtype dtype, int64_t planes, int64
     if (planes == 0) return CNN_OK;
     if (!x || !y) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        adaptive_avg_forward_f32(planes, in_h, in_w, out_h, out_w, x, y);
+        cnn_kernels()->adaptive_avg_forward_f32(planes, in_h, in_w, out_h, out_w, x, y);
     else
-        adaptive_avg_forward_f64(planes, in_h, in_w, out_h, out_w, x, y);
+        cnn_kernels()->adaptive_avg_forward_f64(planes, in_h, in_w, out_h, out_w, x, y);
     return CNN_OK;
 }
 
@@ -156,9 +141,9 @@ cnn_status cnn_adaptive_avgpool2d_backward(cnn_dtype dtype, int64_t planes, int6
     if (planes == 0) return CNN_OK;
     if (!dy || !dx) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        adaptive_avg_backward_f32(planes, in_h, in_w, out_h, out_w, dy, dx);
+        cnn_kernels()->adaptive_avg_backward_f32(planes, in_h, in_w, out_h, out_w, dy, dx);
     else
-        adaptive_avg_backward_f64(planes, in_h, in_w, out_h, out_w, dy, dx);
+        cnn_kernels()->adaptive_avg_backward_f64(planes, in_h, in_w, out_h, out_w, dy, dx);
     return CNN_OK;
 }
 
@@ -171,9 +156,9 @@ cnn_status cnn_adaptive_maxpool2d_forward(cnn_dtype dtype, int64_t planes, int64
     if (planes == 0) return CNN_OK;
     if (!x || !y || !indices) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        adaptive_max_forward_f32(planes, in_h, in_w, out_h, out_w, x, y, indices);
+        cnn_kernels()->adaptive_max_forward_f32(planes, in_h, in_w, out_h, out_w, x, y, indices);
     else
-        adaptive_max_forward_f64(planes, in_h, in_w, out_h, out_w, x, y, indices);
+        cnn_kernels()->adaptive_max_forward_f64(planes, in_h, in_w, out_h, out_w, x, y, indices);
     return CNN_OK;
 }
 
@@ -205,10 +190,10 @@ cnn_status cnn_maxunpool2d_forward(cnn_dtype dtype, int64_t planes, int64_t in_l
     const int64_t out_len = out_h * out_w;
     if (dtype == CNN_FLOAT32) {
         memset(y, 0, (size_t)(planes * out_len) * sizeof(float));
-        index_assign_f32(planes, in_len, out_len, x, indices, y);
+        cnn_kernels()->index_assign_f32(planes, in_len, out_len, x, indices, y);
     } else {
         memset(y, 0, (size_t)(planes * out_len) * sizeof(double));
-        index_assign_f64(planes, in_len, out_len, x, indices, y);
+        cnn_kernels()->index_assign_f64(planes, in_len, out_len, x, indices, y);
     }
     return CNN_OK;
 }
@@ -222,8 +207,8 @@ cnn_status cnn_maxunpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_
     if (planes == 0 || in_len == 0) return CNN_OK;
     if (!dy || !dx) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        index_gather_f32(planes, in_len, out_h * out_w, dy, indices, dx);
+        cnn_kernels()->index_gather_f32(planes, in_len, out_h * out_w, dy, indices, dx);
     else
-        index_gather_f64(planes, in_len, out_h * out_w, dy, indices, dx);
+        cnn_kernels()->index_gather_f64(planes, in_len, out_h * out_w, dy, indices, dx);
     return CNN_OK;
 }

@@ -1,5 +1,5 @@
 /* generic/activation.h — activation, softmax and dropout kernels for one dtype (`real`, suffix
- * R()). Included by activation.c through generic/instantiate.h. */
+ * R()). Compiled per dtype and instruction set (csrc/isa_body.h). */
 
 /* libm in the precision of `real` (expf/tanhf for float32); the sizeof test folds at compile time. */
 static real R(exp_r)(real v)

@@ -1,6 +1,7 @@
 /* generic/conv.h — convolution kernels for one dtype (`real`, suffix R()): the plain reference
  * loops, the direct row kernels (small channel counts) and im2col-tile + GEMM (larger ones), each
- * for forward, input gradient and weight gradient. Included by conv.c once per dtype. */
+ * for forward, input gradient and weight gradient. Compiled per dtype and instruction set
+ * (csrc/isa_body.h). */
 
 /* ---- shared geometry helpers ------------------------------------------------------------------- */
 
@@ -258,23 +259,37 @@ static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, c
 /* ---- im2col tiles + GEMM ----------------------------------------------------------------------- */
 
 /* col (K, tn) for output pixels [p0, p0+tn) of image channels x (Cg, H, W):
- * col[(ci*kH + kh)*kW + kw][t] = x[ci][oh*sH - pT + kh*dH][ow*sW - pL + kw*dW] or 0 outside. */
+ * col[(ci*kH + kh)*kW + kw][t] = x[ci][oh*sH - pT + kh*dH][ow*sW - pL + kw*dW] or 0 outside.
+ * Walks the tile one output row segment at a time, so the inner copies are plain runs. */
 static void R(im2col_tile)(const conv_geom *g, const real *x, int64_t Cg, int64_t p0, int64_t tn,
                            real *restrict col)
 {
+    const int64_t OW = g->OW, sW = g->sW;
     for (int64_t ci = 0; ci < Cg; ci++)
         for (int64_t kh = 0; kh < g->kH; kh++)
             for (int64_t kw = 0; kw < g->kW; kw++) {
                 const real *xc = x + ci * g->H * g->W;
-                int64_t oh = p0 / g->OW, ow = p0 % g->OW;
-                for (int64_t t = 0; t < tn; t++) {
+                const int64_t off = kw * g->dW - g->pL;
+                int64_t lo, hi;
+                R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                for (int64_t p = p0; p < p0 + tn;) {
+                    const int64_t oh = p / OW, ow0 = p % OW;
+                    const int64_t ow1 = OW < ow0 + (p0 + tn - p) ? OW : ow0 + (p0 + tn - p);
                     const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
-                    const int64_t iw = ow * g->sW - g->pL + kw * g->dW;
-                    col[t] = (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W) ? xc[ih * g->W + iw] : 0;
-                    if (++ow == g->OW) {
-                        ow = 0;
-                        oh++;
+                    real *c = col + (p - p0) - ow0;
+                    if (ih < 0 || ih >= g->H) {
+                        for (int64_t ow = ow0; ow < ow1; ow++) c[ow] = 0;
+                    } else {
+                        const real *xr = xc + ih * g->W + off;
+                        const int64_t a = lo > ow0 ? lo : ow0, b = hi < ow1 ? hi : ow1;
+                        for (int64_t ow = ow0; ow < a && ow < ow1; ow++) c[ow] = 0;
+                        if (sW == 1)
+                            for (int64_t ow = a; ow < b; ow++) c[ow] = xr[ow];
+                        else
+                            for (int64_t ow = a; ow < b; ow++) c[ow] = xr[ow * sW];
+                        for (int64_t ow = b > ow0 ? b : ow0; ow < ow1; ow++) c[ow] = 0;
                     }
+                    p += ow1 - ow0;
                 }
                 col += tn;
             }
@@ -284,19 +299,28 @@ static void R(im2col_tile)(const conv_geom *g, const real *x, int64_t Cg, int64_
 static void R(col2im_tile)(const conv_geom *g, const real *restrict col, int64_t Cg, int64_t p0,
                            int64_t tn, real *dx)
 {
+    const int64_t OW = g->OW, sW = g->sW;
     for (int64_t ci = 0; ci < Cg; ci++)
         for (int64_t kh = 0; kh < g->kH; kh++)
             for (int64_t kw = 0; kw < g->kW; kw++) {
                 real *xc = dx + ci * g->H * g->W;
-                int64_t oh = p0 / g->OW, ow = p0 % g->OW;
-                for (int64_t t = 0; t < tn; t++) {
+                const int64_t off = kw * g->dW - g->pL;
+                int64_t lo, hi;
+                R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                for (int64_t p = p0; p < p0 + tn;) {
+                    const int64_t oh = p / OW, ow0 = p % OW;
+                    const int64_t ow1 = OW < ow0 + (p0 + tn - p) ? OW : ow0 + (p0 + tn - p);
                     const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
-                    const int64_t iw = ow * g->sW - g->pL + kw * g->dW;
-                    if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W) xc[ih * g->W + iw] += col[t];
-                    if (++ow == g->OW) {
-                        ow = 0;
-                        oh++;
+                    if (ih >= 0 && ih < g->H) {
+                        const real *c = col + (p - p0) - ow0;
+                        real *xr = xc + ih * g->W + off;
+                        const int64_t a = lo > ow0 ? lo : ow0, b = hi < ow1 ? hi : ow1;
+                        if (sW == 1)
+                            for (int64_t ow = a; ow < b; ow++) xr[ow] += c[ow];
+                        else
+                            for (int64_t ow = a; ow < b; ow++) xr[ow * sW] += c[ow];
                     }
+                    p += ow1 - ow0;
                 }
                 col += tn;
             }

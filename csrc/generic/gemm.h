@@ -1,5 +1,5 @@
-/* generic/gemm.h — packing, micro-kernel and blocked loops of gemm() for one dtype.
- * Included by gemm.c once per dtype with `real` and R(). */
+/* generic/gemm.h — packing, micro-kernel and blocked loops of gemm() for one dtype and ISA.
+ * Compiled per dtype and instruction set (csrc/isa_body.h); block sizes in kernel_support.h. */
 
 /* Element (i, k) of op(A) and (k, j) of op(B). */
 #define GEMM_A(i, k) (trans_a ? A[(k) * lda + (i)] : A[(i) * lda + (k)])

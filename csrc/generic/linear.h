@@ -1,4 +1,4 @@
-/* generic/linear.h — dense layer kernels for one dtype (`real`, suffix R()). Included by linear.c. */
+/* generic/linear.h — dense layer kernels for one dtype (`real`, suffix R()). Compiled per ISA (csrc/isa_body.h). */
 
 /* x (batch, in), w (out, in), b (out) or NULL, y (batch, out). */
 static void R(linear_forward)(int64_t batch, int64_t in, int64_t out, const real *x,

@@ -1,4 +1,4 @@
-/* generic/pool.h — pooling kernels for one dtype (`real`, suffix R()). Included by pool.c. */
+/* generic/pool.h — pooling kernels for one dtype (`real`, suffix R()). Compiled per ISA (csrc/isa_body.h). */
 
 /* Max pooling, PyTorch's scan: from the first in-bounds element of the window, in row-major
  * order, take a value when it is greater than the running maximum or NaN. */

@@ -248,7 +248,8 @@ static void test_transpose_is_adjoint(void)
 static void test_gemm(void)
 {
     const int64_t sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {130, 20, 300}, {4, 2100, 5}, {33, 17, 257}};
-    double *work = malloc((size_t)gemm_workspace_len() * sizeof(double));
+    const cnn_kernel_table *kt = cnn_kernels();
+    double *work = malloc((size_t)kt->gemm_workspace_len() * sizeof(double));
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -256,7 +257,7 @@ static void test_gemm(void)
                 double *A = random_doubles(M * K), *B = random_doubles(K * N);
                 double *C = random_doubles(M * N), *C0 = malloc((size_t)(M * N) * sizeof(double));
                 memcpy(C0, C, (size_t)(M * N) * sizeof(double));
-                gemm_f64(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 1, C, N, work);
+                kt->gemm_f64(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 1, C, N, work);
                 double err = 0;
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = 0; j < N; j++) {
@@ -390,17 +391,36 @@ static void test_dense_and_losses(void)
     CHECK(fabs(l) < 1e-15);
 }
 
+/* The instruction sets: each available one must give the reference kernel's results. */
+static void test_isas(void)
+{
+    const cnn_isa best = cnn_get_isa();
+    CHECK(cnn_isa_available(CNN_ISA_SCALAR));
+    CHECK(cnn_isa_name(best) != NULL);
+    CHECK(cnn_set_isa((cnn_isa)42) == CNN_EINVAL);
+    for (int i = CNN_ISA_SCALAR; i <= CNN_ISA_AVX512; i++) {
+        if (!cnn_isa_available((cnn_isa)i)) {
+            CHECK(cnn_set_isa((cnn_isa)i) == CNN_EINVAL);
+            continue;
+        }
+        CHECK(cnn_set_isa((cnn_isa)i) == CNN_OK && cnn_get_isa() == (cnn_isa)i);
+        printf("instruction set %s\n", cnn_isa_name((cnn_isa)i));
+        test_lecture_edge_detection();
+        test_conv_algos_random();
+        test_transpose_is_adjoint();
+        test_gemm();
+        test_pooling();
+        test_dense_and_losses();
+    }
+    CHECK(cnn_set_isa(best) == CNN_OK);
+}
+
 int main(void)
 {
     test_status_and_sizes();
-    test_lecture_edge_detection();
-    test_conv_algos_random();
-    test_transpose_is_adjoint();
-    test_gemm();
-    test_pooling();
+    test_isas();
     test_padding();
     test_errors_do_not_write();
-    test_dense_and_losses();
     if (failures) {
         fprintf(stderr, "%d of %d checks failed\n", failures, checks);
         return 1;

@@ -1,0 +1,29 @@
+/* isa_avx2.c — the kernels compiled for AVX2 + FMA (x86-64 with GCC or Clang), used when the CPU
+ * has them. The same C source as every other path; the compiler vectorises it 8 floats wide. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+
+#define CNN_ISA_SUFFIX _avx2
+#define CNN_ISA_TABLE cnn_kernels_avx2
+#define CNN_ISA_ID CNN_ISA_AVX2
+#define CNN_VEC_BYTES 32
+#include "isa_body.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#else
+typedef int cnn_no_avx2_here; /* not x86, or a compiler without target attributes */
+#endif

@@ -1,0 +1,103 @@
+/* kernel_support.h — what every per-ISA kernel translation unit (csrc/isa_*.c) shares besides the
+ * generic bodies: tile and block sizes derived from the vector width, and small geometry helpers.
+ * Expects CNN_VEC_BYTES (the width of one vector register) to be defined. */
+#ifndef CNN_KERNEL_SUPPORT_H
+#define CNN_KERNEL_SUPPORT_H
+
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* GEMM register block MR x NR, cache blocks MC x KC of A and KC x NC of B. MC is a multiple of
+ * every MR used, NC of every NR, so the packing buffers are exact. The blocks are the ones the
+ * compiler keeps in registers (measured): 12 x 2 vectors with 32 AVX-512 registers, 4 x 1 vector
+ * with 16 AVX2 registers, 4 x 2 SSE2 vectors. */
+#if CNN_VEC_BYTES >= 64
+#define GEMM_MR 12
+#define GEMM_NR (2 * CNN_VEC_BYTES / (int)sizeof(real))
+#elif CNN_VEC_BYTES >= 32
+#define GEMM_MR 4
+#define GEMM_NR (CNN_VEC_BYTES / (int)sizeof(real))
+#else
+#define GEMM_MR 4
+#define GEMM_NR (2 * CNN_VEC_BYTES / (int)sizeof(real))
+#endif
+#define GEMM_MC 120
+#define GEMM_KC 256
+#define GEMM_NC 2048
+
+static int64_t gemm_workspace_len(void)
+{
+    return (int64_t)GEMM_MC * GEMM_KC + (int64_t)GEMM_KC * GEMM_NC; /* packed A + packed B */
+}
+
+/* Output pixels per im2col tile: the column tile (K x tile) stays within ~128K elements (half a
+ * megabyte of float32), in multiples of 16, never more than the image. */
+static int64_t conv_tile_len(int64_t K, int64_t P)
+{
+    int64_t t = ((int64_t)1 << 17) / (K > 0 ? K : 1);
+    t = t < 16 ? 16 : t - t % 16;
+    return t < P ? t : P;
+}
+
+/* A 1x1 convolution with stride 1 and no padding reads the image itself as the column matrix. */
+static int conv_is_pointwise(const conv_geom *g)
+{
+    return g->kH == 1 && g->kW == 1 && g->sH == 1 && g->sW == 1 && g->pT == 0 && g->pL == 0 &&
+           g->OH == g->H && g->OW == g->W;
+}
+
+/* Rows and columns of the zero-padded input the direct weight-gradient kernel reads:
+ * ((OH-1)*sH + dH*(kH-1) + 1) x ((OW-1)*sW + dW*(kW-1) + 1). */
+static void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
+{
+    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dH + 1;
+    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dW + 1;
+}
+
+/* The direct kernel streams whole rows and needs little scratch; it wins while the reduction per
+ * output (C_in/groups * kH * kW) is short. Longer reductions amortise im2col in the GEMM. */
+#define CONV_DIRECT_MAX_K 64
+
+static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
+{
+    if (algo != CNN_ALGO_AUTO) return algo;
+    const int64_t K = (g->C_in / g->groups) * g->kH * g->kW;
+    return K <= CONV_DIRECT_MAX_K ? CNN_ALGO_DIRECT : CNN_ALGO_GEMM;
+}
+
+/* Direct kernels: one padded group of the input for the weight gradient. GEMM: one column tile
+ * plus the packing buffers. */
+static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
+{
+    int64_t K, col = 0;
+    cnn_status st;
+    *len = 0;
+    if (algo == CNN_ALGO_DIRECT) {
+        int64_t Hp, Wp;
+        direct_padded_dims(g, &Hp, &Wp);
+        const int64_t padded[3] = {g->C_in / g->groups, Hp, Wp};
+        return cnn_numel(3, padded, len);
+    }
+    if (algo != CNN_ALGO_GEMM) return CNN_OK;
+    const int64_t ks[3] = {g->C_in / g->groups, g->kH, g->kW};
+    if ((st = cnn_numel(3, ks, &K))) return st;
+    if (!conv_is_pointwise(g) && (st = cnn_mul_sizes(K, conv_tile_len(K, g->OH * g->OW), &col)))
+        return st;
+    return cnn_add_sizes(col, gemm_workspace_len(), len);
+}
+
+/* Adaptive window of output cell i of `out` cells over `n` inputs: [floor(i*n/out), ceil((i+1)*n/out)),
+ * computed without forming i*n. */
+static int64_t adaptive_start(int64_t i, int64_t out, int64_t n)
+{
+    return (i / out) * n + ((i % out) * n) / out;
+}
+
+static int64_t adaptive_end(int64_t i, int64_t out, int64_t n)
+{
+    return n - adaptive_start(out - 1 - i, out, n);
+}
+
+#endif /* CNN_KERNEL_SUPPORT_H */
