@@ -6,6 +6,10 @@
 #include "internal.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
@@ -17,6 +21,37 @@
 #define CNN_ISA_TABLE cnn_kernels_avx2
 #define CNN_ISA_ID CNN_ISA_AVX2
 #define CNN_VEC_BYTES 32
+/* The vector layer of direct_simd.h: 8 floats per vector, tiles of up to 6 output channels. */
+typedef __m256 ds_vec;
+#define DS_VW 8
+#define DS_CB 6
+static inline ds_vec ds_zero(void) { return _mm256_setzero_ps(); }
+static inline ds_vec ds_set1(float f) { return _mm256_set1_ps(f); }
+static inline ds_vec ds_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline ds_vec ds_fma(ds_vec a, ds_vec b, ds_vec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline ds_vec ds_add(ds_vec a, ds_vec b) { return _mm256_add_ps(a, b); }
+static inline void ds_store(float *p, ds_vec v) { _mm256_storeu_ps(p, v); }
+static inline float ds_hsum(ds_vec v) /* a fixed order: halves, then pairs */
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+static inline __m256i ds_mask(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline ds_vec ds_load_part(const float *p, int64_t n) { return _mm256_maskload_ps(p, ds_mask(n)); }
+static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_maskstore_ps(p, ds_mask(n), v); }
+
+/* The float32 direct-convolution kernels in intrinsics (direct_simd.h), hooked into
+ * generic/conv.h and into the scratch size (kernel_support.h). */
+#include "direct_simd.h"
+#define CNN_SIMD_CONV_FORWARD ds_conv_forward
+#define CNN_SIMD_CONV_BACKWARD_DATA ds_conv_backward_data
+#define CNN_SIMD_CONV_BACKWARD_WEIGHT ds_conv_backward_weight
+#define CNN_SIMD_SCRATCH ds_scratch_len
+
 #include "isa_body.h"
 
 #if defined(__clang__)

@@ -6,6 +6,10 @@
 #include "internal.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))), \
                              apply_to = function)
@@ -18,6 +22,34 @@
 #define CNN_ISA_TABLE cnn_kernels_avx512
 #define CNN_ISA_ID CNN_ISA_AVX512
 #define CNN_VEC_BYTES 64
+/* The vector layer of direct_simd.h: 16 floats per vector, tiles of up to 8 output channels. */
+typedef __m512 ds_vec;
+#define DS_VW 16
+#define DS_CB 8
+static inline ds_vec ds_zero(void) { return _mm512_setzero_ps(); }
+static inline ds_vec ds_set1(float f) { return _mm512_set1_ps(f); }
+static inline ds_vec ds_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline ds_vec ds_fma(ds_vec a, ds_vec b, ds_vec c) { return _mm512_fmadd_ps(a, b, c); }
+static inline ds_vec ds_add(ds_vec a, ds_vec b) { return _mm512_add_ps(a, b); }
+static inline void ds_store(float *p, ds_vec v) { _mm512_storeu_ps(p, v); }
+static inline float ds_hsum(ds_vec v) { return _mm512_reduce_add_ps(v); }
+static inline ds_vec ds_load_part(const float *p, int64_t n)
+{
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+}
+static inline void ds_store_part(float *p, ds_vec v, int64_t n)
+{
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v);
+}
+
+/* The float32 direct-convolution kernels in intrinsics (direct_simd.h), hooked into
+ * generic/conv.h and into the scratch size (kernel_support.h). */
+#include "direct_simd.h"
+#define CNN_SIMD_CONV_FORWARD ds_conv_forward
+#define CNN_SIMD_CONV_BACKWARD_DATA ds_conv_backward_data
+#define CNN_SIMD_CONV_BACKWARD_WEIGHT ds_conv_backward_weight
+#define CNN_SIMD_SCRATCH ds_scratch_len
+
 #include "isa_body.h"
 
 #if defined(__clang__)

@@ -78,7 +78,12 @@ static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *l
         int64_t Hp, Wp;
         direct_padded_dims(g, &Hp, &Wp);
         const int64_t padded[3] = {g->C_in / g->groups, Hp, Wp};
-        return cnn_numel(3, padded, len);
+        if ((st = cnn_numel(3, padded, len))) return st;
+#ifdef CNN_SIMD_SCRATCH /* the intrinsics kernels' padded rows and flipped kernel */
+        const int64_t simd = CNN_SIMD_SCRATCH(g);
+        if (simd > *len) *len = simd;
+#endif
+        return CNN_OK;
     }
     if (algo != CNN_ALGO_GEMM) return CNN_OK;
     const int64_t ks[3] = {g->C_in / g->groups, g->kH, g->kW};

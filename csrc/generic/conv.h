@@ -410,6 +410,12 @@ static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, con
 void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const real *w,
                      const real *b, real *y, int accumulate, real *scratch)
 {
+#ifdef CNN_SIMD_CONV_FORWARD /* this ISA's float32 intrinsics kernel, where it applies */
+    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_CONV_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
+                              accumulate, (float *)scratch))
+        return;
+#endif
     if (algo == CNN_ALGO_GEMM)
         R(conv_forward_gemm)(g, x, w, b, y, accumulate, scratch);
     else if (algo == CNN_ALGO_DIRECT)
@@ -421,6 +427,12 @@ void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const rea
 void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, const real *w,
                            real *dx, real *scratch)
 {
+#ifdef CNN_SIMD_CONV_BACKWARD_DATA
+    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_CONV_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
+                                    (float *)scratch))
+        return;
+#endif
     if (algo == CNN_ALGO_GEMM)
         R(conv_backward_data_gemm)(g, dy, w, dx, scratch);
     else if (algo == CNN_ALGO_DIRECT)
@@ -432,6 +444,12 @@ void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, co
 void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, const real *x,
                              real *dw, real *scratch)
 {
+#ifdef CNN_SIMD_CONV_BACKWARD_WEIGHT
+    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_CONV_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
+                                      (float *)scratch))
+        return;
+#endif
     if (algo == CNN_ALGO_GEMM)
         R(conv_backward_weight_gemm)(g, dy, x, dw, scratch);
     else if (algo == CNN_ALGO_DIRECT)

@@ -1,0 +1,213 @@
+/* direct_simd.h — float32 direct convolution in vector intrinsics for one instruction set, for
+ * the small channel counts of the lecture's networks: register tiles of up to DS_CB output
+ * channels x one vector of output columns, each input vector load feeding every channel of the
+ * tile through a broadcast-FMA. Stride 1 along the width (any stride down the height, any
+ * dilation, groups). The including file (csrc/isa_avx2.c, isa_avx512.c) defines the vector layer:
+ *   ds_vec, DS_VW (floats per vector), DS_CB (channels per tile), ds_zero(), ds_set1(f),
+ *   ds_load(p), ds_fma(a, b, c) = a*b + c, ds_add(a, b), ds_store(p, v), ds_hsum(v),
+ *   ds_load_part(p, n), ds_store_part(p, v, n) (the first n lanes; the rest read as 0),
+ * and the hook macros that make generic/conv.h call these kernels. */
+
+/* Padded copy of x (C, H, W) shifted by (pT, pL), zero elsewhere, in rows of Wp >= the columns
+ * any vector load reads. pT, pL may be negative (crops). */
+static void ds_pad_planes(const float *restrict x, int64_t C, int64_t H, int64_t W, int64_t pT,
+                          int64_t pL, int64_t Hp, int64_t Wp, float *restrict xp)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < Hp; r++) {
+            float *row = xp + (c * Hp + r) * Wp;
+            const int64_t ih = r - pT;
+            if (ih < 0 || ih >= H) {
+                memset(row, 0, (size_t)Wp * sizeof(float));
+                continue;
+            }
+            const float *src = x + (c * H + ih) * W;
+            const int64_t a = pL > 0 ? (pL < Wp ? pL : Wp) : 0;
+            const int64_t b = W + pL < Wp ? (W + pL > a ? W + pL : a) : Wp;
+            memset(row, 0, (size_t)a * sizeof(float));
+            if (b > a) memcpy(row + a, src + (a - pL), (size_t)(b - a) * sizeof(float));
+            memset(row + b, 0, (size_t)(Wp - b) * sizeof(float));
+        }
+}
+
+/* Padded rows and columns for output tiles of DS_VW columns: every load of the last tile stays
+ * inside the row. */
+static void ds_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
+{
+    const int64_t ow = (g->OW + DS_VW - 1) / DS_VW * DS_VW;
+    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dH + 1;
+    *Wp = ow + (g->kW - 1) * g->dW;
+}
+
+/* One tile: y[c][0:vw] (c < cb, row stride ys) (+)= bias[c] + sum over ci, kh, kw of
+ * w[c][ci][kh][kw] * xp[ci][kh*dH][j + kw*dW]; xp points at the tile's first input row/column.
+ * Inlined with a constant cb so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void
+ds_tile(const float *restrict xp, int64_t Cg, int64_t kH, int64_t kW, int64_t dH, int64_t dW,
+        int64_t Hp, int64_t Wp, const float *restrict w, int64_t wstride, const int cb,
+        const float *bias, float *restrict y, int64_t ys, int64_t vw, int accumulate)
+{
+    ds_vec acc[DS_CB];
+    for (int c = 0; c < cb; c++) acc[c] = bias ? ds_set1(bias[c]) : ds_zero();
+    for (int64_t ci = 0; ci < Cg; ci++)
+        for (int64_t kh = 0; kh < kH; kh++) {
+            const float *xr = xp + (ci * Hp + kh * dH) * Wp;
+            const float *wr = w + (ci * kH + kh) * kW;
+            for (int64_t kw = 0; kw < kW; kw++) {
+                const ds_vec v = ds_load(xr + kw * dW);
+                for (int c = 0; c < cb; c++) acc[c] = ds_fma(v, ds_set1(wr[c * wstride + kw]), acc[c]);
+            }
+        }
+    for (int c = 0; c < cb; c++) {
+        float *p = y + c * ys;
+        if (vw == DS_VW)
+            ds_store(p, accumulate ? ds_add(ds_load(p), acc[c]) : acc[c]);
+        else
+            ds_store_part(p, accumulate ? ds_add(ds_load_part(p, vw), acc[c]) : acc[c], vw);
+    }
+}
+
+static void ds_tile_any(const float *xp, int64_t Cg, const conv_geom *g, int64_t Hp, int64_t Wp,
+                        const float *w, int64_t cb, const float *bias, float *y, int64_t ys,
+                        int64_t vw, int accumulate)
+{
+    const int64_t kH = g->kH, kW = g->kW, dH = g->dH, dW = g->dW, ws = Cg * kH * kW;
+    switch (cb) {
+#define DS_CASE(n)                                                                                \
+    case n:                                                                                       \
+        ds_tile(xp, Cg, kH, kW, dH, dW, Hp, Wp, w, ws, n, bias, y, ys, vw, accumulate);           \
+        return;
+#if DS_CB >= 8
+        DS_CASE(8) DS_CASE(7)
+#endif
+        DS_CASE(6) DS_CASE(5) DS_CASE(4) DS_CASE(3) DS_CASE(2)
+#undef DS_CASE
+    default: ds_tile(xp, Cg, kH, kW, dH, dW, Hp, Wp, w, ws, 1, bias, y, ys, vw, accumulate);
+    }
+}
+
+/* y (+)= conv(x, w) + b for sW == 1: the input of each (image, group) padded once into scratch
+ * (ds_scratch_len), output channels in even blocks of at most DS_CB. Returns 0 (nothing done)
+ * when the geometry is not one it handles. */
+static int ds_conv_forward(const conv_geom *g, const float *x, const float *w, const float *b,
+                           float *y, int accumulate, float *scratch)
+{
+    if (g->sW != 1) return 0;
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
+    int64_t Hp, Wp;
+    ds_padded_dims(g, &Hp, &Wp);
+    const int64_t blocks = (Mg + DS_CB - 1) / DS_CB, step = blocks ? (Mg + blocks - 1) / blocks : 1;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            ds_pad_planes(x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
+                          Hp, Wp, scratch);
+            for (int64_t m0 = 0; m0 < Mg; m0 += step) {
+                const int64_t co = gr * Mg + m0, cb = Mg - m0 < step ? Mg - m0 : step;
+                const float *wc = w + co * Cg * g->kH * g->kW, *bc = b ? b + co : NULL;
+                for (int64_t oh = 0; oh < g->OH; oh++)
+                    for (int64_t ow = 0; ow < g->OW; ow += DS_VW) {
+                        const int64_t vw = g->OW - ow < DS_VW ? g->OW - ow : DS_VW;
+                        ds_tile_any(scratch + oh * g->sH * Wp + ow, Cg, g, Hp, Wp, wc, cb, bc,
+                                    y + (n * g->C_out + co) * P + oh * g->OW + ow, P, vw, accumulate);
+                    }
+            }
+        }
+    return 1;
+}
+
+/* dx += conv^T(dy, w) for a stride-1 convolution: a stride-1 convolution of dy with the kernel
+ * flipped and its channel axes swapped, padded by dilation*(k-1) - pad (negative: cropped). */
+static int ds_conv_backward_data(const conv_geom *g, const float *dy, const float *w, float *dx,
+                                 float *scratch)
+{
+    if (g->sH != 1 || g->sW != 1) return 0;
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, kk = g->kH * g->kW;
+    float *wt = scratch;
+    for (int64_t gr = 0; gr < g->groups; gr++)
+        for (int64_t m = 0; m < Mg; m++)
+            for (int64_t ci = 0; ci < Cg; ci++)
+                for (int64_t k = 0; k < kk; k++)
+                    wt[((gr * Cg + ci) * Mg + m) * kk + kk - 1 - k] = w[((gr * Mg + m) * Cg + ci) * kk + k];
+    conv_geom t = *g;
+    t.C_in = g->C_out;
+    t.C_out = g->C_in;
+    t.H = g->OH;
+    t.W = g->OW;
+    t.OH = g->H;
+    t.OW = g->W;
+    t.pT = g->dH * (g->kH - 1) - g->pT;
+    t.pL = g->dW * (g->kW - 1) - g->pL;
+    return ds_conv_forward(&t, dy, wt, NULL, dx, 1, scratch + g->C_in * Mg * kk);
+}
+
+/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dH][ow + kw*dW]:
+ * for each (co, ci, kh) the kW taps share each dy vector; lanes are summed in a fixed order. */
+static inline __attribute__((always_inline)) void
+ds_weight_row(const float *restrict dyc, const float *restrict xc, const conv_geom *g, int64_t Wp,
+              int64_t kh, const int kW, float *restrict dwr)
+{
+    ds_vec acc[8];
+    for (int kw = 0; kw < kW; kw++) acc[kw] = ds_zero();
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        const float *dyr = dyc + oh * g->OW;
+        const float *xr = xc + (oh * g->sH + kh * g->dH) * Wp;
+        for (int64_t ow = 0; ow < g->OW; ow += DS_VW) {
+            const int64_t vw = g->OW - ow < DS_VW ? g->OW - ow : DS_VW;
+            const ds_vec d = vw == DS_VW ? ds_load(dyr + ow) : ds_load_part(dyr + ow, vw);
+            for (int kw = 0; kw < kW; kw++) acc[kw] = ds_fma(d, ds_load(xr + ow + kw * g->dW), acc[kw]);
+        }
+    }
+    for (int kw = 0; kw < kW; kw++) dwr[kw] += ds_hsum(acc[kw]);
+}
+
+static int ds_conv_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
+                                   float *scratch)
+{
+    if (g->sW != 1 || g->kW > 8) return 0;
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
+    int64_t Hp, Wp;
+    ds_padded_dims(g, &Hp, &Wp);
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            ds_pad_planes(x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
+                          Hp, Wp, scratch);
+            for (int64_t m = 0; m < Mg; m++) {
+                const int64_t co = gr * Mg + m;
+                const float *dyc = dy + (n * g->C_out + co) * P;
+                for (int64_t ci = 0; ci < Cg; ci++)
+                    for (int64_t kh = 0; kh < g->kH; kh++) {
+                        float *dwr = dw + ((co * Cg + ci) * g->kH + kh) * g->kW;
+                        const float *xc = scratch + ci * Hp * Wp;
+                        switch (g->kW) {
+#define DS_CASE(k)                                                                                \
+    case k: ds_weight_row(dyc, xc, g, Wp, kh, k, dwr); break;
+                            DS_CASE(1) DS_CASE(2) DS_CASE(3) DS_CASE(4) DS_CASE(5) DS_CASE(6)
+                            DS_CASE(7) DS_CASE(8)
+#undef DS_CASE
+                        }
+                    }
+            }
+        }
+    return 1;
+}
+
+/* Scratch (floats) the kernels above need, at most; 0 when they do not apply. */
+static int64_t ds_scratch_len(const conv_geom *g)
+{
+    if (g->sW != 1) return 0;
+    int64_t Hp, Wp, fwd, back = 0;
+    ds_padded_dims(g, &Hp, &Wp);
+    fwd = (g->C_in / g->groups) * Hp * Wp;
+    if (g->sH == 1) {
+        conv_geom t = *g;
+        t.C_in = g->C_out;
+        t.C_out = g->C_in;
+        t.H = g->OH;
+        t.W = g->OW;
+        t.OH = g->H;
+        t.OW = g->W;
+        ds_padded_dims(&t, &Hp, &Wp);
+        back = g->C_in * (g->C_out / g->groups) * g->kH * g->kW + (g->C_out / g->groups) * Hp * Wp;
+    }
+    return fwd > back ? fwd : back;
+}
