@@ -229,15 +229,26 @@ def _conv_forward(op, dims, *args):
     return s.form.from4d(y)
 
 
-def _conv_backward(op, dims, grad_output, *args):
+def _mask(op, output_mask, n):
+    """PyTorch's output_mask: which of the n gradients to compute (the others come back None)."""
+    if not isinstance(output_mask, (tuple, list)) or len(output_mask) != n:
+        raise ValueError(f"{op}: output_mask must be a sequence of {n} booleans, got {output_mask!r}")
+    return tuple(bool(m) for m in output_mask)
+
+
+def _conv_backward(op, dims, grad_output, *args, output_mask=(True, True, True)):
+    need_x, need_w, need_b = _mask(op, output_mask, 3)
     s = _ConvSetup(op, dims, *args)
     g4 = _grad4(op, s.form, grad_output, s.dtype, (s.x4.shape[0], s.w4.shape[0], *s.out_hw))
-    gx, gw, gb = _cnn.conv2d_backward(g4, s.x4, s.w4, True, True, s.b is not None, *s.engine_args())
-    if s.explicit:
-        gx = _cnn.pad_backward(gx, s.x4_shape, s.pad_list, s.mode_code)
-    if s.flip:
-        gw = gw[:, :, ::-1, ::-1].copy()
-    return s.form.from4d(gx), s.w_form.from4d(gw), gb
+    gx, gw, gb = _cnn.conv2d_backward(g4, s.x4, s.w4, need_x, need_w, need_b and s.b is not None,
+                                      *s.engine_args())
+    if gx is not None:
+        if s.explicit:
+            gx = _cnn.pad_backward(gx, s.x4_shape, s.pad_list, s.mode_code)
+        gx = s.form.from4d(gx)
+    if gw is not None:
+        gw = s.w_form.from4d(gw[:, :, ::-1, ::-1].copy() if s.flip else gw)
+    return gx, gw, gb
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
@@ -264,10 +275,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 
 
 def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1,
-                    groups=1, padding_mode="zeros", value=0.0, mode="xcorr"):
-    """Gradients of conv2d: (grad_input, grad_weight, grad_bias or None)."""
+                    groups=1, padding_mode="zeros", value=0.0, mode="xcorr", *,
+                    output_mask=(True, True, True)):
+    """Gradients of conv2d: (grad_input, grad_weight, grad_bias or None). ``output_mask`` (as in
+    PyTorch's convolution_backward) skips the gradients not needed; they come back None."""
     return _conv_backward("conv2d_backward", 2, grad_output, input, weight, bias, stride, padding,
-                          dilation, groups, padding_mode, value, mode)
+                          dilation, groups, padding_mode, value, mode, output_mask=output_mask)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
@@ -287,10 +300,12 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 
 
 def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1,
-                    groups=1, padding_mode="zeros", value=0.0, mode="xcorr"):
-    """Gradients of conv1d: (grad_input, grad_weight, grad_bias or None)."""
+                    groups=1, padding_mode="zeros", value=0.0, mode="xcorr", *,
+                    output_mask=(True, True, True)):
+    """Gradients of conv1d: (grad_input, grad_weight, grad_bias or None). ``output_mask`` (as in
+    PyTorch's convolution_backward) skips the gradients not needed; they come back None."""
     return _conv_backward("conv1d_backward", 1, grad_output, input, weight, bias, stride, padding,
-                          dilation, groups, padding_mode, value, mode)
+                          dilation, groups, padding_mode, value, mode, output_mask=output_mask)
 
 
 # ---- transpose convolution ---------------------------------------------------------------------
@@ -371,11 +386,13 @@ def _transpose_forward(op, dims, *args):
     return s.form.from4d(_cnn.conv_transpose2d_forward(s.x4, s.w4, s.b, *s.args))
 
 
-def _transpose_backward(op, dims, grad_output, *args):
+def _transpose_backward(op, dims, grad_output, *args, output_mask=(True, True, True)):
+    need_x, need_w, need_b = _mask(op, output_mask, 3)
     s = _TransposeSetup(op, dims, *args)
     g4 = _grad4(op, s.form, grad_output, s.dtype, (s.x4.shape[0], s.w4.shape[1] * s.groups, *s.out_hw))
-    gx, gw, gb = _cnn.conv_transpose2d_backward(g4, s.x4, s.w4, True, True, s.b is not None, *s.args)
-    return s.form.from4d(gx), s.w_form.from4d(gw), gb
+    gx, gw, gb = _cnn.conv_transpose2d_backward(g4, s.x4, s.w4, need_x, need_w,
+                                                need_b and s.b is not None, *s.args)
+    return (None if gx is None else s.form.from4d(gx)), (None if gw is None else s.w_form.from4d(gw)), gb
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -397,10 +414,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
-                              output_padding=0, groups=1, dilation=1, output_size=None):
-    """Gradients of conv_transpose2d: (grad_input, grad_weight, grad_bias or None)."""
+                              output_padding=0, groups=1, dilation=1, output_size=None, *,
+                              output_mask=(True, True, True)):
+    """Gradients of conv_transpose2d: (grad_input, grad_weight, grad_bias or None); ``output_mask``
+    skips gradients not needed (they come back None)."""
     return _transpose_backward("conv_transpose2d_backward", 2, grad_output, input, weight, bias,
-                               stride, padding, output_padding, groups, dilation, output_size)
+                               stride, padding, output_padding, groups, dilation, output_size,
+                               output_mask=output_mask)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -419,10 +439,13 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0,
-                              output_padding=0, groups=1, dilation=1, output_size=None):
-    """Gradients of conv_transpose1d: (grad_input, grad_weight, grad_bias or None)."""
+                              output_padding=0, groups=1, dilation=1, output_size=None, *,
+                              output_mask=(True, True, True)):
+    """Gradients of conv_transpose1d: (grad_input, grad_weight, grad_bias or None); ``output_mask``
+    skips gradients not needed (they come back None)."""
     return _transpose_backward("conv_transpose1d_backward", 1, grad_output, input, weight, bias,
-                               stride, padding, output_padding, groups, dilation, output_size)
+                               stride, padding, output_padding, groups, dilation, output_size,
+                               output_mask=output_mask)
 
 
 # ---- padding -------------------------------------------------------------------------------------
@@ -872,15 +895,18 @@ def linear(input, weight, bias=None):
     return _cnn.linear_forward(x2, w, b).reshape(*x.shape[:-1], w.shape[0])
 
 
-def linear_backward(grad_output, input, weight, bias=None):
-    """Gradients of linear: (grad_input, grad_weight, grad_bias or None)."""
+def linear_backward(grad_output, input, weight, bias=None, *, output_mask=(True, True, True)):
+    """Gradients of linear: (grad_input, grad_weight, grad_bias or None); ``output_mask`` skips
+    gradients not needed (they come back None)."""
     op = "linear_backward"
     x, x2, w, b = _linear_setup(op, input, weight, bias)
     g = cast(as_array(op, "grad_output", grad_output), x2.dtype)
     if g.shape != (*x.shape[:-1], w.shape[0]):
         raise ValueError(f"{op}: grad_output must have shape {(*x.shape[:-1], w.shape[0])}, got {g.shape}")
-    gx, gw, gb = _cnn.linear_backward(g.reshape(x2.shape[0], w.shape[0]), x2, w, True, True, b is not None)
-    return gx.reshape(x.shape), gw, gb
+    need_x, need_w, need_b = _mask(op, output_mask, 3)
+    gx, gw, gb = _cnn.linear_backward(g.reshape(x2.shape[0], w.shape[0]), x2, w, need_x, need_w,
+                                      need_b and b is not None)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
 
 
 # ---- activations ---------------------------------------------------------------------------------

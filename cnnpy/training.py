@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from .nn.module import _takes_input_grad
+
 __all__ = ["History", "train", "evaluate", "accuracy"]
 
 
@@ -154,6 +156,7 @@ def train(model, loader, loss_fn, optimizer, epochs, val_loader=None, metrics=()
         raise ValueError(f"train: epochs must be a non-negative int, got {epochs!r}")
     fns = _metric_fns(metrics)
     history = History()
+    skip_input_grad = _takes_input_grad(model)
     for epoch in range(1, int(epochs) + 1):
         model.train()
         start = time.perf_counter()
@@ -165,7 +168,10 @@ def train(model, loader, loss_fn, optimizer, epochs, val_loader=None, metrics=()
             optimizer.zero_grad()
             pred = model(x)
             loss = float(loss_fn(pred, y))
-            model.backward(loss_fn.backward())
+            if skip_input_grad:  # nobody needs d loss / d x: the first layer skips it
+                model.backward(loss_fn.backward(), input_grad=False)
+            else:
+                model.backward(loss_fn.backward())
             optimizer.step()
             n = len(x)
             count += n

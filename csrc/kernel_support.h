@@ -93,6 +93,44 @@ static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *l
     return cnn_add_sizes(col, gemm_workspace_len(), len);
 }
 
+/* Output columns [*lo, *hi) whose input column ow*s + off lies in [0, W). */
+static void ow_range(int64_t OW, int64_t W, int64_t s, int64_t off, int64_t *lo, int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = W - off <= 0 ? 0 : (W - 1 - off) / s + 1;
+    *lo = a;
+    *hi = b < OW ? b : OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* One axis of an average-pooling window, PyTorch's rule: the window [o*s - p, +k) is first cut
+ * at the end of the right padding (its length then is the divisor's factor with
+ * count_include_pad), then clipped to the input, [*lo, *hi) (whose length is the factor
+ * without). Returns the padded length. */
+static int64_t avg_span(int64_t o, int64_t s, int64_t p, int64_t k, int64_t n, int64_t *lo,
+                        int64_t *hi)
+{
+    const int64_t start = o * s - p;
+    int64_t end = start + k;
+    if (end > n + p) end = n + p;
+    *lo = start < 0 ? 0 : start;
+    *hi = end < n ? end : n;
+    return end - start;
+}
+
+/* The kernel taps [*k0, *k1) that reach the input for some output column: tap kw reads
+ * column ow*s + kw*d - p of a row of n. Windows far wider than the input touch only these. */
+static void tap_range(int64_t OW, int64_t n, int64_t s, int64_t d, int64_t p, int64_t k,
+                      int64_t *k0, int64_t *k1)
+{
+    const int64_t reach = p - (OW - 1) * s; /* kw*d must be >= this */
+    int64_t lo = reach > 0 ? (reach + d - 1) / d : 0;
+    int64_t hi = (n - 1 + p) / d + 1;       /* kw*d <= n - 1 + p */
+    *k0 = lo;
+    *k1 = hi < k ? hi : k;
+    if (*k1 < *k0) *k1 = *k0;
+}
+
 /* Adaptive window of output cell i of `out` cells over `n` inputs: [floor(i*n/out), ceil((i+1)*n/out)),
  * computed without forming i*n. */
 static int64_t adaptive_start(int64_t i, int64_t out, int64_t n)

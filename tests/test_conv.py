@@ -308,3 +308,27 @@ def test_conv2d_property_against_reference(c):
             assert a is None
         else:
             assert_close(a, e)
+
+
+@pytest.mark.parametrize("fn,args", [
+    ("conv2d", dict(stride=2, padding=1)), ("conv1d", dict(padding="same")),
+    ("conv_transpose2d", dict(stride=2)), ("conv_transpose1d", dict(stride=3)),
+])
+def test_output_mask_skips_gradients(fn, args):
+    rng = rng_for("mask", fn)
+    dims = 1 if fn.endswith("1d") else 2
+    transpose = "transpose" in fn
+    x = rng.standard_normal((2, 4) + (7,) * dims)
+    w = rng.standard_normal(((4, 3) if transpose else (3, 4)) + (3,) * dims)
+    b = rng.standard_normal(3)
+    y = getattr(F, fn)(x, w, b, **args)
+    g = rng.standard_normal(y.shape)
+    full = getattr(F, fn + "_backward")(g, x, w, b, **args)
+    part = getattr(F, fn + "_backward")(g, x, w, b, **args, output_mask=(False, True, False))
+    assert part[0] is None and part[2] is None
+    np.testing.assert_array_equal(part[1], full[1])
+    only_x = getattr(F, fn + "_backward")(g, x, w, b, **args, output_mask=[True, False, False])
+    np.testing.assert_array_equal(only_x[0], full[0])
+    assert only_x[1] is None
+    with pytest.raises(ValueError, match="output_mask"):
+        getattr(F, fn + "_backward")(g, x, w, b, **args, output_mask=(True,))

@@ -290,3 +290,22 @@ def test_default_init_matches_pytorch_distribution():
             if t.size > 1000:  # uniform on [-bound, bound]: std bound/sqrt(3)
                 assert abs(p.data.std() - bound / np.sqrt(3)) < 0.05 * bound
                 assert abs(t.std() - bound / np.sqrt(3)) < 0.05 * bound
+
+
+def test_sequential_backward_can_skip_the_input_gradient():
+    cnnpy.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 2)).astype(np.float64)
+    x = rng_for("skip").standard_normal((3, 1, 6, 6))
+    g = np.ones((3, 2))
+    net(x)
+    net.zero_grad()
+    gx = net.backward(g)
+    grads = [p.grad.copy() for p in net.parameters()]
+    net.zero_grad()
+    assert net.backward(g, input_grad=False) is None
+    for p, want in zip(net.parameters(), grads):
+        np.testing.assert_array_equal(p.grad, want)
+    assert gx.shape == x.shape
+    first_relu = nn.Sequential(nn.ReLU(), nn.Linear(4, 1))  # a first layer without weights still answers
+    first_relu(np.ones((2, 4)))
+    assert first_relu.backward(np.ones((2, 1)), input_grad=False).shape == (2, 4)

@@ -97,11 +97,14 @@ class _ConvNd(_Cached):
         conv = F.conv2d if self._dims == 2 else F.conv1d
         return conv(x, self.weight.data, None if self.bias is None else self.bias.data, **self._args())
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
+        """Adds the weight and bias gradients; returns the input's gradient (None, and not
+        computed, with ``input_grad=False``)."""
         x = self._saved_values()["x"]
         conv_backward = F.conv2d_backward if self._dims == 2 else F.conv1d_backward
         gx, gw, gb = conv_backward(grad_output, x, self.weight.data,
-                                   None if self.bias is None else self.bias.data, **self._args())
+                                   None if self.bias is None else self.bias.data, **self._args(),
+                                   output_mask=(input_grad, True, True))
         self.weight.grad += gw
         if self.bias is not None:
             self.bias.grad += gb
@@ -205,11 +208,14 @@ class _ConvTransposeNd(_Cached):
         bias = None if self.bias is None else self.bias.data
         return self._fn()[0](x, self._weight().data, bias, **self._args(output_size))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
+        """Adds the weight and bias gradients; returns the input's gradient (None, and not
+        computed, with ``input_grad=False``)."""
         saved = self._saved_values()
         bias = None if self.bias is None else self.bias.data
         gx, gw, gb = self._fn()[1](grad_output, saved["x"], self._weight().data, bias,
-                                   **self._args(saved["output_size"]))
+                                   **self._args(saved["output_size"]),
+                                   output_mask=(input_grad, True, True))
         self._weight().grad += gw
         if self.bias is not None:
             self.bias.grad += gb
@@ -523,9 +529,12 @@ class Linear(_Cached):
         self._cache(x=x)
         return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
+        """Adds the weight and bias gradients; returns the input's gradient (None, and not
+        computed, with ``input_grad=False``)."""
         gx, gw, gb = F.linear_backward(grad_output, self._saved_values()["x"], self.weight.data,
-                                       None if self.bias is None else self.bias.data)
+                                       None if self.bias is None else self.bias.data,
+                                       output_mask=(input_grad, True, True))
         self.weight.grad += gw
         if self.bias is not None:
             self.bias.grad += gb
@@ -567,9 +576,10 @@ class TiedLinear(_Cached):
         self._cache(x=x)
         return F.linear(x, self.weight.data.T, None if self.bias is None else self.bias.data)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         gx, gwt, gb = F.linear_backward(grad_output, self._saved_values()["x"], self.weight.data.T,
-                                        None if self.bias is None else self.bias.data)
+                                        None if self.bias is None else self.bias.data,
+                                        output_mask=(input_grad, True, True))
         self.weight.grad += gwt.T
         if self.bias is not None:
             self.bias.grad += gb

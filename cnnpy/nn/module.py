@@ -13,6 +13,7 @@ A Module has ``forward(x)`` (caching what its backward needs) and ``backward(gra
 """
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 
 import numpy as np
@@ -199,6 +200,14 @@ class Module:
         return lines[0] + ")"
 
 
+def _takes_input_grad(module) -> bool:
+    """Whether module.backward accepts input_grad= (the built-in layers with weights do)."""
+    try:
+        return "input_grad" in inspect.signature(module.backward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class Sequential(Module):
     """Modules applied in order; backward runs them in reverse.
 
@@ -242,7 +251,14 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def backward(self, grad_output):
-        for m in reversed(list(self._modules.values())):
+    def backward(self, grad_output, input_grad=True):
+        """Backward through the modules in reverse order. With ``input_grad=False`` the first
+        module is told (when its backward takes ``input_grad``) that the gradient with respect to
+        the model's input is not needed, so it skips computing it; None is returned then."""
+        mods = list(self._modules.values())
+        for i in range(len(mods) - 1, -1, -1):
+            m = mods[i]
+            if i == 0 and not input_grad and _takes_input_grad(m):
+                return m.backward(grad_output, input_grad=False)
             grad_output = m.backward(grad_output)
         return grad_output

@@ -3,18 +3,6 @@
  * for forward, input gradient and weight gradient. Compiled per dtype and instruction set
  * (csrc/isa_body.h). */
 
-/* ---- shared geometry helpers ------------------------------------------------------------------- */
-
-/* Output columns [*lo, *hi) whose input column ow*s + off lies in [0, W). */
-static void R(ow_range)(int64_t OW, int64_t W, int64_t s, int64_t off, int64_t *lo, int64_t *hi)
-{
-    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
-    int64_t b = W - off <= 0 ? 0 : (W - 1 - off) / s + 1;
-    *lo = a;
-    *hi = b < OW ? b : OW;
-    if (*hi < *lo) *hi = *lo;
-}
-
 /* ---- reference kernels: the definition, one output element at a time ---------------------------- */
 
 static void R(conv_forward_ref)(const conv_geom *g, const real *x, const real *w, const real *b,
@@ -108,7 +96,7 @@ static void R(direct_rows)(const conv_geom *g, const real *xg, const real *w0, i
                 const int64_t off = kw * g->dW - g->pL, wi = (ci * g->kH + kh) * g->kW + kw;
                 const real a = w0[wi], c = pair ? w0[kk + wi] : 0;
                 int64_t lo, hi;
-                R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                ow_range(OW, g->W, sW, off, &lo, &hi);
                 if (sW == 1 && pair) {
                     const real *restrict xs = xr + off;
                     for (int64_t ow = lo; ow < hi; ow++) {
@@ -174,7 +162,7 @@ static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, con
                             const int64_t off = kw * g->dW - g->pL;
                             const real wv = wc[(ci * g->kH + kh) * g->kW + kw];
                             int64_t lo, hi;
-                            R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                            ow_range(OW, g->W, sW, off, &lo, &hi);
                             if (sW == 1) {
                                 real *restrict xs = dxr + off;
                                 for (int64_t ow = lo; ow < hi; ow++) xs[ow] += wv * dyr[ow];
@@ -271,7 +259,7 @@ static void R(im2col_tile)(const conv_geom *g, const real *x, int64_t Cg, int64_
                 const real *xc = x + ci * g->H * g->W;
                 const int64_t off = kw * g->dW - g->pL;
                 int64_t lo, hi;
-                R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                ow_range(OW, g->W, sW, off, &lo, &hi);
                 for (int64_t p = p0; p < p0 + tn;) {
                     const int64_t oh = p / OW, ow0 = p % OW;
                     const int64_t ow1 = OW < ow0 + (p0 + tn - p) ? OW : ow0 + (p0 + tn - p);
@@ -306,7 +294,7 @@ static void R(col2im_tile)(const conv_geom *g, const real *restrict col, int64_t
                 real *xc = dx + ci * g->H * g->W;
                 const int64_t off = kw * g->dW - g->pL;
                 int64_t lo, hi;
-                R(ow_range)(OW, g->W, sW, off, &lo, &hi);
+                ow_range(OW, g->W, sW, off, &lo, &hi);
                 for (int64_t p = p0; p < p0 + tn;) {
                     const int64_t oh = p / OW, ow0 = p % OW;
                     const int64_t ow1 = OW < ow0 + (p0 + tn - p) ? OW : ow0 + (p0 + tn - p);

@@ -1,11 +1,12 @@
 /* generic/pool.h — pooling kernels for one dtype (`real`, suffix R()). Compiled per ISA (csrc/isa_body.h). */
 
 /* Max pooling, PyTorch's scan: from the first in-bounds element of the window, in row-major
- * order, take a value when it is greater than the running maximum or NaN. */
+ * order, take a value when it is greater than the running maximum or NaN. Runs one output row at
+ * a time: every kernel tap updates the whole row, so the inner loops stream along the width. */
 static void R(maxpool_forward)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW,
                                const real *restrict x, real *restrict y, int64_t *restrict idx)
 {
-    const int64_t H = d->in_h, W = d->in_w;
+    const int64_t H = d->in_h, W = d->in_w, sW = d->stride_w, dW = d->dilation_w;
     for (int64_t p = 0; p < d->planes; p++) {
         const real *xp = x + p * H * W;
         for (int64_t oh = 0; oh < OH; oh++) {
@@ -13,24 +14,31 @@ static void R(maxpool_forward)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW,
             const int64_t h1 = h0 + (d->kernel_h - 1) * d->dilation_h + 1 < H
                                    ? h0 + (d->kernel_h - 1) * d->dilation_h + 1 : H;
             if (h0 < 0) h0 += ((-h0 + d->dilation_h - 1) / d->dilation_h) * d->dilation_h;
+            real *restrict yr = y + (p * OH + oh) * OW;
+            int64_t *restrict ir = idx + (p * OH + oh) * OW;
             for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t w0 = ow * d->stride_w - d->pad_w;
-                const int64_t w1 = w0 + (d->kernel_w - 1) * d->dilation_w + 1 < W
-                                       ? w0 + (d->kernel_w - 1) * d->dilation_w + 1 : W;
-                if (w0 < 0) w0 += ((-w0 + d->dilation_w - 1) / d->dilation_w) * d->dilation_w;
+                int64_t w0 = ow * sW - d->pad_w;
+                if (w0 < 0) w0 += ((-w0 + dW - 1) / dW) * dW;
                 /* A dilated window can miss the input entirely; its index still points inside. */
-                int64_t best = (h0 < H ? h0 : H - 1) * W + (w0 < W ? w0 : W - 1);
-                real m = -(real)INFINITY;
-                for (int64_t ih = h0; ih < h1; ih += d->dilation_h)
-                    for (int64_t iw = w0; iw < w1; iw += d->dilation_w) {
-                        const real v = xp[ih * W + iw];
-                        if (v > m || isnan(v)) {
-                            m = v;
-                            best = ih * W + iw;
+                ir[ow] = (h0 < H ? h0 : H - 1) * W + (w0 < W ? w0 : W - 1);
+                yr[ow] = -(real)INFINITY;
+            }
+            int64_t k0, k1;
+            tap_range(OW, W, sW, dW, d->pad_w, d->kernel_w, &k0, &k1);
+            for (int64_t ih = h0; ih < h1; ih += d->dilation_h) {
+                const real *xr = xp + ih * W;
+                for (int64_t kw = k0; kw < k1; kw++) {
+                    const int64_t off = kw * dW - d->pad_w;
+                    int64_t lo, hi;
+                    ow_range(OW, W, sW, off, &lo, &hi);
+                    for (int64_t ow = lo; ow < hi; ow++) {
+                        const real v = xr[ow * sW + off];
+                        if (v > yr[ow] || v != v) {
+                            yr[ow] = v;
+                            ir[ow] = ih * W + ow * sW + off;
                         }
                     }
-                y[(p * OH + oh) * OW + ow] = m;
-                idx[(p * OH + oh) * OW + ow] = best;
+                }
             }
         }
     }
@@ -62,55 +70,84 @@ static void R(index_gather)(int64_t planes, int64_t in_len, int64_t out_len,
         for (int64_t i = 0; i < in_len; i++) dx[p * in_len + i] += dy[p * out_len + idx[p * in_len + i]];
 }
 
-/* Window [*h0, *h1) of output row oh clipped to the input and its divisor, PyTorch's rule: the
- * unclipped window is first cut at the end of the right padding (that size is the divisor with
- * count_include_pad), then clipped to the input (that size is the divisor without). */
-static real R(avg_window)(const cnn_pool2d_desc *d, int64_t oh, int64_t ow, int64_t *h0,
-                          int64_t *h1, int64_t *w0, int64_t *w1)
+/* The divisor of output (oh, ow): divisor_override, else the product of the two axes' factors
+ * (in floating point: a huge padded window must not overflow int64). */
+static real R(avg_divisor)(const cnn_pool2d_desc *d, int64_t hpad, int64_t hlen, int64_t wpad,
+                           int64_t wlen)
 {
-    int64_t hs = oh * d->stride_h - d->pad_h, ws = ow * d->stride_w - d->pad_w;
-    int64_t he = hs + d->kernel_h, we = ws + d->kernel_w;
-    if (he > d->in_h + d->pad_h) he = d->in_h + d->pad_h;
-    if (we > d->in_w + d->pad_w) we = d->in_w + d->pad_w;
-    *h0 = hs < 0 ? 0 : hs;
-    *w0 = ws < 0 ? 0 : ws;
-    *h1 = he < d->in_h ? he : d->in_h;
-    *w1 = we < d->in_w ? we : d->in_w;
     if (d->divisor_override > 0) return (real)d->divisor_override;
-    /* Products in floating point: a huge padded window must not overflow int64. */
-    if (d->count_include_pad) return (real)(he - hs) * (real)(we - ws);
-    return (real)(*h1 - *h0) * (real)(*w1 - *w0);
+    if (d->count_include_pad) return (real)hpad * (real)wpad;
+    return (real)hlen * (real)wlen;
 }
 
+/* Window sums one output row at a time (each tap streams along the width), then the divisors;
+ * every output still sums its window in row-major order. */
 static void R(avgpool_forward)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW,
                                const real *restrict x, real *restrict y)
 {
-    const int64_t H = d->in_h, W = d->in_w;
+    const int64_t H = d->in_h, W = d->in_w, sW = d->stride_w;
     for (int64_t p = 0; p < d->planes; p++)
-        for (int64_t oh = 0; oh < OH; oh++)
-            for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t h0, h1, w0, w1;
-                const real div = R(avg_window)(d, oh, ow, &h0, &h1, &w0, &w1);
-                real s = 0;
-                for (int64_t ih = h0; ih < h1; ih++)
-                    for (int64_t iw = w0; iw < w1; iw++) s += x[(p * H + ih) * W + iw];
-                y[(p * OH + oh) * OW + ow] = (h0 < h1 && w0 < w1) ? s / div : 0;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0, h1, w0, w1;
+            const int64_t hpad = avg_span(oh, d->stride_h, d->pad_h, d->kernel_h, H, &h0, &h1);
+            real *restrict yr = y + (p * OH + oh) * OW;
+            int64_t k0, k1;
+            tap_range(OW, W, sW, 1, d->pad_w, d->kernel_w, &k0, &k1);
+            for (int64_t ow = 0; ow < OW; ow++) yr[ow] = 0;
+            for (int64_t ih = h0; ih < h1; ih++) {
+                const real *xr = x + (p * H + ih) * W;
+                for (int64_t kw = k0; kw < k1; kw++) {
+                    const int64_t off = kw - d->pad_w;
+                    int64_t lo, hi;
+                    ow_range(OW, W, sW, off, &lo, &hi);
+                    if (sW == 1)
+                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += xr[ow + off];
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += xr[ow * sW + off];
+                }
             }
+            for (int64_t ow = 0; ow < OW; ow++) {
+                const int64_t wpad = avg_span(ow, sW, d->pad_w, d->kernel_w, W, &w0, &w1);
+                yr[ow] = (h0 < h1 && w0 < w1)
+                             ? yr[ow] / R(avg_divisor)(d, hpad, h1 - h0, wpad, w1 - w0) : 0;
+            }
+        }
 }
 
+/* dx += each output's gradient over its divisor, spread over its window; the per-output
+ * gradients of a row are formed in chunks so each tap streams along the width. */
 static void R(avgpool_backward)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW,
                                 const real *restrict dy, real *restrict dx)
 {
-    const int64_t H = d->in_h, W = d->in_w;
+    enum { CHUNK = 256 };
+    const int64_t H = d->in_h, W = d->in_w, sW = d->stride_w;
+    real g[CHUNK];
     for (int64_t p = 0; p < d->planes; p++)
-        for (int64_t oh = 0; oh < OH; oh++)
-            for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t h0, h1, w0, w1;
-                const real div = R(avg_window)(d, oh, ow, &h0, &h1, &w0, &w1);
-                const real g = dy[(p * OH + oh) * OW + ow] / div;
-                for (int64_t ih = h0; ih < h1; ih++)
-                    for (int64_t iw = w0; iw < w1; iw++) dx[(p * H + ih) * W + iw] += g;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0, h1, w0, w1;
+            const int64_t hpad = avg_span(oh, d->stride_h, d->pad_h, d->kernel_h, H, &h0, &h1);
+            const real *dyr = dy + (p * OH + oh) * OW;
+            for (int64_t c0 = 0; c0 < OW; c0 += CHUNK) {
+                const int64_t c1 = OW - c0 < CHUNK ? OW : c0 + CHUNK;
+                for (int64_t ow = c0; ow < c1; ow++) {
+                    const int64_t wpad = avg_span(ow, sW, d->pad_w, d->kernel_w, W, &w0, &w1);
+                    g[ow - c0] = dyr[ow] / R(avg_divisor)(d, hpad, h1 - h0, wpad, w1 - w0);
+                }
+                int64_t k0, k1;
+                tap_range(OW, W, sW, 1, d->pad_w, d->kernel_w, &k0, &k1);
+                for (int64_t ih = h0; ih < h1; ih++) {
+                    real *dxr = dx + (p * H + ih) * W;
+                    for (int64_t kw = k0; kw < k1; kw++) {
+                        const int64_t off = kw - d->pad_w;
+                        int64_t lo, hi;
+                        ow_range(OW, W, sW, off, &lo, &hi);
+                        lo = lo > c0 ? lo : c0;
+                        hi = hi < c1 ? hi : c1;
+                        for (int64_t ow = lo; ow < hi; ow++) dxr[ow * sW + off] += g[ow - c0];
+                    }
+                }
             }
+        }
 }
 
 static void R(adaptive_avg_forward)(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
