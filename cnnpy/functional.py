@@ -26,14 +26,14 @@ from ._random import get_rng
 from .shapes import _resolve_padding
 
 __all__ = [
-    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad",
+    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad", "interpolate",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "max_unpool1d", "max_unpool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "dropout2d",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "correlation_loss",
 ]
-__all__ += [name + "_backward" for name in __all__]
+__all__ += [name + "_backward" for name in __all__ if name != "interpolate"]
 
 _ALGO = _cnn.ALGO_AUTO
 
@@ -863,6 +863,50 @@ def max_unpool1d_backward(grad_output, input, indices, kernel_size, stride=None,
     """Gradients of max_unpool1d: (grad_input, None)."""
     return _max_unpool_backward("max_unpool1d_backward", 1, grad_output, input, indices,
                                 kernel_size, stride, padding, output_size)
+
+
+# ---- resizing --------------------------------------------------------------------------------------
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Resize images (N, C, H, W), (C, H, W) or a bare (H, W) to ``size`` (an int or (oH, oW)) or
+    by ``scale_factor`` (output floor(n * factor), indices from the output size as PyTorch's
+    ``recompute_scale_factor=True``), with 'nearest' or 'bilinear' (align_corners=False, no
+    antialias) exactly as PyTorch computes them. Forward only: this is for data transforms.
+
+    >>> import numpy as np
+    >>> interpolate(np.arange(4.).reshape(2, 2), size=4).tolist()[0]
+    [0.0, 0.0, 1.0, 1.0]
+
+    PyTorch: ``torch.nn.functional.interpolate`` (2-D, nearest/bilinear).
+    """
+    op = "interpolate"
+    x = as_array(op, "input", input)
+    form = _input_form(op, x, 2, allow_bare=True)
+    x4 = form.to4d(cast(x, real_dtype(x)))
+    modes = {"nearest": _cnn.RESIZE_NEAREST, "bilinear": _cnn.RESIZE_BILINEAR}
+    if not isinstance(mode, str) or mode not in modes:
+        raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if align_corners:
+        raise ValueError(f"{op}: align_corners=True is not supported (PyTorch's default False is)")
+    if align_corners is not None and mode == "nearest":
+        raise ValueError(f"{op}: align_corners only applies to 'bilinear'")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    h, w = x4.shape[2:]
+    if size is not None:
+        out = as_tuple(op, "size", size, 2, 1)
+    else:
+        factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
+        if len(factors) != 2:
+            raise ValueError(f"{op}: scale_factor must be a number or 2 numbers, got {scale_factor!r}")
+        factors = [as_float(op, "scale_factor", f) for f in factors]
+        if any(not f > 0 for f in factors):
+            raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
+        out = (int(np.floor(h * factors[0])), int(np.floor(w * factors[1])))
+        if min(out) < 1:
+            raise ValueError(f"{op}: scale_factor {scale_factor!r} leaves no pixels of a {h}x{w} image")
+    check_numel(op, "the output", (*x4.shape[:2], *out), x4.dtype)
+    return form.from4d(_cnn.resize2d_forward(x4, out[0], out[1], modes[mode]))
 
 
 # ---- dense ---------------------------------------------------------------------------------------

@@ -277,6 +277,17 @@ cnn_status cnn_maxunpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_
                                     const int64_t *indices, void *dx);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Resizing (data transforms): PyTorch's interpolate with align_corners=False, no antialias.      */
+
+typedef enum { CNN_RESIZE_NEAREST = 0, CNN_RESIZE_BILINEAR = 1 } cnn_resize_mode;
+
+/* y (planes, out_h, out_w) = x (planes, in_h, in_w) resized. Nearest: source index
+ * min(floor(dst * in/out), in - 1) computed in float as PyTorch does. Bilinear: source coordinate
+ * max(in/out * (dst + 0.5) - 0.5, 0) and its two neighbours, weights in the array's precision. */
+cnn_status cnn_resize2d_forward(cnn_dtype dtype, cnn_resize_mode mode, int64_t planes, int64_t in_h,
+                                int64_t in_w, int64_t out_h, int64_t out_w, const void *x, void *y);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Dense layers and elementwise functions                                                         */
 
 /* y (batch, out) = x (batch, in) @ w^T (w is (out, in)) + b (out) or no bias when b is NULL. */

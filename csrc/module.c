@@ -739,6 +739,38 @@ exit:
     return (PyObject *)dx;
 }
 
+/* resize2d_forward(x (N, C, H, W), out_h, out_w, mode) -> y (N, C, out_h, out_w) */
+static PyObject *py_resize2d_forward(PyObject *self, PyObject *args)
+{
+    PyArrayObject *x = NULL, *y = NULL;
+    long long oh, ow;
+    int mode, typenum;
+    cnn_status st;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&LLi", arr_in, &x, &oh, &ow, &mode)) return NULL;
+    typenum = real_type(x);
+    if (!cast_real(&x, typenum) || !check_ndim(x, 4, "resize", "input")) goto exit;
+    if (oh < 1 || ow < 1 || PyArray_DIM(x, 2) < 1 || PyArray_DIM(x, 3) < 1) {
+        PyErr_Format(PyExc_ValueError, "resize: sizes must be >= 1, got %lldx%lld -> %lldx%lld",
+                     (long long)PyArray_DIM(x, 2), (long long)PyArray_DIM(x, 3), oh, ow);
+        goto exit;
+    }
+    const int64_t dims[4] = {PyArray_DIM(x, 0), PyArray_DIM(x, 1), oh, ow};
+    if (!(y = new_array(4, dims, typenum, 0))) goto exit;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_resize2d_forward(cnn_type(typenum), (cnn_resize_mode)mode, dims[0] * dims[1],
+                              PyArray_DIM(x, 2), PyArray_DIM(x, 3), oh, ow, PyArray_DATA(x),
+                              PyArray_DATA(y));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        raise_status(st, "resize");
+        Py_CLEAR(y);
+    }
+exit:
+    Py_XDECREF(x);
+    return (PyObject *)y;
+}
+
 /* ---- padding ----------------------------------------------------------------------------------- */
 
 /* Reads a sequence of 2*ndim ints (before, after per dim, first dim first). */
@@ -1624,6 +1656,7 @@ static PyMethodDef methods[] = {
     {"max_unpool2d_forward", py_max_unpool2d_forward, METH_VARARGS, NULL},
     {"max_unpool2d_backward", py_max_unpool2d_backward, METH_VARARGS, NULL},
     {"pad_forward", py_pad_forward, METH_VARARGS, NULL},
+    {"resize2d_forward", py_resize2d_forward, METH_VARARGS, NULL},
     {"pad_backward", py_pad_backward, METH_VARARGS, NULL},
     {"linear_forward", py_linear_forward, METH_VARARGS, NULL},
     {"linear_backward", py_linear_backward, METH_VARARGS, NULL},
@@ -1659,6 +1692,8 @@ static int module_exec(PyObject *m)
         PyModule_AddIntConstant(m, "PAD_SYMMETRIC", CNN_PAD_SYMMETRIC) ||
         PyModule_AddIntConstant(m, "PAD_REPLICATE", CNN_PAD_REPLICATE) ||
         PyModule_AddIntConstant(m, "PAD_CIRCULAR", CNN_PAD_CIRCULAR) ||
+        PyModule_AddIntConstant(m, "RESIZE_NEAREST", CNN_RESIZE_NEAREST) ||
+        PyModule_AddIntConstant(m, "RESIZE_BILINEAR", CNN_RESIZE_BILINEAR) ||
         PyModule_AddIntConstant(m, "REDUCE_NONE", CNN_REDUCE_NONE) ||
         PyModule_AddIntConstant(m, "REDUCE_MEAN", CNN_REDUCE_MEAN) ||
         PyModule_AddIntConstant(m, "REDUCE_SUM", CNN_REDUCE_SUM) ||

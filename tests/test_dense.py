@@ -119,3 +119,22 @@ def test_dense_property_against_reference(data):
     sm = data.draw(st.sampled_from(["softmax", "log_softmax"]))
     assert_close(getattr(F, sm)(y, dim), getattr(ref, sm)(y, dim))
     assert_close(getattr(F, sm + "_backward")(gy, y, dim), getattr(ref, sm + "_backward")(gy, y, dim))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape,size", [((2, 3, 8, 8), (28, 28)), ((1, 2, 28, 28), (7, 5)), ((3, 5, 7), (10, 14)),
+                                        ((91, 91), (45, 60)), ((13, 17), (29, 3))], ids=str)
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_interpolate_matches_pytorch(shape, size, mode, dtype):
+    torch = pytest.importorskip("torch")
+    x = rng_for("interp", shape, size).standard_normal(shape).astype(dtype)
+    y = F.interpolate(x, size=size, mode=mode)
+    t = torch.tensor(x)
+    t4 = t.reshape((1,) * (4 - t.ndim) + tuple(t.shape))
+    kw = {} if mode == "nearest" else {"align_corners": False}
+    want = torch.nn.functional.interpolate(t4, size=size, mode=mode, **kw).numpy().reshape(y.shape)
+    if mode == "nearest":
+        np.testing.assert_array_equal(y, want)
+    else:
+        np.testing.assert_allclose(y, want, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-6 if dtype == np.float32 else 1e-13)
+    assert F.interpolate(x, scale_factor=2, mode=mode).shape[-2:] == (shape[-2] * 2, shape[-1] * 2)
