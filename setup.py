@@ -13,11 +13,13 @@ import sys
 import numpy
 from setuptools import Extension, setup
 
+link_args = []
 if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
-    compile_args = ["-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast", "-Wall",
-                    "-Wextra", "-Wshadow", "-Wno-unused-function"]
+    compile_args = ["-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast", "-pthread",
+                    "-Wall", "-Wextra", "-Wshadow", "-Wno-unused-function"]
+    link_args = ["-pthread"]
 
 setup(
     ext_modules=[
@@ -27,6 +29,7 @@ setup(
             depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/generic/*.h")),
             include_dirs=["csrc", numpy.get_include()],
             extra_compile_args=compile_args,
+            extra_link_args=link_args,
         )
     ]
 )

@@ -7,7 +7,7 @@
 """
 from . import data, datasets, functional, nn, optim
 from ._random import manual_seed
-from ._runtime import available_isas, get_isa, set_isa
+from ._runtime import available_isas, get_isa, get_num_threads, set_isa, set_num_threads
 from .serialization import load, save
 from .shapes import (conv_output_size, conv_transpose_output_size, pool_output_size,
                      receptive_field, same_padding, summary)
@@ -19,5 +19,6 @@ __all__ = [
     "functional", "nn", "optim", "data", "datasets",
     "manual_seed", "save", "load", "train", "evaluate", "History",
     "conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding",
-    "summary", "receptive_field", "get_isa", "set_isa", "available_isas", "__version__",
+    "summary", "receptive_field", "get_isa", "set_isa", "available_isas", "get_num_threads",
+    "set_num_threads", "__version__",
 ]

@@ -18,6 +18,7 @@ def info() -> None:
     print(f"numpy {np.__version__}")
     print(f"instruction set: {cnnpy.get_isa()} (available: {', '.join(cnnpy.available_isas())}; "
           f"CNNPY_ISA chooses)")
+    print(f"threads: {cnnpy.get_num_threads()} (CNNPY_NUM_THREADS chooses)")
     print("engine: C11 kernels (direct rows, im2col tiles + packed GEMM), float32 and float64")
 
 

@@ -89,6 +89,11 @@ cnn_isa cnn_get_isa(void);
  * runs engine operations. */
 cnn_status cnn_set_isa(cnn_isa isa);
 
+/* Threads the kernels split their work over (default: CNNPY_NUM_THREADS, else the CPU count).
+ * Results are bitwise identical for any count. Not to be changed while operations run. */
+int cnn_get_num_threads(void);
+cnn_status cnn_set_num_threads(int n); /* CNN_EINVAL unless 1 <= n <= 256 */
+
 /* *out = a * b for non-negative a, b; CNN_EOVERFLOW if it does not fit in int64_t. */
 cnn_status cnn_mul_sizes(int64_t a, int64_t b, int64_t *out);
 /* *out = a + b for non-negative a, b; CNN_EOVERFLOW if it does not fit. */

@@ -51,6 +51,7 @@ cnn_status conv_geom_from_desc(const cnn_conv2d_desc *d, conv_geom *g)
     g->pT = d->pad_top;
     g->pL = d->pad_left;
     g->groups = d->groups;
+    g->threads = 1;
     return CNN_OK;
 }
 
@@ -73,7 +74,9 @@ cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **sc
     const cnn_kernel_table *k = cnn_kernels();
     *algo = k->conv_resolve_algo(g, *algo);
     if (g->N == 0) return CNN_OK;
-    if ((st = k->conv_scratch_len(g, *algo, &len))) return st;
+    g->threads = cnn_get_num_threads(); /* one scratch slice per thread */
+    if ((st = k->conv_scratch_len(g, *algo, &len)) || (st = cnn_mul_sizes(len, g->threads, &len)))
+        return st;
     if (len > 0)
         return cnn_alloc(len, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double), scratch);
     return CNN_OK;

@@ -54,6 +54,7 @@ static cnn_status transpose_prepare(const cnn_conv_transpose2d_desc *d, cnn_dtyp
     g->pT = d->pad_h;
     g->pL = d->pad_w;
     g->groups = d->groups;
+    g->threads = 1;
     return conv_prepare(g, dtype, algo, scratch);
 }
 

@@ -8,15 +8,15 @@
  *   ds_load_part(p, n), ds_store_part(p, v, n) (the first n lanes; the rest read as 0),
  * and the hook macros that make generic/conv.h call these kernels. */
 
-/* Padded copy of x (C, H, W) shifted by (pT, pL), zero elsewhere, in rows of Wp >= the columns
- * any vector load reads. pT, pL may be negative (crops). */
+/* Padded rows r0 .. r0+Hp-1 of x (C, H, W) shifted by (pT, pL), zero elsewhere, in rows of
+ * Wp >= the columns any vector load reads. pT, pL may be negative (crops). */
 static void ds_pad_planes(const float *restrict x, int64_t C, int64_t H, int64_t W, int64_t pT,
-                          int64_t pL, int64_t Hp, int64_t Wp, float *restrict xp)
+                          int64_t pL, int64_t r0, int64_t Hp, int64_t Wp, float *restrict xp)
 {
     for (int64_t c = 0; c < C; c++)
-        for (int64_t r = 0; r < Hp; r++) {
+        for (int64_t r = 0; r < Hp; r++) { /* padded rows r0 .. r0 + Hp - 1 */
             float *row = xp + (c * Hp + r) * Wp;
-            const int64_t ih = r - pT;
+            const int64_t ih = r0 + r - pT;
             if (ih < 0 || ih >= H) {
                 memset(row, 0, (size_t)Wp * sizeof(float));
                 continue;
@@ -86,32 +86,72 @@ static void ds_tile_any(const float *xp, int64_t Cg, const conv_geom *g, int64_t
     }
 }
 
-/* y (+)= conv(x, w) + b for sW == 1: the input of each (image, group) padded once into scratch
- * (ds_scratch_len), output channels in even blocks of at most DS_CB. Returns 0 (nothing done)
- * when the geometry is not one it handles. */
+/* Output rows per item of the forward kernel: whole images when the batch alone keeps every
+ * thread busy, else enough row blocks for about two items per thread. */
+static int64_t ds_rows_per_item(const conv_geom *g)
+{
+    const int64_t images = g->N * g->groups, want = 2 * (int64_t)g->threads;
+    if (images >= want || g->OH <= 1) return g->OH;
+    const int64_t blocks = (want + images - 1) / images;
+    return (g->OH + blocks - 1) / blocks;
+}
+
+/* Scratch (floats) of one forward part: its rows of one padded (image, group). */
+static int64_t ds_forward_slot(const conv_geom *g)
+{
+    int64_t Hp, Wp;
+    ds_padded_dims(g, &Hp, &Wp);
+    const int64_t rows = (ds_rows_per_item(g) - 1) * g->sH + (g->kH - 1) * g->dH + 1;
+    return (g->C_in / g->groups) * rows * Wp;
+}
+
+typedef struct {
+    const conv_geom *g;
+    const float *x, *w, *b;
+    float *y, *scratch;
+    int accumulate;
+} ds_task;
+
+/* Items: (image, group, block of output rows); each part pads the input rows its block reads. */
+static void ds_forward_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const ds_task *t = vctx;
+    const conv_geom *g = t->g;
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
+    const int64_t rows = ds_rows_per_item(g), blocks = (g->OH + rows - 1) / rows;
+    const int64_t nblk = (Mg + DS_CB - 1) / DS_CB, step = nblk ? (Mg + nblk - 1) / nblk : 1;
+    int64_t Hp, Wp;
+    ds_padded_dims(g, &Hp, &Wp);
+    float *xp = t->scratch + part * ds_forward_slot(g);
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / (g->groups * blocks), gr = item / blocks % g->groups;
+        const int64_t oh0 = item % blocks * rows, oh1 = oh0 + rows < g->OH ? oh0 + rows : g->OH;
+        const int64_t r0 = oh0 * g->sH, nrows = (oh1 - 1 - oh0) * g->sH + (g->kH - 1) * g->dH + 1;
+        ds_pad_planes(t->x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
+                      r0, nrows, Wp, xp);
+        for (int64_t m0 = 0; m0 < Mg; m0 += step) { /* even channel blocks: 6 run as 3 + 3 */
+            const int64_t co = gr * Mg + m0, cb = Mg - m0 < step ? Mg - m0 : step;
+            const float *wc = t->w + co * Cg * g->kH * g->kW, *bc = t->b ? t->b + co : NULL;
+            for (int64_t oh = oh0; oh < oh1; oh++)
+                for (int64_t ow = 0; ow < g->OW; ow += DS_VW) {
+                    const int64_t vw = g->OW - ow < DS_VW ? g->OW - ow : DS_VW;
+                    ds_tile_any(xp + (oh - oh0) * g->sH * Wp + ow, Cg, g, nrows, Wp, wc, cb, bc,
+                                t->y + (n * g->C_out + co) * P + oh * g->OW + ow, P, vw,
+                                t->accumulate);
+                }
+        }
+    }
+}
+
+/* y (+)= conv(x, w) + b for sW == 1. Returns 0 (nothing done) when the geometry is not one it
+ * handles. scratch: g->threads slices of ds_forward_slot(g). */
 static int ds_conv_forward(const conv_geom *g, const float *x, const float *w, const float *b,
                            float *y, int accumulate, float *scratch)
 {
     if (g->sW != 1) return 0;
-    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
-    int64_t Hp, Wp;
-    ds_padded_dims(g, &Hp, &Wp);
-    const int64_t blocks = (Mg + DS_CB - 1) / DS_CB, step = blocks ? (Mg + blocks - 1) / blocks : 1;
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            ds_pad_planes(x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
-                          Hp, Wp, scratch);
-            for (int64_t m0 = 0; m0 < Mg; m0 += step) {
-                const int64_t co = gr * Mg + m0, cb = Mg - m0 < step ? Mg - m0 : step;
-                const float *wc = w + co * Cg * g->kH * g->kW, *bc = b ? b + co : NULL;
-                for (int64_t oh = 0; oh < g->OH; oh++)
-                    for (int64_t ow = 0; ow < g->OW; ow += DS_VW) {
-                        const int64_t vw = g->OW - ow < DS_VW ? g->OW - ow : DS_VW;
-                        ds_tile_any(scratch + oh * g->sH * Wp + ow, Cg, g, Hp, Wp, wc, cb, bc,
-                                    y + (n * g->C_out + co) * P + oh * g->OW + ow, P, vw, accumulate);
-                    }
-            }
-        }
+    const int64_t rows = ds_rows_per_item(g), blocks = (g->OH + rows - 1) / rows;
+    ds_task t = {g, x, w, b, y, scratch, accumulate};
+    cnn_parallel_for(g->N * g->groups * blocks, 1, g->threads, ds_forward_task, &t);
     return 1;
 }
 
@@ -160,24 +200,32 @@ ds_weight_row(const float *restrict dyc, const float *restrict xc, const conv_ge
     for (int kw = 0; kw < kW; kw++) dwr[kw] += ds_hsum(acc[kw]);
 }
 
-static int ds_conv_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
-                                   float *scratch)
+typedef struct {
+    const conv_geom *g;
+    const float *dy, *x;
+    float *dw, *scratch;
+} ds_weight_task_args;
+
+/* Items: output channels; each part pads the (image, group) planes its channels need. */
+static void ds_weight_task(void *vctx, int64_t begin, int64_t end, int part)
 {
-    if (g->sW != 1 || g->kW > 8) return 0;
+    const ds_weight_task_args *t = vctx;
+    const conv_geom *g = t->g;
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
     int64_t Hp, Wp;
     ds_padded_dims(g, &Hp, &Wp);
+    float *xp = t->scratch + part * Cg * Hp * Wp;
     for (int64_t n = 0; n < g->N; n++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            ds_pad_planes(x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
-                          Hp, Wp, scratch);
-            for (int64_t m = 0; m < Mg; m++) {
-                const int64_t co = gr * Mg + m;
-                const float *dyc = dy + (n * g->C_out + co) * P;
+        for (int64_t co0 = begin; co0 < end;) {
+            const int64_t gr = co0 / Mg, gend = (gr + 1) * Mg < end ? (gr + 1) * Mg : end;
+            ds_pad_planes(t->x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT,
+                          g->pL, 0, Hp, Wp, xp);
+            for (int64_t co = co0; co < gend; co++) {
+                const float *dyc = t->dy + (n * g->C_out + co) * P;
                 for (int64_t ci = 0; ci < Cg; ci++)
                     for (int64_t kh = 0; kh < g->kH; kh++) {
-                        float *dwr = dw + ((co * Cg + ci) * g->kH + kh) * g->kW;
-                        const float *xc = scratch + ci * Hp * Wp;
+                        float *dwr = t->dw + ((co * Cg + ci) * g->kH + kh) * g->kW;
+                        const float *xc = xp + ci * Hp * Wp;
                         switch (g->kW) {
 #define DS_CASE(k)                                                                                \
     case k: ds_weight_row(dyc, xc, g, Wp, kh, k, dwr); break;
@@ -187,17 +235,27 @@ static int ds_conv_backward_weight(const conv_geom *g, const float *dy, const fl
                         }
                     }
             }
+            co0 = gend;
         }
+}
+
+static int ds_conv_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
+                                   float *scratch)
+{
+    if (g->sW != 1 || g->kW > 8) return 0;
+    ds_weight_task_args t = {g, dy, x, dw, scratch};
+    cnn_parallel_for(g->C_out, 1, g->threads, ds_weight_task, &t);
     return 1;
 }
 
-/* Scratch (floats) the kernels above need, at most; 0 when they do not apply. */
+/* Scratch (floats) per thread the kernels above need, at most; 0 when they do not apply. The
+ * input gradient's flipped kernel (shared) fits in the slices of the threads beyond the first. */
 static int64_t ds_scratch_len(const conv_geom *g)
 {
     if (g->sW != 1) return 0;
-    int64_t Hp, Wp, fwd, back = 0;
+    int64_t Hp, Wp, back = 0;
     ds_padded_dims(g, &Hp, &Wp);
-    fwd = (g->C_in / g->groups) * Hp * Wp;
+    const int64_t weight = (g->C_in / g->groups) * Hp * Wp, fwd = ds_forward_slot(g);
     if (g->sH == 1) {
         conv_geom t = *g;
         t.C_in = g->C_out;
@@ -206,8 +264,8 @@ static int64_t ds_scratch_len(const conv_geom *g)
         t.W = g->OW;
         t.OH = g->H;
         t.OW = g->W;
-        ds_padded_dims(&t, &Hp, &Wp);
-        back = g->C_in * (g->C_out / g->groups) * g->kH * g->kW + (g->C_out / g->groups) * Hp * Wp;
+        back = g->C_in * (g->C_out / g->groups) * g->kH * g->kW + ds_forward_slot(&t);
     }
-    return fwd > back ? fwd : back;
+    const int64_t m = fwd > back ? fwd : back;
+    return m > weight ? m : weight;
 }

@@ -21,6 +21,16 @@ cnn_status cnn_calloc(int64_t count, size_t elsize, void **out);
 /* *out = the product of shape[0..ndim-1], overflow-checked. */
 cnn_status cnn_numel(int ndim, const int64_t *shape, int64_t *out);
 
+/* ---- threads -------------------------------------------------------------------------------------------- */
+
+/* fn(ctx, begin, end, part) runs items [begin, end) as range number `part` (0 <= part < the
+ * ranges used, at most max_parts: a kernel gives each part its own slice of scratch). */
+typedef void (*cnn_task_fn)(void *ctx, int64_t begin, int64_t end, int part);
+/* Runs items [0, n) split into at most min(threads, max_parts) contiguous ranges of at least
+ * `grain` items, the calling thread taking the first; returns when all are done. Items must be
+ * independent, so the result is the same for any split. */
+void cnn_parallel_for(int64_t n, int64_t grain, int max_parts, cnn_task_fn fn, void *ctx);
+
 /* ---- convolution geometry ------------------------------------------------------------------------ */
 
 /* What a convolution kernel needs: the input (N, C_in, H, W), the output (N, C_out, OH, OW), the
@@ -30,6 +40,7 @@ cnn_status cnn_numel(int ndim, const int64_t *shape, int64_t *out);
 typedef struct {
     int64_t N, C_in, H, W, C_out, OH, OW;
     int64_t kH, kW, sH, sW, dH, dW, pT, pL, groups;
+    int threads; /* scratch slices allocated, one per thread that may run (conv_prepare sets it) */
 } conv_geom;
 
 /* Fill g from a descriptor, validating it. */
@@ -48,7 +59,8 @@ typedef struct cnn_kernel_table {
     cnn_isa isa;
     /* elements of GEMM packing workspace the gemm/linear kernels need */
     int64_t (*gemm_workspace_len)(void);
-    /* the kernel AUTO means for g (algo itself when not AUTO), and its scratch in elements */
+    /* the kernel AUTO means for g (algo itself when not AUTO), and its scratch in elements for
+     * g->threads threads */
     cnn_algo (*conv_resolve_algo)(const conv_geom *g, cnn_algo algo);
     cnn_status (*conv_scratch_len)(const conv_geom *g, cnn_algo algo, int64_t *len);
 #define K(name) name##_f32

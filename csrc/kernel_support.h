@@ -67,8 +67,8 @@ static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
     return K <= CONV_DIRECT_MAX_K ? CNN_ALGO_DIRECT : CNN_ALGO_GEMM;
 }
 
-/* Direct kernels: one padded group of the input for the weight gradient. GEMM: one column tile
- * plus the packing buffers. */
+/* Scratch of one thread (conv_prepare allocates g->threads of these): direct kernels, one padded
+ * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers. */
 static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
 {
     int64_t K, col = 0;

@@ -1634,6 +1634,26 @@ static PyObject *py_set_isa(PyObject *self, PyObject *args)
     return NULL;
 }
 
+/* num_threads() -> the threads the kernels split their work over; set_num_threads(n). */
+static PyObject *py_num_threads(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyLong_FromLong(cnn_get_num_threads());
+}
+
+static PyObject *py_set_num_threads(PyObject *self, PyObject *args)
+{
+    int n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "i", &n)) return NULL;
+    if (cnn_set_num_threads(n) != CNN_OK) {
+        PyErr_Format(PyExc_ValueError, "set_num_threads: n must be between 1 and 256, got %d", n);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ---- module -------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -1674,6 +1694,8 @@ static PyMethodDef methods[] = {
     {"isa", py_isa, METH_NOARGS, "isa() -> the instruction set the kernels use"},
     {"available_isas", py_available_isas, METH_NOARGS, "available_isas() -> usable instruction sets"},
     {"set_isa", py_set_isa, METH_VARARGS, "set_isa(name): use 'scalar', 'avx2' or 'avx512'"},
+    {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> threads the kernels use"},
+    {"set_num_threads", py_set_num_threads, METH_VARARGS, "set_num_threads(n): 1 <= n <= 256"},
     {"sgd_step", py_sgd_step, METH_VARARGS, NULL},
     {"adam_step", py_adam_step, METH_VARARGS, NULL},
     {"rmsprop_step", py_rmsprop_step, METH_VARARGS, NULL},

@@ -115,49 +115,70 @@ static void R(direct_rows)(const conv_geom *g, const real *xg, const real *w0, i
         }
 }
 
-static void R(conv_forward_direct)(const conv_geom *g, const real *x, const real *w,
-                                   const real *b, real *y, int accumulate)
+/* The arguments of a convolution kernel, handed to its parallel tasks. */
+typedef struct {
+    const conv_geom *g;
+    const real *x, *w, *b, *dy;
+    real *y, *dx, *dw, *scratch;
+    int accumulate;
+} R(conv_task);
+
+/* Items: (image, group, pair of output channels); each computes its own output rows. */
+static void R(forward_direct_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
+    const R(conv_task) *t = vctx;
+    const conv_geom *g = t->g;
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
-    const int64_t kk = Cg * g->kH * g->kW;
-    for (int64_t n = 0; n < g->N; n++) {
-        int64_t co = 0;
-        while (co < g->C_out) {
-            const int pair = co + 1 < g->C_out && (co + 1) / Mg == co / Mg;
-            const real *xg = x + (n * g->C_in + (co / Mg) * Cg) * g->H * g->W;
-            real *yc = y + (n * g->C_out + co) * P;
-            for (int64_t c = 0; c <= pair; c++) { /* start from the bias (or add it) */
-                const real bias = b ? b[co + c] : 0;
-                real *yp = yc + c * P;
-                if (!accumulate)
-                    for (int64_t p = 0; p < P; p++) yp[p] = bias;
-                else if (b)
-                    for (int64_t p = 0; p < P; p++) yp[p] += bias;
-            }
-            for (int64_t oh = 0; oh < g->OH; oh++)
-                R(direct_rows)(g, xg, w + co * kk, pair, yc + oh * g->OW, oh);
-            co += pair ? 2 : 1;
+    const int64_t kk = Cg * g->kH * g->kW, pairs = (Mg + 1) / 2;
+    (void)part;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / (g->groups * pairs), gr = item / pairs % g->groups;
+        const int64_t co = gr * Mg + item % pairs * 2;
+        const int pair = co + 1 < (gr + 1) * Mg;
+        const real *xg = t->x + (n * g->C_in + gr * Cg) * g->H * g->W;
+        real *yc = t->y + (n * g->C_out + co) * P;
+        for (int64_t c = 0; c <= pair; c++) { /* start from the bias (or add it) */
+            const real bias = t->b ? t->b[co + c] : 0;
+            real *yp = yc + c * P;
+            if (!t->accumulate)
+                for (int64_t p = 0; p < P; p++) yp[p] = bias;
+            else if (t->b)
+                for (int64_t p = 0; p < P; p++) yp[p] += bias;
         }
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            R(direct_rows)(g, xg, t->w + co * kk, pair, yc + oh * g->OW, oh);
     }
 }
 
-/* dx rows += w * dy rows, scattered along each kernel tap (any stride). */
-static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, const real *w,
-                                         real *dx)
+static void R(conv_forward_direct)(const conv_geom *g, const real *x, const real *w,
+                                   const real *b, real *y, int accumulate)
 {
+    R(conv_task) t = {g, x, w, b, NULL, y, NULL, NULL, NULL, accumulate};
+    const int64_t pairs = (g->C_out / g->groups + 1) / 2;
+    cnn_parallel_for(g->N * g->groups * pairs, 1, g->threads, R(forward_direct_task), &t);
+}
+
+/* dx rows += w * dy rows, scattered along each kernel tap (any stride). Items: (image, group),
+ * whose input-gradient planes no other item touches. */
+static void R(backward_data_direct_task)(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const R(conv_task) *t = vctx;
+    const conv_geom *g = t->g;
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
     const int64_t OW = g->OW, sW = g->sW;
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t co = 0; co < g->C_out; co++) {
-            const int64_t c0 = (co / Mg) * Cg;
-            const real *wc = w + co * Cg * g->kH * g->kW;
+    (void)part;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / g->groups, gr = item % g->groups;
+        for (int64_t co = gr * Mg; co < (gr + 1) * Mg; co++) {
+            const int64_t c0 = gr * Cg;
+            const real *wc = t->w + co * Cg * g->kH * g->kW;
             for (int64_t oh = 0; oh < g->OH; oh++) {
-                const real *restrict dyr = dy + ((n * g->C_out + co) * g->OH + oh) * OW;
+                const real *restrict dyr = t->dy + ((n * g->C_out + co) * g->OH + oh) * OW;
                 for (int64_t ci = 0; ci < Cg; ci++)
                     for (int64_t kh = 0; kh < g->kH; kh++) {
                         const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
                         if (ih < 0 || ih >= g->H) continue;
-                        real *restrict dxr = dx + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
+                        real *restrict dxr = t->dx + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
                         for (int64_t kw = 0; kw < g->kW; kw++) {
                             const int64_t off = kw * g->dW - g->pL;
                             const real wv = wc[(ci * g->kH + kh) * g->kW + kw];
@@ -173,6 +194,14 @@ static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, con
                     }
             }
         }
+    }
+}
+
+static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, const real *w,
+                                         real *dx)
+{
+    R(conv_task) t = {g, NULL, w, NULL, dy, NULL, dx, NULL, NULL, 0};
+    cnn_parallel_for(g->N * g->groups, 1, g->threads, R(backward_data_direct_task), &t);
 }
 
 /* Lanes of the weight-gradient dot products: 32 bytes (8 float32 or 4 float64). */
@@ -201,28 +230,33 @@ static void R(pad_planes)(const real *restrict x, int64_t C, int64_t H, int64_t 
 
 /* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dH][ow*sW + kw*dW]
  * with xp the padded input. Partial sums run in VW lanes (CB output channels share each input
- * load) and are added up in a fixed order. scratch: Cg * Hp * Wp elements (direct_padded_dims). */
-static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, const real *x,
-                                           real *dw, real *scratch)
+ * load) and are added up in a fixed order. Items: output channels; each part pads the images of
+ * the groups it needs into its own scratch slice (Cg * Hp * Wp elements, direct_padded_dims). */
+static void R(backward_weight_direct_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
     enum { CB = 4, VW = R(VW) };
+    const R(conv_task) *t = vctx;
+    const conv_geom *g = t->g;
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, P = g->OH * g->OW;
     const int64_t OW = g->OW, sW = g->sW;
-    int64_t Hp, Wp;
+    int64_t Hp, Wp, slot;
     direct_padded_dims(g, &Hp, &Wp);
+    conv_scratch_len(g, CNN_ALGO_DIRECT, &slot);
+    real *xp = t->scratch + part * slot;
     for (int64_t n = 0; n < g->N; n++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            R(pad_planes)(x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
-                          Hp, Wp, scratch);
-            for (int64_t m0 = 0; m0 < Mg; m0 += CB) {
-                const int64_t co = gr * Mg + m0, cb = Mg - m0 < CB ? Mg - m0 : CB;
-                const real *dyc = dy + (n * g->C_out + co) * P;
+        for (int64_t co0 = begin; co0 < end;) {
+            const int64_t gr = co0 / Mg, gend = (gr + 1) * Mg < end ? (gr + 1) * Mg : end;
+            R(pad_planes)(t->x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
+                          Hp, Wp, xp);
+            for (int64_t co = co0; co < gend; co += CB) {
+                const int64_t cb = gend - co < CB ? gend - co : CB;
+                const real *dyc = t->dy + (n * g->C_out + co) * P;
                 for (int64_t ci = 0; ci < Cg; ci++)
                     for (int64_t kh = 0; kh < g->kH; kh++)
                         for (int64_t kw = 0; kw < g->kW; kw++) {
                             real acc[CB][VW] = {{0}}, tail[CB] = {0};
                             for (int64_t oh = 0; oh < g->OH; oh++) {
-                                const real *xs = scratch + (ci * Hp + oh * g->sH + kh * g->dH) * Wp + kw * g->dW;
+                                const real *xs = xp + (ci * Hp + oh * g->sH + kh * g->dH) * Wp + kw * g->dW;
                                 const real *dyr = dyc + oh * OW;
                                 int64_t ow = 0;
                                 for (; ow + VW <= OW; ow += VW) {
@@ -237,11 +271,19 @@ static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, c
                             for (int64_t c = 0; c < cb; c++) {
                                 real sum = tail[c];
                                 for (int j = 0; j < VW; j++) sum += acc[c][j];
-                                dw[(((co + c) * Cg + ci) * g->kH + kh) * g->kW + kw] += sum;
+                                t->dw[(((co + c) * Cg + ci) * g->kH + kh) * g->kW + kw] += sum;
                             }
                         }
             }
+            co0 = gend;
         }
+}
+
+static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, const real *x,
+                                           real *dw, real *scratch)
+{
+    R(conv_task) t = {g, x, NULL, NULL, dy, NULL, NULL, dw, scratch, 0};
+    cnn_parallel_for(g->C_out, 1, g->threads, R(backward_weight_direct_task), &t);
 }
 
 /* ---- im2col tiles + GEMM ----------------------------------------------------------------------- */
@@ -314,82 +356,125 @@ static void R(col2im_tile)(const conv_geom *g, const real *restrict col, int64_t
             }
 }
 
-static void R(conv_forward_gemm)(const conv_geom *g, const real *x, const real *w, const real *b,
-                                 real *y, int accumulate, real *col)
+/* The column tile and GEMM workspace of scratch slice `part`. */
+static real *R(gemm_slot)(const conv_geom *g, real *scratch, int part, real **work)
 {
+    const int64_t K = (g->C_in / g->groups) * g->kH * g->kW;
+    int64_t slot;
+    conv_scratch_len(g, CNN_ALGO_GEMM, &slot);
+    real *col = scratch + part * slot;
+    *work = col + (conv_is_pointwise(g) ? 0 : K * conv_tile_len(K, g->OH * g->OW));
+    return col;
+}
+
+/* Items: (image, group, column tile); each writes its own output columns. */
+static void R(forward_gemm_task)(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const R(conv_task) *t = vctx;
+    const conv_geom *g = t->g;
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
     const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
+    const int64_t tiles = (P + tile - 1) / tile;
     const int pointwise = conv_is_pointwise(g);
-    real *work = col + (pointwise ? 0 : K * tile);
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            const real *xg = x + (n * g->C_in + gr * Cg) * g->H * g->W;
-            const real *wg = w + gr * Mg * K;
-            real *yg = y + (n * g->C_out + gr * Mg) * P;
-            if (pointwise) {
-                R(gemm)(0, 0, Mg, P, K, wg, K, xg, P, accumulate, yg, P, work);
-            } else {
-                for (int64_t p0 = 0; p0 < P; p0 += tile) {
-                    const int64_t tn = P - p0 < tile ? P - p0 : tile;
-                    R(im2col_tile)(g, xg, Cg, p0, tn, col);
-                    R(gemm)(0, 0, Mg, tn, K, wg, K, col, tn, accumulate, yg + p0, P, work);
-                }
-            }
-            if (b)
-                for (int64_t m = 0; m < Mg; m++) {
-                    const real bias = b[gr * Mg + m];
-                    real *yr = yg + m * P;
-                    for (int64_t p = 0; p < P; p++) yr[p] += bias;
-                }
+    real *work, *col = R(gemm_slot)(g, t->scratch, part, &work);
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / (g->groups * tiles), gr = item / tiles % g->groups;
+        const int64_t p0 = item % tiles * tile, tn = P - p0 < tile ? P - p0 : tile;
+        const real *xg = t->x + (n * g->C_in + gr * Cg) * g->H * g->W;
+        const real *wg = t->w + gr * Mg * K;
+        real *yg = t->y + (n * g->C_out + gr * Mg) * P;
+        if (pointwise) {
+            R(gemm)(0, 0, Mg, tn, K, wg, K, xg + p0, P, t->accumulate, yg + p0, P, work);
+        } else {
+            R(im2col_tile)(g, xg, Cg, p0, tn, col);
+            R(gemm)(0, 0, Mg, tn, K, wg, K, col, tn, t->accumulate, yg + p0, P, work);
         }
+        if (t->b)
+            for (int64_t m = 0; m < Mg; m++) {
+                const real bias = t->b[gr * Mg + m];
+                real *yr = yg + m * P + p0;
+                for (int64_t p = 0; p < tn; p++) yr[p] += bias;
+            }
+    }
+}
+
+static void R(conv_forward_gemm)(const conv_geom *g, const real *x, const real *w, const real *b,
+                                 real *y, int accumulate, real *scratch)
+{
+    const int64_t K = (g->C_in / g->groups) * g->kH * g->kW, P = g->OH * g->OW;
+    const int64_t tile = conv_tile_len(K, P), tiles = (P + tile - 1) / tile;
+    R(conv_task) t = {g, x, w, b, NULL, y, NULL, NULL, scratch, accumulate};
+    cnn_parallel_for(g->N * g->groups * tiles, 1, g->threads, R(forward_gemm_task), &t);
+}
+
+/* Items: (image, group): the column tiles of one image overlap in dx, so they stay together. */
+static void R(backward_data_gemm_task)(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const R(conv_task) *t = vctx;
+    const conv_geom *g = t->g;
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
+    const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
+    real *work, *col = R(gemm_slot)(g, t->scratch, part, &work);
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / g->groups, gr = item % g->groups;
+        real *dxg = t->dx + (n * g->C_in + gr * Cg) * g->H * g->W;
+        const real *wg = t->w + gr * Mg * K;
+        const real *dyg = t->dy + (n * g->C_out + gr * Mg) * P;
+        if (conv_is_pointwise(g)) {
+            R(gemm)(1, 0, K, P, Mg, wg, K, dyg, P, 1, dxg, P, work);
+            continue;
+        }
+        for (int64_t p0 = 0; p0 < P; p0 += tile) {
+            const int64_t tn = P - p0 < tile ? P - p0 : tile;
+            R(gemm)(1, 0, K, tn, Mg, wg, K, dyg + p0, P, 0, col, tn, work);
+            R(col2im_tile)(g, col, Cg, p0, tn, dxg);
+        }
+    }
 }
 
 static void R(conv_backward_data_gemm)(const conv_geom *g, const real *dy, const real *w,
-                                       real *dx, real *col)
+                                       real *dx, real *scratch)
 {
-    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
-    const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
-    const int pointwise = conv_is_pointwise(g);
-    real *work = col + (pointwise ? 0 : K * tile);
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            real *dxg = dx + (n * g->C_in + gr * Cg) * g->H * g->W;
-            const real *wg = w + gr * Mg * K;
-            const real *dyg = dy + (n * g->C_out + gr * Mg) * P;
-            if (pointwise) {
-                R(gemm)(1, 0, K, P, Mg, wg, K, dyg, P, 1, dxg, P, work);
-                continue;
-            }
-            for (int64_t p0 = 0; p0 < P; p0 += tile) {
-                const int64_t tn = P - p0 < tile ? P - p0 : tile;
-                R(gemm)(1, 0, K, tn, Mg, wg, K, dyg + p0, P, 0, col, tn, work);
-                R(col2im_tile)(g, col, Cg, p0, tn, dxg);
-            }
-        }
+    R(conv_task) t = {g, NULL, w, NULL, dy, NULL, dx, NULL, scratch, 0};
+    cnn_parallel_for(g->N * g->groups, 1, g->threads, R(backward_data_gemm_task), &t);
 }
 
-static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, const real *x,
-                                         real *dw, real *col)
+/* Items: output channels. A part takes a range of rows of dw and sums its images and tiles in
+ * order, so every dw element is summed the same way whatever the split. */
+static void R(backward_weight_gemm_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
+    const R(conv_task) *t = vctx;
+    const conv_geom *g = t->g;
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
     const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
     const int pointwise = conv_is_pointwise(g);
-    real *work = col + (pointwise ? 0 : K * tile);
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            const real *xg = x + (n * g->C_in + gr * Cg) * g->H * g->W;
-            const real *dyg = dy + (n * g->C_out + gr * Mg) * P;
-            real *dwg = dw + gr * Mg * K;
+    real *work, *col = R(gemm_slot)(g, t->scratch, part, &work);
+    for (int64_t co0 = begin; co0 < end;) {
+        const int64_t gr = co0 / Mg, gend = (gr + 1) * Mg < end ? (gr + 1) * Mg : end;
+        const int64_t rows = gend - co0;
+        for (int64_t n = 0; n < g->N; n++) {
+            const real *xg = t->x + (n * g->C_in + gr * Cg) * g->H * g->W;
+            const real *dyg = t->dy + (n * g->C_out + co0) * P;
+            real *dwg = t->dw + co0 * K;
             if (pointwise) {
-                R(gemm)(0, 1, Mg, K, P, dyg, P, xg, P, 1, dwg, K, work);
+                R(gemm)(0, 1, rows, K, P, dyg, P, xg, P, 1, dwg, K, work);
                 continue;
             }
             for (int64_t p0 = 0; p0 < P; p0 += tile) {
                 const int64_t tn = P - p0 < tile ? P - p0 : tile;
                 R(im2col_tile)(g, xg, Cg, p0, tn, col);
-                R(gemm)(0, 1, Mg, K, tn, dyg + p0, P, col, tn, 1, dwg, K, work);
+                R(gemm)(0, 1, rows, K, tn, dyg + p0, P, col, tn, 1, dwg, K, work);
             }
         }
+        co0 = gend;
+    }
+}
+
+static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, const real *x,
+                                         real *dw, real *scratch)
+{
+    R(conv_task) t = {g, x, NULL, NULL, dy, NULL, NULL, dw, scratch, 0};
+    cnn_parallel_for(g->C_out, 1, g->threads, R(backward_weight_gemm_task), &t);
 }
 
 /* ---- entry points for conv.c and conv_transpose.c --------------------------------------------- */
@@ -446,14 +531,29 @@ void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, 
         R(conv_backward_weight_ref)(g, dy, x, dw);
 }
 
+typedef struct {
+    int64_t N, C, P;
+    const real *dy;
+    real *db;
+} R(bias_task);
+
+static void R(bias_backward_task)(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const R(bias_task) *t = vctx;
+    (void)part;
+    for (int64_t c = begin; c < end; c++) {
+        double s = 0;
+        for (int64_t n = 0; n < t->N; n++) {
+            const real *d = t->dy + (n * t->C + c) * t->P;
+            for (int64_t p = 0; p < t->P; p++) s += d[p];
+        }
+        t->db[c] += (real)s;
+    }
+}
+
+/* db (C) += sums of dy (N, C, P) over N and P, in double, one channel per item. */
 void R(bias_backward)(int64_t N, int64_t C, int64_t P, const real *dy, real *db)
 {
-    for (int64_t c = 0; c < C; c++) {
-        double s = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const real *d = dy + (n * C + c) * P;
-            for (int64_t p = 0; p < P; p++) s += d[p];
-        }
-        db[c] += (real)s;
-    }
+    R(bias_task) t = {N, C, P, dy, db};
+    cnn_parallel_for(C, 1, 1 << 30, R(bias_backward_task), &t);
 }

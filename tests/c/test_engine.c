@@ -418,7 +418,14 @@ static void test_isas(void)
 int main(void)
 {
     test_status_and_sizes();
+    CHECK(cnn_get_num_threads() >= 1);
+    CHECK(cnn_set_num_threads(0) == CNN_EINVAL && cnn_set_num_threads(257) == CNN_EINVAL);
+    CHECK(cnn_set_num_threads(1) == CNN_OK && cnn_get_num_threads() == 1);
     test_isas();
+    if (cnn_set_num_threads(3) == CNN_OK) { /* every kernel again, split over a pool */
+        printf("3 threads\n");
+        test_isas();
+    }
     test_padding();
     test_errors_do_not_write();
     if (failures) {
