@@ -5,7 +5,7 @@
 >>> F.conv2d(np.eye(3), np.ones((2, 2))).tolist()
 [[2.0, 1.0], [1.0, 2.0]]
 """
-from . import data, datasets, functional, nn, optim
+from . import data, datasets, functional, kernels, models, nn, optim, transforms
 from ._random import manual_seed
 from ._runtime import available_isas, get_isa, get_num_threads, set_isa, set_num_threads
 from .serialization import load, save
@@ -16,7 +16,7 @@ from .training import History, evaluate, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "nn", "optim", "data", "datasets",
+    "functional", "nn", "optim", "data", "datasets", "transforms", "models", "kernels",
     "manual_seed", "save", "load", "train", "evaluate", "History",
     "conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding",
     "summary", "receptive_field", "get_isa", "set_isa", "available_isas", "get_num_threads",

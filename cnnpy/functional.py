@@ -870,8 +870,10 @@ def max_unpool1d_backward(grad_output, input, indices, kernel_size, stride=None,
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """Resize images (N, C, H, W), (C, H, W) or a bare (H, W) to ``size`` (an int or (oH, oW)) or
     by ``scale_factor`` (output floor(n * factor), indices from the output size as PyTorch's
-    ``recompute_scale_factor=True``), with 'nearest' or 'bilinear' (align_corners=False, no
-    antialias) exactly as PyTorch computes them. Forward only: this is for data transforms.
+    ``recompute_scale_factor=True``), with 'nearest' (the same pixels PyTorch picks, bitwise) or
+    'bilinear' (align_corners=False, no antialias: PyTorch's source positions and weights; values
+    agree with PyTorch's to a few ulps, the products being summed in another order). Forward
+    only: this is for data transforms.
 
     >>> import numpy as np
     >>> interpolate(np.arange(4.).reshape(2, 2), size=4).tolist()[0]

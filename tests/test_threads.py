@@ -8,11 +8,11 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import rng_for
 
 import cnnpy
 import cnnpy.functional as F
 from cnnpy import _cnn
-from helpers import rng_for
 
 COUNTS = (2, 3, 7)
 
