@@ -1,10 +1,14 @@
-"""Command line: ``python -m cnnpy info`` (version and build facts) and ``python -m cnnpy demo``
-(the lecture's edge detection, computed by the engine)."""
+"""Command line: ``python -m cnnpy info`` (version, instruction set, threads), ``python -m cnnpy
+demo`` (the lecture's edge detection, then GausNet trained on its 2-D Gaussians) and ``python -m
+cnnpy bench`` (benchmarks/run.py of a source checkout, against PyTorch and SciPy)."""
 from __future__ import annotations
 
 import argparse
 import platform
+import runpy
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -22,11 +26,53 @@ def info() -> None:
     print("engine: C11 kernels (direct rows, im2col tiles + packed GEMM), float32 and float64")
 
 
-def demo() -> None:
+def demo(epochs: int = 4, seed: int = 0, progress: bool = True) -> float:
+    """The lecture's edge detection, then GausNet trained for ``epochs`` with the lecture's recipe
+    (BCE with logits, Adam 1e-3, batch 32, 90/10 split); returns the test accuracy."""
     image = np.array([[0, 1, 0, 0, 1]] * 2 + [[0, 1, 1, 1, 1]] + [[0, 1, 0, 0, 1]] * 2, dtype=float)
-    kernel = np.array([[1, 1, 1], [-1, -1, -1], [0, 0, 0]], dtype=float)
+    kernel = cnnpy.kernels.edge()
     with np.printoptions(formatter={"float": lambda v: f"{v:4.0f}"}):
         _show(image, kernel)
+    return _train_gausnet(epochs, seed, progress)
+
+
+def _train_gausnet(epochs: int, seed: int, progress: bool) -> float:
+    from cnnpy import data, datasets, models, nn, optim
+
+    print(f"\nGausNet: is the Gaussian in a 91x91 image narrow (sigma 1.8) or wide (2.4)? "
+          f"{epochs} epochs, seed {seed}")
+    cnnpy.manual_seed(seed)
+    images, labels = datasets.gaussians(n_per_class=1000, seed=seed)
+    train_set, test_set = data.random_split(data.TensorDataset(images, labels), [0.9, 0.1], seed=seed)
+    model = models.GausNet()
+    print(cnnpy.summary(model, (1, 1, 91, 91)))
+    start = time.perf_counter()
+    hist = cnnpy.train(model, data.DataLoader(train_set, batch_size=32, shuffle=True, seed=seed),
+                       nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=1e-3), epochs,
+                       val_loader=data.DataLoader(test_set, batch_size=200), metrics=["accuracy"],
+                       progress=progress)
+    seconds = time.perf_counter() - start
+    acc = hist["val_accuracy"][-1] if epochs else cnnpy.evaluate(
+        model, data.DataLoader(test_set, batch_size=200), nn.BCEWithLogitsLoss(), ["accuracy"])["accuracy"]
+    print(f"test accuracy {acc:.1%} on {len(test_set)} images after {epochs} epochs "
+          f"({seconds:.1f} s, {cnnpy.get_num_threads()} threads, {cnnpy.get_isa()})")
+    return acc
+
+
+def bench(args) -> int:
+    """Runs benchmarks/run.py of the source checkout this package was imported from."""
+    script = Path(cnnpy.__file__).resolve().parent.parent / "benchmarks" / "run.py"
+    if not script.is_file():
+        print("python -m cnnpy bench runs benchmarks/run.py of a source checkout; this installation "
+              f"has none (looked for {script}). Clone the repository and install it with "
+              "pip install -e '.[test]'.", file=sys.stderr)
+        return 2
+    sys.argv = [str(script), *args]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 def _show(image: np.ndarray, kernel: np.ndarray) -> None:
@@ -44,10 +90,24 @@ def _show(image: np.ndarray, kernel: np.ndarray) -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # everything after it goes to benchmarks/run.py (--help lists it)
+        return bench(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m cnnpy", description=__doc__)
-    parser.add_argument("command", choices=["info", "demo"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="version, instruction set and threads")
+    d = sub.add_parser("demo", help="the lecture's edge detection, then GausNet trained briefly")
+    d.add_argument("--epochs", type=int, default=4, help="GausNet training epochs (default 4)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the data and the model (default 0)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("bench", help="benchmarks/run.py against PyTorch and SciPy (source checkout)")
     args = parser.parse_args(argv)
-    {"info": info, "demo": demo}[args.command]()
+    if args.command == "info":
+        info()
+    elif args.command == "demo":
+        if args.epochs < 0:
+            parser.error(f"--epochs must be >= 0, got {args.epochs}")
+        demo(args.epochs, args.seed, not args.no_progress)
     return 0
 
 

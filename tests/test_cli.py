@@ -1,0 +1,60 @@
+"""The command line: ``python -m cnnpy info | demo | bench``."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnnpy
+import cnnpy.functional as F
+from cnnpy.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "cnnpy", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_info_names_version_isa_and_threads():
+    out = run("info")
+    assert out.returncode == 0, out.stderr
+    assert f"cnnpy {cnnpy.__version__}" in out.stdout
+    assert f"instruction set: {cnnpy.get_isa()}" in out.stdout
+    assert f"threads: {cnnpy.get_num_threads()}" in out.stdout
+
+
+def test_demo_edge_detection_and_untrained_gausnet(capsys):
+    """With --epochs 0 the demo prints the lecture's results and the untrained net's accuracy."""
+    assert main(["demo", "--epochs", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    image = np.array([[0, 1, 0, 0, 1]] * 2 + [[0, 1, 1, 1, 1]] + [[0, 1, 0, 0, 1]] * 2, float)
+    valid = F.conv2d(image, cnnpy.kernels.edge())
+    for row in valid:  # the printed valid result, row by row
+        assert " ".join(f"{v:4.0f}" for v in row).strip() in out
+    assert "total parameters: 97,181" in out
+    assert "test accuracy" in out and "after 0 epochs" in out
+
+
+@pytest.mark.slow
+def test_demo_trains_gausnet_to_the_lecture_accuracy():
+    out = run("demo", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    line = [s for s in out.stdout.splitlines() if s.startswith("test accuracy")][-1]
+    acc = float(line.split()[2].rstrip("%")) / 100
+    assert acc >= 0.9, line
+
+
+def test_bad_arguments_are_refused():
+    out = run("demo", "--epochs", "-1")
+    assert out.returncode != 0 and "--epochs must be >= 0, got -1" in out.stderr
+    out = run("train")
+    assert out.returncode != 0 and "invalid choice: 'train'" in out.stderr
+
+
+def test_bench_forwards_its_arguments_to_the_benchmark_script():
+    out = run("bench", "--help")
+    assert out.returncode == 0, out.stderr
+    assert "usage" in out.stdout.lower()
