@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "cnnpy", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cnnpy", *args], capture_output=True, text=True, check=False,
                           timeout=timeout, cwd=ROOT)
 
 
