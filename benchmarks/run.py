@@ -839,10 +839,18 @@ def main(argv=None) -> int:
     # the probe measures float32; a float64 vector holds half as many lanes
     dtype_peak = peak / 2 if peak and dtype == np.float64 else peak
     failures, rows, first_results = [], [], {}
-    for n in args.threads:
-        cnnpy_threads = set_threads(n, torch)
-        for case in cases:
-            rows.append(run_case(case, env, n, budget, dtype_peak, failures, first_results, cnnpy_threads))
+    before = (cnnpy.get_num_threads() if hasattr(cnnpy, "get_num_threads") else None,
+              torch.get_num_threads() if torch else None)
+    try:
+        for n in args.threads:
+            cnnpy_threads = set_threads(n, torch)
+            for case in cases:
+                rows.append(run_case(case, env, n, budget, dtype_peak, failures, first_results, cnnpy_threads))
+    finally:  # leave both libraries as they were (main() may run inside a test or a notebook)
+        if before[0] is not None:
+            cnnpy.set_num_threads(before[0])
+        if before[1] is not None:
+            torch.set_num_threads(before[1])
 
     families = list(dict.fromkeys(c.family for c in cases))
     order = {c.label: i for i, c in enumerate(cases)}

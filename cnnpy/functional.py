@@ -36,6 +36,9 @@ __all__ = [
 __all__ += [name + "_backward" for name in __all__ if name != "interpolate"]
 
 _ALGO = _cnn.ALGO_AUTO
+# Fast paths: the common call (exact float32/float64 C-contiguous ndarrays, plain int arguments)
+# checked in C; they return None for anything else and the function takes its full path.
+_conv2d_fast, _linear_fast, _activation_fast = _cnn.conv2d_fast, _cnn.linear_fast, _cnn.activation_fast
 
 
 # ---- shape forms ---------------------------------------------------------------------------------
@@ -270,6 +273,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 
     PyTorch: ``torch.nn.functional.conv2d`` (padding_mode as in ``nn.Conv2d``).
     """
+    if padding_mode == "zeros" and mode == "xcorr":  # the common call, checked in C
+        y = _conv2d_fast(input, weight, bias, stride, padding, dilation, groups, _ALGO)
+        if y is not None:
+            return y
     return _conv_forward("conv2d", 2, input, weight, bias, stride, padding, dilation, groups,
                          padding_mode, value, mode)
 
@@ -937,6 +944,9 @@ def linear(input, weight, bias=None):
 
     PyTorch: ``torch.nn.functional.linear``.
     """
+    y = _linear_fast(input, weight, bias)  # the common call, checked in C
+    if y is not None:
+        return y
     x, x2, w, b = _linear_setup("linear", input, weight, bias)
     return _cnn.linear_forward(x2, w, b).reshape(*x.shape[:-1], w.shape[0])
 
@@ -958,6 +968,10 @@ def linear_backward(grad_output, input, weight, bias=None, *, output_mask=(True,
 # ---- activations ---------------------------------------------------------------------------------
 
 def _act(op, kind, input, slope=0.0):
+    if kind != _cnn.ACT_LEAKY_RELU:  # the common call, checked in C (None: take the full path)
+        y = _activation_fast(kind, input)
+        if y is not None:
+            return y
     x = as_array(op, "input", input)
     return _cnn.activation_forward(kind, cast(x, real_dtype(x)), slope)
 

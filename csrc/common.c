@@ -59,6 +59,63 @@ cnn_status cnn_alloc(int64_t count, size_t elsize, void **out)
     return *out ? CNN_OK : CNN_ENOMEM;
 }
 
+/* ---- the reused workspace ------------------------------------------------------------------------ */
+/* One buffer, kept between calls and grown as needed (up to CNN_WORKSPACE_KEEP bytes), serves the
+ * scratch of one operation at a time; a call that finds it taken (another thread's operation in
+ * flight) or needs more allocates its own. So steady-state training allocates no scratch. */
+#define CNN_WORKSPACE_KEEP ((int64_t)64 << 20)
+
+#if !defined(__STDC_NO_ATOMICS__)
+#include <stdatomic.h>
+static atomic_flag ws_busy = ATOMIC_FLAG_INIT;
+static _Atomic(void *) ws_buf;
+static int64_t ws_len; /* bytes of ws_buf; touched only by the holder of ws_busy */
+
+cnn_status cnn_workspace_get(int64_t count, size_t elsize, void **out)
+{
+    int64_t bytes;
+    *out = NULL;
+    if (elsize > (size_t)INT64_MAX) return CNN_EOVERFLOW;
+    cnn_status st = cnn_mul_sizes(count, (int64_t)elsize, &bytes);
+    if (st != CNN_OK) return st;
+    if (bytes <= CNN_WORKSPACE_KEEP && !atomic_flag_test_and_set_explicit(&ws_busy, memory_order_acquire)) {
+        void *buf = atomic_load_explicit(&ws_buf, memory_order_relaxed);
+        if (bytes > ws_len) { /* unpublish before freeing: a put of a recycled address must not match */
+            atomic_store_explicit(&ws_buf, NULL, memory_order_relaxed);
+            free(buf);
+            buf = malloc(bytes > 0 ? (size_t)bytes : 1);
+            ws_len = buf ? bytes : 0;
+            atomic_store_explicit(&ws_buf, buf, memory_order_relaxed);
+        }
+        if (buf) {
+            *out = buf;
+            return CNN_OK;
+        }
+        atomic_flag_clear_explicit(&ws_busy, memory_order_release);
+        return CNN_ENOMEM;
+    }
+    return cnn_alloc(count, elsize, out);
+}
+
+void cnn_workspace_put(void *p)
+{
+    if (p && p == atomic_load_explicit(&ws_buf, memory_order_relaxed))
+        atomic_flag_clear_explicit(&ws_busy, memory_order_release);
+    else
+        free(p);
+}
+#else /* no C11 atomics: every call allocates */
+cnn_status cnn_workspace_get(int64_t count, size_t elsize, void **out)
+{
+    return cnn_alloc(count, elsize, out);
+}
+
+void cnn_workspace_put(void *p)
+{
+    free(p);
+}
+#endif
+
 cnn_status cnn_calloc(int64_t count, size_t elsize, void **out)
 {
     cnn_status st = cnn_alloc(count, elsize, out);

@@ -78,7 +78,7 @@ cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **sc
     if ((st = k->conv_scratch_len(g, *algo, &len)) || (st = cnn_mul_sizes(len, g->threads, &len)))
         return st;
     if (len > 0)
-        return cnn_alloc(len, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double), scratch);
+        return cnn_workspace_get(len, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double), scratch);
     return CNN_OK;
 }
 
@@ -95,7 +95,7 @@ cnn_status cnn_conv2d_forward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_alg
         cnn_kernels()->conv_forward_f32(&g, algo, x, w, b, y, 0, scratch);
     else if (g.N > 0)
         cnn_kernels()->conv_forward_f64(&g, algo, x, w, b, y, 0, scratch);
-    free(scratch);
+    cnn_workspace_put(scratch);
     return st;
 }
 
@@ -110,7 +110,7 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
     if (st != CNN_OK) return st;
     if (g.N == 0) return CNN_OK;
     if (!dy || (dx && !w) || (dw && !x)) {
-        free(scratch);
+        cnn_workspace_put(scratch);
         return CNN_EINVAL;
     }
     const cnn_kernel_table *k = cnn_kernels();
@@ -123,6 +123,6 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
         if (dw) k->conv_backward_weight_f64(&g, algo, dy, x, dw, scratch);
         if (db) k->bias_backward_f64(g.N, g.C_out, g.OH * g.OW, dy, db);
     }
-    free(scratch);
+    cnn_workspace_put(scratch);
     return CNN_OK;
 }

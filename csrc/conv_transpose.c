@@ -68,7 +68,7 @@ cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_
     if (st != CNN_OK) return st;
     if (g.N == 0) return CNN_OK;
     if (!x || !w || !y) {
-        free(scratch);
+        cnn_workspace_put(scratch);
         return CNN_EINVAL;
     }
     const int64_t P = g.H * g.W, C = g.C_in;
@@ -89,7 +89,7 @@ cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_
             }
         cnn_kernels()->conv_backward_data_f64(&g, algo, x, w, y, scratch);
     }
-    free(scratch);
+    cnn_workspace_put(scratch);
     return CNN_OK;
 }
 
@@ -103,7 +103,7 @@ cnn_status cnn_conv_transpose2d_backward(const cnn_conv_transpose2d_desc *d, cnn
     if (st != CNN_OK) return st;
     if (g.N == 0) return CNN_OK;
     if (!dy || (dx && !w) || (dw && !x)) {
-        free(scratch);
+        cnn_workspace_put(scratch);
         return CNN_EINVAL;
     }
     const cnn_kernel_table *k = cnn_kernels();
@@ -116,6 +116,6 @@ cnn_status cnn_conv_transpose2d_backward(const cnn_conv_transpose2d_desc *d, cnn
         if (dw) k->conv_backward_weight_f64(&g, algo, x, dy, dw, scratch);
         if (db) k->bias_backward_f64(g.N, g.C_in, g.H * g.W, dy, db);
     }
-    free(scratch);
+    cnn_workspace_put(scratch);
     return CNN_OK;
 }

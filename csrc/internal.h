@@ -18,6 +18,10 @@
 cnn_status cnn_alloc(int64_t count, size_t elsize, void **out);
 /* Same, zero-filled. */
 cnn_status cnn_calloc(int64_t count, size_t elsize, void **out);
+/* Scratch for one operation: the reused workspace when it is free and large enough (grown up to a
+ * cap), else a fresh allocation; contents undefined. Give it back with cnn_workspace_put. */
+cnn_status cnn_workspace_get(int64_t count, size_t elsize, void **out);
+void cnn_workspace_put(void *p);
 /* *out = the product of shape[0..ndim-1], overflow-checked. */
 cnn_status cnn_numel(int ndim, const int64_t *shape, int64_t *out);
 

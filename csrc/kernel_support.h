@@ -41,6 +41,9 @@ static int64_t conv_tile_len(int64_t K, int64_t P)
     return t < P ? t : P;
 }
 
+/* Elements per part of a threaded elementwise loop, at least: waking a thread must pay. */
+#define CNN_ELEMENTWISE_GRAIN 32768
+
 /* A 1x1 convolution with stride 1 and no padding reads the image itself as the column matrix. */
 static int conv_is_pointwise(const conv_geom *g)
 {

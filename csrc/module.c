@@ -1634,6 +1634,158 @@ static PyObject *py_set_isa(PyObject *self, PyObject *args)
     return NULL;
 }
 
+/* ---- fast paths ------------------------------------------------------------------------------------ */
+/* The common call checked in C, for the per-call overhead of small inputs: exact ndarrays of one
+ * dtype, float32 or float64, aligned, native byte order, C-contiguous and non-empty, and plain int
+ * arguments. Anything else returns None (never an error), and cnnpy.functional takes its full
+ * path, which converts every input and produces the friendly errors. */
+
+/* a is such an array with nd dims (nd < 0: any) and type typenum (0: float32 or float64). */
+static int fast_array(PyObject *o, int nd, int typenum)
+{
+    if (!PyArray_CheckExact(o)) return 0;
+    PyArrayObject *a = (PyArrayObject *)o;
+    const int t = PyArray_TYPE(a);
+    if (typenum ? t != typenum : (t != NPY_FLOAT32 && t != NPY_FLOAT64)) return 0;
+    if (nd >= 0 && PyArray_NDIM(a) != nd) return 0;
+    return PyArray_ISCARRAY_RO(a) && PyArray_ISNOTSWAPPED(a) && PyArray_SIZE(a) > 0;
+}
+
+/* A plain int (not bool) in [lo, 2^31), or a tuple of two; both values out. */
+static int fast_pair(PyObject *o, long lo, long long *a, long long *b)
+{
+    PyObject *items[2] = {o, o};
+    if (PyTuple_CheckExact(o)) {
+        if (PyTuple_GET_SIZE(o) != 2) return 0;
+        items[0] = PyTuple_GET_ITEM(o, 0);
+        items[1] = PyTuple_GET_ITEM(o, 1);
+    }
+    long long v[2];
+    for (int i = 0; i < 2; i++) {
+        int overflow;
+        if (!PyLong_CheckExact(items[i])) return 0;
+        v[i] = PyLong_AsLongLongAndOverflow(items[i], &overflow);
+        if (overflow || v[i] < lo || v[i] >= (1LL << 31)) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    *a = v[0];
+    *b = v[1];
+    return 1;
+}
+
+/* conv2d_fast(input, weight, bias, stride, padding, dilation, groups, algo) -> y or None:
+ * conv2d with zero padding on (N, C, H, W) input. */
+static PyObject *py_conv2d_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    cnn_conv2d_desc d = {0};
+    long long sh, sw, ph, pw, dh, dw, groups, unused;
+    int64_t oh, ow;
+    (void)self;
+    if (nargs != 8 || !fast_array(args[0], 4, 0)) Py_RETURN_NONE;
+    const int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
+    const int has_bias = args[2] != Py_None;
+    if (!fast_array(args[1], 4, typenum) || (has_bias && !fast_array(args[2], 1, typenum)) ||
+        !fast_pair(args[3], 1, &sh, &sw) || !fast_pair(args[4], 0, &ph, &pw) ||
+        !fast_pair(args[5], 1, &dh, &dw) || !fast_pair(args[6], 1, &groups, &unused) ||
+        PyTuple_CheckExact(args[6]) || !PyLong_CheckExact(args[7]))
+        Py_RETURN_NONE;
+    PyArrayObject *x = (PyArrayObject *)args[0], *w = (PyArrayObject *)args[1];
+    PyArrayObject *b = has_bias ? (PyArrayObject *)args[2] : NULL;
+    const int algo = (int)PyLong_AsLong(args[7]);
+    d.batch = PyArray_DIM(x, 0);
+    d.in_channels = PyArray_DIM(x, 1);
+    d.in_h = PyArray_DIM(x, 2);
+    d.in_w = PyArray_DIM(x, 3);
+    d.out_channels = PyArray_DIM(w, 0);
+    d.kernel_h = PyArray_DIM(w, 2);
+    d.kernel_w = PyArray_DIM(w, 3);
+    d.stride_h = sh; d.stride_w = sw;
+    d.pad_top = d.pad_bottom = ph; d.pad_left = d.pad_right = pw;
+    d.dilation_h = dh; d.dilation_w = dw; d.groups = groups;
+    if (algo < CNN_ALGO_AUTO || algo > CNN_ALGO_GEMM || d.in_channels % groups ||
+        d.out_channels % groups || PyArray_DIM(w, 1) * groups != d.in_channels ||
+        (b && PyArray_DIM(b, 0) != d.out_channels) ||
+        cnn_conv2d_output_shape(&d, &oh, &ow) != CNN_OK)
+        Py_RETURN_NONE;
+    const int64_t dims[4] = {d.batch, d.out_channels, oh, ow};
+    int64_t numel;
+    /* huge outputs (and the padding that makes them) take the full path and its size errors */
+    if (cnn_mul_sizes(dims[0], dims[1], &numel) || cnn_mul_sizes(numel, dims[2], &numel) ||
+        cnn_mul_sizes(numel, dims[3], &numel) || numel > ((int64_t)1 << 28) || ph > 4096 || pw > 4096)
+        Py_RETURN_NONE;
+    PyArrayObject *y = new_array(4, dims, typenum, 0);
+    if (!y) return NULL;
+    cnn_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_conv2d_forward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(x),
+                            PyArray_DATA(w), data_or_null(b), PyArray_DATA(y));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        Py_DECREF(y);
+        return raise_status(st, "conv2d");
+    }
+    return (PyObject *)y;
+}
+
+/* activation_fast(kind, input) -> y or None (relu, sigmoid, tanh; any shape). */
+static PyObject *py_activation_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyLong_CheckExact(args[0]) || !fast_array(args[1], -1, 0)) Py_RETURN_NONE;
+    const long kind = PyLong_AsLong(args[0]);
+    PyArrayObject *x = (PyArrayObject *)args[1];
+    const int typenum = PyArray_TYPE(x);
+    PyArrayObject *y = (PyArrayObject *)PyArray_SimpleNew(PyArray_NDIM(x), PyArray_DIMS(x), typenum);
+    if (!y) return NULL;
+    const cnn_dtype dt = cnn_type(typenum);
+    const int64_t n = PyArray_SIZE(x);
+    const void *xd = PyArray_DATA(x);
+    void *yd = PyArray_DATA(y);
+    cnn_status st = CNN_EINVAL;
+    Py_BEGIN_ALLOW_THREADS
+    switch (kind) {
+    case ACT_RELU: st = cnn_relu_forward(dt, n, xd, yd); break;
+    case ACT_SIGMOID: st = cnn_sigmoid_forward(dt, n, xd, yd); break;
+    case ACT_TANH: st = cnn_tanh_forward(dt, n, xd, yd); break;
+    }
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        Py_DECREF(y);
+        if (st == CNN_EINVAL) Py_RETURN_NONE; /* a kind this path does not take */
+        return raise_status(st, "activation");
+    }
+    return (PyObject *)y;
+}
+
+/* linear_fast(input, weight, bias) -> y or None, for input (N, in). */
+static PyObject *py_linear_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3 || !fast_array(args[0], 2, 0)) Py_RETURN_NONE;
+    PyArrayObject *x = (PyArrayObject *)args[0];
+    const int typenum = PyArray_TYPE(x);
+    if (!fast_array(args[1], 2, typenum) || (args[2] != Py_None && !fast_array(args[2], 1, typenum)))
+        Py_RETURN_NONE;
+    PyArrayObject *w = (PyArrayObject *)args[1], *b = args[2] != Py_None ? (PyArrayObject *)args[2] : NULL;
+    const int64_t batch = PyArray_DIM(x, 0), in = PyArray_DIM(x, 1), out = PyArray_DIM(w, 0);
+    if (PyArray_DIM(w, 1) != in || (b && PyArray_DIM(b, 0) != out)) Py_RETURN_NONE;
+    const int64_t dims[2] = {batch, out};
+    PyArrayObject *y = new_array(2, dims, typenum, 0);
+    if (!y) return NULL;
+    cnn_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_linear_forward(cnn_type(typenum), batch, in, out, PyArray_DATA(x), PyArray_DATA(w),
+                            data_or_null(b), PyArray_DATA(y));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        Py_DECREF(y);
+        return raise_status(st, "linear");
+    }
+    return (PyObject *)y;
+}
+
 /* num_threads() -> the threads the kernels split their work over; set_num_threads(n). */
 static PyObject *py_num_threads(PyObject *self, PyObject *args)
 {
@@ -1694,6 +1846,12 @@ static PyMethodDef methods[] = {
     {"isa", py_isa, METH_NOARGS, "isa() -> the instruction set the kernels use"},
     {"available_isas", py_available_isas, METH_NOARGS, "available_isas() -> usable instruction sets"},
     {"set_isa", py_set_isa, METH_VARARGS, "set_isa(name): use 'scalar', 'avx2' or 'avx512'"},
+    {"conv2d_fast", (PyCFunction)(void (*)(void))py_conv2d_fast, METH_FASTCALL,
+     "conv2d_fast(x, w, b, stride, padding, dilation, groups, algo) -> y, or None off the fast path"},
+    {"activation_fast", (PyCFunction)(void (*)(void))py_activation_fast, METH_FASTCALL,
+     "activation_fast(kind, x) -> y, or None off the fast path"},
+    {"linear_fast", (PyCFunction)(void (*)(void))py_linear_fast, METH_FASTCALL,
+     "linear_fast(x, w, b) -> y, or None off the fast path"},
     {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> threads the kernels use"},
     {"set_num_threads", py_set_num_threads, METH_VARARGS, "set_num_threads(n): 1 <= n <= 256"},
     {"sgd_step", py_sgd_step, METH_VARARGS, NULL},

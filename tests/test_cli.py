@@ -1,4 +1,5 @@
 """The command line: ``python -m cnnpy info | demo | bench``."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +14,18 @@ from cnnpy.__main__ import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "cnnpy", *args], capture_output=True, text=True, check=False,
-                          timeout=timeout, cwd=ROOT)
+def run(*args, timeout=300, threads=None):
+    env = dict(os.environ, **({"CNNPY_NUM_THREADS": str(threads)} if threads else {}))
+    return subprocess.run([sys.executable, "-m", "cnnpy", *args], capture_output=True, text=True,
+                          check=False, timeout=timeout, cwd=ROOT, env=env)
 
 
 def test_info_names_version_isa_and_threads():
-    out = run("info")
+    out = run("info", threads=3)
     assert out.returncode == 0, out.stderr
     assert f"cnnpy {cnnpy.__version__}" in out.stdout
     assert f"instruction set: {cnnpy.get_isa()}" in out.stdout
-    assert f"threads: {cnnpy.get_num_threads()}" in out.stdout
+    assert "threads: 3 (CNNPY_NUM_THREADS chooses)" in out.stdout
 
 
 def test_demo_edge_detection_and_untrained_gausnet(capsys):

@@ -100,22 +100,25 @@ def test_conv_transpose_bitwise_equal_for_any_thread_count(case, dtype, restore_
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_pooling_linear_and_training_bitwise_equal(dtype, restore_threads):
     rng = rng_for("threads-misc")
-    x = rng.standard_normal((6, 5, 17, 19)).astype(dtype)
+    x = rng.standard_normal((6, 5, 67, 69)).astype(dtype)  # planes of 4.6K: several parts
     gmax = rng.standard_normal(F.max_pool2d(x, 3, 2, 1).shape).astype(dtype)
     gavg = rng.standard_normal(F.avg_pool2d(x, 2).shape).astype(dtype)
     a = rng.standard_normal((37, 70)).astype(dtype)
     wl = rng.standard_normal((45, 70)).astype(dtype)
     gl = rng.standard_normal((37, 45)).astype(dtype)
+    gx = rng.standard_normal(x.shape).astype(dtype)
     under_counts(lambda: (F.max_pool2d(x, 3, 2, 1), F.max_pool2d_backward(gmax, x, 3, 2, 1),
                           F.avg_pool2d(x, 2), F.avg_pool2d_backward(gavg, x, 2),
-                          F.linear(a, wl), *F.linear_backward(gl, a, wl)))
+                          F.linear(a, wl), *F.linear_backward(gl, a, wl),
+                          F.relu(x), F.relu_backward(gx, x), F.sigmoid(x), F.tanh_backward(gx, x),
+                          F.leaky_relu(x, 0.1), F.leaky_relu_backward(gx, x, 0.1)))
 
     def train():
         cnnpy.manual_seed(3)
         net = cnnpy.nn.Sequential(cnnpy.nn.Conv2d(1, 6, 3, padding=1), cnnpy.nn.ReLU(),
                                   cnnpy.nn.MaxPool2d(2), cnnpy.nn.Flatten(),
                                   cnnpy.nn.Linear(6 * 8 * 8, 2)).astype(dtype)
-        opt = cnnpy.optim.Adam(net.parameters(), lr=1e-2)
+        opt = cnnpy.optim.Adam(net.parameters(), lr=1e-2)  # Linear: 768 x 2, few elements
         data = np.random.default_rng(0).standard_normal((8, 1, 16, 16)).astype(dtype)
         labels = np.arange(8) % 2
         loss = cnnpy.nn.CrossEntropyLoss()
@@ -128,6 +131,22 @@ def test_pooling_linear_and_training_bitwise_equal(dtype, restore_threads):
         return [p.data.copy() for p in net.parameters()]
 
     under_counts(train)
+
+    def optimizers():  # 200K parameters: the updates split into parts
+        out = []
+        for make in (lambda p: cnnpy.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+                     lambda p: cnnpy.optim.Adam(p, lr=0.01, amsgrad=True),
+                     lambda p: cnnpy.optim.AdamW(p, lr=0.01),
+                     lambda p: cnnpy.optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True)):
+            param = cnnpy.nn.Parameter(np.linspace(-1, 1, 200_000).astype(dtype))
+            opt = make([param])
+            for step in range(3):
+                param.grad[...] = np.cos(param.data * (step + 1))
+                opt.step()
+            out.append(param.data)
+        return out
+
+    under_counts(optimizers)
 
 
 def test_set_num_threads_validates(restore_threads):

@@ -126,3 +126,39 @@ static void R(dropout_apply)(int64_t n, double p, const uint8_t *restrict mask,
         out[i] = accumulate ? out[i] + v : v;
     }
 }
+
+/* ---- threads: elementwise, so each part takes a range of elements ------------------------------ */
+
+typedef struct {
+    enum act_kind k;
+    real slope;
+    const real *dy, *x;
+    real *out;
+} R(act_task);
+
+static void R(act_forward_task)(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const R(act_task) *t = vctx;
+    (void)part;
+    R(act_forward)(t->k, end - begin, t->slope, t->x + begin, t->out + begin);
+}
+
+static void R(act_backward_task)(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const R(act_task) *t = vctx;
+    (void)part;
+    R(act_backward)(t->k, end - begin, t->slope, t->dy + begin, t->x + begin, t->out + begin);
+}
+
+static void R(act_forward_mt)(enum act_kind k, int64_t n, real slope, const real *x, real *y)
+{
+    R(act_task) t = {k, slope, NULL, x, y};
+    cnn_parallel_for(n, CNN_ELEMENTWISE_GRAIN, 1 << 30, R(act_forward_task), &t);
+}
+
+static void R(act_backward_mt)(enum act_kind k, int64_t n, real slope, const real *dy,
+                               const real *x, real *dx)
+{
+    R(act_task) t = {k, slope, dy, x, dx};
+    cnn_parallel_for(n, CNN_ELEMENTWISE_GRAIN, 1 << 30, R(act_backward_task), &t);
+}

@@ -84,3 +84,63 @@ static void R(rmsprop)(int64_t n, real *restrict p, const real *restrict grad, r
         }
     }
 }
+
+/* ---- threads: the updates are elementwise, so each part takes a range of elements -------------- */
+
+typedef struct {
+    real *p, *a, *b, *c;
+    const real *grad;
+    double lr, h1, h2, h3, h4;
+    int f1, f2, f3;
+    int64_t step;
+} R(optim_task);
+
+static void R(sgd_task)(void *vctx, int64_t i, int64_t end, int part)
+{
+    const R(optim_task) *t = vctx;
+    (void)part;
+    R(sgd)(end - i, t->p + i, t->grad + i, t->a ? t->a + i : NULL, t->lr, t->h1, t->h2, t->h3,
+           t->f1, t->f2, t->f3);
+}
+
+static void R(sgd_mt)(int64_t n, real *p, const real *grad, real *buf, double lr, double momentum,
+                      double dampening, double weight_decay, int nesterov, int maximize, int first)
+{
+    R(optim_task) t = {p, buf, NULL, NULL, grad, lr, momentum, dampening, weight_decay, 0,
+                       nesterov, maximize, first, 0};
+    cnn_parallel_for(n, CNN_ELEMENTWISE_GRAIN, 1 << 30, R(sgd_task), &t);
+}
+
+static void R(adam_task)(void *vctx, int64_t i, int64_t end, int part)
+{
+    const R(optim_task) *t = vctx;
+    (void)part;
+    R(adam)(end - i, t->p + i, t->grad + i, t->a + i, t->b + i, t->c ? t->c + i : NULL, t->lr,
+            t->h1, t->h2, t->h3, t->h4, t->f1, t->f2, t->step);
+}
+
+static void R(adam_mt)(int64_t n, real *p, const real *grad, real *m, real *v, real *vmax,
+                       double lr, double beta1, double beta2, double eps, double weight_decay,
+                       int decoupled, int maximize, int64_t step)
+{
+    R(optim_task) t = {p, m, v, vmax, grad, lr, beta1, beta2, eps, weight_decay, decoupled,
+                       maximize, 0, step};
+    cnn_parallel_for(n, CNN_ELEMENTWISE_GRAIN, 1 << 30, R(adam_task), &t);
+}
+
+static void R(rmsprop_task)(void *vctx, int64_t i, int64_t end, int part)
+{
+    const R(optim_task) *t = vctx;
+    (void)part;
+    R(rmsprop)(end - i, t->p + i, t->grad + i, t->a + i, t->b ? t->b + i : NULL,
+               t->c ? t->c + i : NULL, t->lr, t->h1, t->h2, t->h3, t->h4, t->f1);
+}
+
+static void R(rmsprop_mt)(int64_t n, real *p, const real *grad, real *sq, real *ga, real *buf,
+                          double lr, double alpha, double eps, double weight_decay,
+                          double momentum, int maximize)
+{
+    R(optim_task) t = {p, sq, ga, buf, grad, lr, alpha, eps, weight_decay, momentum, maximize, 0,
+                       0, 0};
+    cnn_parallel_for(n, CNN_ELEMENTWISE_GRAIN, 1 << 30, R(rmsprop_task), &t);
+}

@@ -207,3 +207,73 @@ static void R(adaptive_max_forward)(int64_t planes, int64_t H, int64_t W, int64_
         }
     }
 }
+
+/* ---- threads: the planes of a pooling are independent, so each part takes a range of them ---- */
+
+/* Planes per part: about 32K input elements, so that waking a thread pays for itself. */
+static int64_t R(plane_grain)(int64_t plane_len)
+{
+    const int64_t g = 32768 / (plane_len > 0 ? plane_len : 1);
+    return g > 1 ? g : 1;
+}
+
+#ifndef CNN_POOL_OPS /* once per translation unit: this file is included once per dtype */
+#define CNN_POOL_OPS
+enum { POOL_MAX_FWD, POOL_MAX_BWD, POOL_AVG_FWD, POOL_AVG_BWD };
+#endif
+
+typedef struct {
+    int op;
+    const cnn_pool2d_desc *d;
+    int64_t OH, OW, in_len, out_len; /* out_len: OH*OW */
+    const real *src;                 /* x, or dy for the backward */
+    real *dst;                       /* y, or dx */
+    int64_t *idx;
+} R(pool_task);
+
+static void R(pool_task_run)(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const R(pool_task) *t = vctx;
+    cnn_pool2d_desc d = {0};
+    (void)part;
+    if (t->d) d = *t->d;
+    d.planes = end - begin;
+    const int64_t in = begin * t->in_len, out = begin * t->out_len;
+    switch (t->op) {
+    case POOL_MAX_FWD: R(maxpool_forward)(&d, t->OH, t->OW, t->src + in, t->dst + out, t->idx + out); break;
+    case POOL_MAX_BWD: R(index_scatter)(d.planes, t->out_len, t->in_len, t->src + out, t->idx + out, t->dst + in); break;
+    case POOL_AVG_FWD: R(avgpool_forward)(&d, t->OH, t->OW, t->src + in, t->dst + out); break;
+    case POOL_AVG_BWD: R(avgpool_backward)(&d, t->OH, t->OW, t->src + out, t->dst + in); break;
+    }
+}
+
+static void R(pool_split)(int op, const cnn_pool2d_desc *d, int64_t planes, int64_t in_len,
+                          int64_t OH, int64_t OW, const real *src, real *dst, int64_t *idx)
+{
+    R(pool_task) t = {op, d, OH, OW, in_len, OH * OW, src, dst, idx};
+    cnn_parallel_for(planes, R(plane_grain)(in_len), 1 << 30, R(pool_task_run), &t);
+}
+
+static void R(maxpool_forward_mt)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW,
+                                  const real *x, real *y, int64_t *idx)
+{
+    R(pool_split)(POOL_MAX_FWD, d, d->planes, d->in_h * d->in_w, OH, OW, x, y, idx);
+}
+
+static void R(index_scatter_mt)(int64_t planes, int64_t out_len, int64_t in_len, const real *dy,
+                                const int64_t *idx, real *dx)
+{
+    R(pool_split)(POOL_MAX_BWD, NULL, planes, in_len, 1, out_len, dy, dx, (int64_t *)idx);
+}
+
+static void R(avgpool_forward_mt)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
+                                  real *y)
+{
+    R(pool_split)(POOL_AVG_FWD, d, d->planes, d->in_h * d->in_w, OH, OW, x, y, NULL);
+}
+
+static void R(avgpool_backward_mt)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW,
+                                   const real *dy, real *dx)
+{
+    R(pool_split)(POOL_AVG_BWD, d, d->planes, d->in_h * d->in_w, OH, OW, dy, dx, NULL);
+}
