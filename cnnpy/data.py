@@ -73,6 +73,9 @@ class TensorDataset(Dataset):
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``.
 
+    An int index gives one sample; a slice or an index array passes the matching indices of
+    ``dataset`` on (TensorDataset takes them and returns whole arrays).
+
     PyTorch: ``torch.utils.data.Subset``."""
 
     def __init__(self, dataset, indices):
@@ -83,7 +86,9 @@ class Subset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, index):
-        return self.dataset[int(self.indices[index])]
+        if isinstance(index, numbers.Integral):
+            return self.dataset[int(self.indices[index])]
+        return self.dataset[self.indices[index]]  # a slice or index array: the dataset's indices
 
 
 def random_split(dataset, lengths, seed=None):
@@ -124,12 +129,24 @@ def default_collate(samples):
     return np.stack([np.asarray(s) for s in samples])
 
 
+def _indexable(dataset):
+    """(arrays, rows) when every batch of ``dataset`` is arrays[rows[idx]] (rows None: idx itself):
+    a TensorDataset without a transform, or Subsets of one; else (None, None)."""
+    rows = None
+    while isinstance(dataset, Subset):
+        rows = dataset.indices if rows is None else dataset.indices[rows]
+        dataset = dataset.dataset
+    if type(dataset) is TensorDataset and dataset.transform is None:
+        return dataset.arrays, rows
+    return None, None
+
+
 class DataLoader:
     """Batches of a dataset: ``for x, y in DataLoader(ds, batch_size=32, shuffle=True, seed=0)``.
     With ``shuffle``, each pass draws a new order from a generator seeded once by ``seed`` (or
     cnnpy's generator), so a seeded loader repeats the same sequence of epochs. ``drop_last``
-    drops a final incomplete batch. TensorDatasets without a transform are batched by indexing,
-    without a Python loop per sample.
+    drops a final incomplete batch. TensorDatasets without a transform, and Subsets of them (as
+    ``random_split`` makes), are batched by indexing, without a Python loop per sample.
 
     PyTorch: ``torch.utils.data.DataLoader`` (single process; a seed instead of a generator).
     """
@@ -152,13 +169,13 @@ class DataLoader:
     def __iter__(self):
         n = len(self.dataset)
         order = self._rng.permutation(n) if self.shuffle else np.arange(n)
-        fast = (isinstance(self.dataset, TensorDataset) and self.dataset.transform is None
-                and self.collate_fn is default_collate)
+        arrays, index_map = _indexable(self.dataset) if self.collate_fn is default_collate else (None, None)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
                 break
-            if fast:
-                yield tuple(a[idx] for a in self.dataset.arrays)
+            if arrays is not None:
+                rows = idx if index_map is None else index_map[idx]
+                yield tuple(a[rows] for a in arrays)
             else:
                 yield self.collate_fn([self.dataset[int(i)] for i in idx])

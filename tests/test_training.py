@@ -260,6 +260,32 @@ def test_data_loader_and_split():
     assert [x.tolist() for x, _ in data.DataLoader(flips, 3)] == [[[-1.0, -1.0]] * 3]
 
 
+def test_loader_batches_subsets_like_sample_by_sample():
+    """Subsets (random_split, nested) are batched by indexing the arrays; the batches equal the
+    per-sample path's, and Subset takes ints, slices and index arrays."""
+    x = np.arange(40.).reshape(20, 2)
+    ds = data.TensorDataset(x, np.arange(20))
+    outer = data.Subset(ds, np.arange(19, -1, -1))  # reversed
+    inner = data.Subset(outer, [3, 0, 7, 7, 12, 5])
+    assert inner[0][1] == 16 and inner[-1][1] == 14
+    assert inner[1:3][1].tolist() == [19, 12] and inner[np.array([2, 4])][1].tolist() == [12, 7]
+
+    class Plain(data.TensorDataset):  # a subclass may change __getitem__: no indexing shortcut
+        def __getitem__(self, i):
+            return self.arrays[0][i] * 0 + 1, self.arrays[1][i]
+
+    for source in (ds, Plain(x, np.arange(20))):
+        sub = data.Subset(data.Subset(source, np.arange(19, -1, -1)), [3, 0, 7, 7, 12, 5])
+        got = list(data.DataLoader(sub, 4, shuffle=True, seed=1))
+        want = list(data.DataLoader(sub, 4, shuffle=True, seed=1,
+                                    collate_fn=lambda b: data.default_collate(b)))  # per sample
+        assert len(got) == len(want) == 2
+        for (gx, gy), (wx, wy) in zip(got, want):
+            assert np.array_equal(gx, wx) and np.array_equal(gy, wy)
+    assert all((bx == 1).all() for bx, _ in data.DataLoader(
+        data.Subset(Plain(x, np.arange(20)), [1, 2, 3]), 2))
+
+
 def test_summary_of_the_lecture_models():
     s = cnnpy.summary(gausnet(), (1, 1, 91, 91))
     assert s.total_params == 97181
