@@ -49,6 +49,8 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define CNN_SIMD_CONV_BACKWARD_DATA ds_conv_backward_data
 #define CNN_SIMD_CONV_BACKWARD_WEIGHT ds_conv_backward_weight
 #define CNN_SIMD_SCRATCH ds_scratch_len
+/* GEMM: generic/gemm.h's micro-kernel, which GCC keeps in registers as 12 x 2 vectors; the
+ * intrinsics one (gemm_simd.h) measured no faster here (slower for 32-row products). */
 
 #include "isa_body.h"
 

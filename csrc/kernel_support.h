@@ -10,15 +10,15 @@
 #include "internal.h"
 
 /* GEMM register block MR x NR, cache blocks MC x KC of A and KC x NC of B. MC is a multiple of
- * every MR used, NC of every NR, so the packing buffers are exact. The blocks are the ones the
- * compiler keeps in registers (measured): 12 x 2 vectors with 32 AVX-512 registers, 4 x 1 vector
- * with 16 AVX2 registers, 4 x 2 SSE2 vectors. */
+ * every MR used, NC of every NR, so the packing buffers are exact. The blocks fill the registers:
+ * 12 x 2 vectors with 32 AVX-512 registers, 6 x 2 with 16 AVX2 registers (float32: the
+ * intrinsics micro-kernel of gemm_simd.h), 4 x 2 SSE2 vectors. */
 #if CNN_VEC_BYTES >= 64
 #define GEMM_MR 12
 #define GEMM_NR (2 * CNN_VEC_BYTES / (int)sizeof(real))
 #elif CNN_VEC_BYTES >= 32
-#define GEMM_MR 4
-#define GEMM_NR (CNN_VEC_BYTES / (int)sizeof(real))
+#define GEMM_MR 6
+#define GEMM_NR (2 * CNN_VEC_BYTES / (int)sizeof(real))
 #else
 #define GEMM_MR 4
 #define GEMM_NR (2 * CNN_VEC_BYTES / (int)sizeof(real))

@@ -64,6 +64,10 @@ static void R(gemm_micro)(int64_t kc, const real *restrict pa, const real *restr
     }
 }
 
+#ifdef CNN_SIMD_GEMM_MICRO
+_Static_assert(GS_MR == GEMM_MR, "the intrinsics micro-kernel's rows must match the packing");
+#endif
+
 void R(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
              const real *B, int64_t ldb, int accumulate, real *C, int64_t ldc, real *work)
 {
@@ -87,6 +91,13 @@ void R(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const re
                     int64_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
                     for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
                         int64_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+#ifdef CNN_SIMD_GEMM_MICRO /* this ISA's float32 micro-kernel in intrinsics */
+                        if (sizeof(real) == sizeof(float)) {
+                            CNN_SIMD_GEMM_MICRO(kc, (const float *)(pa + ir * kc), (const float *)(pb + jr * kc),
+                                                acc, (float *)(C + (ic + ir) * ldc + jc + jr), ldc, mr, nr);
+                            continue;
+                        }
+#endif
                         R(gemm_micro)(kc, pa + ir * kc, pb + jr * kc, acc,
                                       C + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
                     }
