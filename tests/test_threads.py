@@ -48,6 +48,7 @@ CONV_CASES = [
     (2, 3, 5, 12, 14, (3, 2), (1, 2), (2, 0), (2, 1), 1),
     (2, 20, 24, 13, 11, 3, 1, 1, 1, 1),    # K = 180: the GEMM kernel
     (3, 16, 8, 9, 9, 1, 1, 0, 1, 1),       # pointwise
+    (1, 96, 80, 14, 14, 1, 1, 0, 1, 1),    # pointwise, one image: split into column tiles
     (1, 8, 8, 30, 30, 5, 1, 2, 1, 8),      # depthwise
     (4, 2, 3, 1, 40, (1, 5), 1, (0, 2), 1, 1),  # a 1-D convolution
 ]

@@ -367,13 +367,25 @@ static real *R(gemm_slot)(const conv_geom *g, real *scratch, int part, real **wo
     return col;
 }
 
+/* Output columns per GEMM item: conv_tile_len's im2col tile; a pointwise convolution (no column
+ * matrix) cuts its image into enough tiles to give every thread about two items. */
+static int64_t R(gemm_item_cols)(const conv_geom *g, int64_t K, int64_t P)
+{
+    if (!conv_is_pointwise(g)) return conv_tile_len(K, P);
+    const int64_t images = g->N * g->groups, want = 2 * (int64_t)g->threads;
+    if (images >= want) return P;
+    int64_t cols = (P * images + want - 1) / want;
+    cols = (cols + 15) / 16 * 16;
+    return cols < P ? cols : P;
+}
+
 /* Items: (image, group, column tile); each writes its own output columns. */
 static void R(forward_gemm_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
     const R(conv_task) *t = vctx;
     const conv_geom *g = t->g;
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
-    const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
+    const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = R(gemm_item_cols)(g, K, P);
     const int64_t tiles = (P + tile - 1) / tile;
     const int pointwise = conv_is_pointwise(g);
     real *work, *col = R(gemm_slot)(g, t->scratch, part, &work);
@@ -402,12 +414,13 @@ static void R(conv_forward_gemm)(const conv_geom *g, const real *x, const real *
                                  real *y, int accumulate, real *scratch)
 {
     const int64_t K = (g->C_in / g->groups) * g->kH * g->kW, P = g->OH * g->OW;
-    const int64_t tile = conv_tile_len(K, P), tiles = (P + tile - 1) / tile;
+    const int64_t tile = R(gemm_item_cols)(g, K, P), tiles = (P + tile - 1) / tile;
     R(conv_task) t = {g, x, w, b, NULL, y, NULL, NULL, scratch, accumulate};
     cnn_parallel_for(g->N * g->groups * tiles, 1, g->threads, R(forward_gemm_task), &t);
 }
 
-/* Items: (image, group): the column tiles of one image overlap in dx, so they stay together. */
+/* Items: (image, group): the column tiles of one image overlap in dx, so they stay together;
+ * a pointwise convolution's tiles do not, and are items of their own (image, group, tile). */
 static void R(backward_data_gemm_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
     const R(conv_task) *t = vctx;
@@ -415,15 +428,21 @@ static void R(backward_data_gemm_task)(void *vctx, int64_t begin, int64_t end, i
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups;
     const int64_t K = Cg * g->kH * g->kW, P = g->OH * g->OW, tile = conv_tile_len(K, P);
     real *work, *col = R(gemm_slot)(g, t->scratch, part, &work);
+    if (conv_is_pointwise(g)) {
+        const int64_t cols = R(gemm_item_cols)(g, K, P), tiles = (P + cols - 1) / cols;
+        for (int64_t item = begin; item < end; item++) {
+            const int64_t n = item / (g->groups * tiles), gr = item / tiles % g->groups;
+            const int64_t p0 = item % tiles * cols, tn = P - p0 < cols ? P - p0 : cols;
+            R(gemm)(1, 0, K, tn, Mg, t->w + gr * Mg * K, K, t->dy + (n * g->C_out + gr * Mg) * P + p0,
+                    P, 1, t->dx + (n * g->C_in + gr * Cg) * g->H * g->W + p0, P, work);
+        }
+        return;
+    }
     for (int64_t item = begin; item < end; item++) {
         const int64_t n = item / g->groups, gr = item % g->groups;
         real *dxg = t->dx + (n * g->C_in + gr * Cg) * g->H * g->W;
         const real *wg = t->w + gr * Mg * K;
         const real *dyg = t->dy + (n * g->C_out + gr * Mg) * P;
-        if (conv_is_pointwise(g)) {
-            R(gemm)(1, 0, K, P, Mg, wg, K, dyg, P, 1, dxg, P, work);
-            continue;
-        }
         for (int64_t p0 = 0; p0 < P; p0 += tile) {
             const int64_t tn = P - p0 < tile ? P - p0 : tile;
             R(gemm)(1, 0, K, tn, Mg, wg, K, dyg + p0, P, 0, col, tn, work);
@@ -436,7 +455,12 @@ static void R(conv_backward_data_gemm)(const conv_geom *g, const real *dy, const
                                        real *dx, real *scratch)
 {
     R(conv_task) t = {g, NULL, w, NULL, dy, NULL, dx, NULL, scratch, 0};
-    cnn_parallel_for(g->N * g->groups, 1, g->threads, R(backward_data_gemm_task), &t);
+    int64_t items = g->N * g->groups;
+    if (conv_is_pointwise(g)) {
+        const int64_t K = g->C_in / g->groups, P = g->OH * g->OW, cols = R(gemm_item_cols)(g, K, P);
+        items *= (P + cols - 1) / cols;
+    }
+    cnn_parallel_for(items, 1, g->threads, R(backward_data_gemm_task), &t);
 }
 
 /* Items: output channels. A part takes a range of rows of dw and sums its images and tiles in
