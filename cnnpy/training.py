@@ -97,8 +97,8 @@ class History:
 def _progress(iterable, total, desc, enabled):
     if not enabled:
         return iterable
-    try:
-        from tqdm.auto import tqdm
+    try:  # the text bar: tqdm.auto's notebook widget needs ipywidgets and warns without it
+        from tqdm.std import tqdm
     except ImportError:  # tqdm is a dependency; keep working without it anyway
         return iterable
     return tqdm(iterable, total=total, desc=desc, leave=True, file=sys.stderr)

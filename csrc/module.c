@@ -1584,11 +1584,12 @@ static PyObject *py_rmsprop_step(PyObject *self, PyObject *args)
 static PyObject *py_conv_choose_algo(PyObject *self, PyObject *args)
 {
     cnn_conv2d_desc d = {0};
-    long long cin, cout, h, w, kh, kw, groups;
+    long long cin, cout, h, w, kh, kw, groups, stride = 1;
     (void)self;
-    if (!PyArg_ParseTuple(args, "LLLLLLL", &cin, &cout, &h, &w, &kh, &kw, &groups)) return NULL;
+    if (!PyArg_ParseTuple(args, "LLLLLLL|L", &cin, &cout, &h, &w, &kh, &kw, &groups, &stride))
+        return NULL;
     d.batch = 1; d.in_channels = cin; d.out_channels = cout; d.in_h = h; d.in_w = w;
-    d.kernel_h = kh; d.kernel_w = kw; d.stride_h = d.stride_w = 1;
+    d.kernel_h = kh; d.kernel_w = kw; d.stride_h = d.stride_w = stride;
     d.dilation_h = d.dilation_w = 1; d.groups = groups;
     return PyLong_FromLong((long)cnn_conv_choose_algo(&d));
 }
@@ -1818,7 +1819,8 @@ static PyMethodDef methods[] = {
     {"conv2d_backward", py_conv2d_backward, METH_VARARGS, NULL},
     {"conv_transpose2d_forward", py_conv_transpose2d_forward, METH_VARARGS, NULL},
     {"conv_transpose2d_backward", py_conv_transpose2d_backward, METH_VARARGS, NULL},
-    {"conv_choose_algo", py_conv_choose_algo, METH_VARARGS, NULL},
+    {"conv_choose_algo", py_conv_choose_algo, METH_VARARGS,
+     "conv_choose_algo(c_in, c_out, h, w, kh, kw, groups, stride=1) -> the kernel AUTO picks"},
     {"max_pool2d_forward", py_max_pool2d_forward, METH_VARARGS, NULL},
     {"max_pool2d_backward", py_max_pool2d_backward, METH_VARARGS, NULL},
     {"avg_pool2d_forward", py_avg_pool2d_forward, METH_VARARGS, NULL},

@@ -270,6 +270,12 @@ def test_auto_rule_picks_direct_for_short_reductions():
     assert _cnn.conv_choose_algo(64, 64, 56, 56, 3, 3, 1) == _cnn.ALGO_GEMM
     assert _cnn.conv_choose_algo(256, 256, 14, 14, 1, 1, 1) == _cnn.ALGO_GEMM
     assert _cnn.conv_choose_algo(64, 64, 56, 56, 3, 3, 64) == _cnn.ALGO_DIRECT  # depthwise
+    # a stride along the width: GEMM unless a group has fewer than 4 output channels
+    assert _cnn.conv_choose_algo(6, 6, 91, 91, 2, 2, 1, 2) == _cnn.ALGO_GEMM    # AllConvNet
+    assert _cnn.conv_choose_algo(1, 6, 91, 91, 3, 3, 1, 2) == _cnn.ALGO_GEMM
+    assert _cnn.conv_choose_algo(1, 3, 91, 91, 3, 3, 1, 2) == _cnn.ALGO_DIRECT
+    assert _cnn.conv_choose_algo(6, 6, 91, 91, 3, 3, 6, 2) == _cnn.ALGO_DIRECT  # depthwise
+    assert _cnn.conv_choose_algo(6, 6, 91, 91, 2, 2, 1, 1) == _cnn.ALGO_DIRECT
 
 
 # ---- property test -----------------------------------------------------------------------------------
