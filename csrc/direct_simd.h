@@ -180,25 +180,40 @@ static int ds_conv_backward_data(const conv_geom *g, const float *dy, const floa
     return ds_conv_forward(&t, dy, wt, NULL, dx, 1, scratch + g->C_in * Mg * kk);
 }
 
-/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dH][ow + kw*dW]:
- * for each (co, ci, kh) the kW taps share each dy vector; lanes are summed in a fixed order. */
+/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dH][ow + kw*dW]
+ * for cb output channels co0.. at once: each x vector serves the cb channels' dy vectors, each dy
+ * vector the kW taps. Every (co, kw) sum runs over the rows and vectors in the same order whatever
+ * cb is, and its lanes are summed in a fixed order. */
 static inline __attribute__((always_inline)) void
-ds_weight_row(const float *restrict dyc, const float *restrict xc, const conv_geom *g, int64_t Wp,
-              int64_t kh, const int kW, float *restrict dwr)
+ds_weight_block(const float *restrict dyc, int64_t P, const float *restrict xc, const conv_geom *g,
+                int64_t Wp, int64_t kh, const int kW, const int cb, float *restrict dw0,
+                int64_t dw_stride)
 {
-    ds_vec acc[8];
-    for (int kw = 0; kw < kW; kw++) acc[kw] = ds_zero();
+    ds_vec acc[4][8];
+    for (int c = 0; c < cb; c++)
+        for (int kw = 0; kw < kW; kw++) acc[c][kw] = ds_zero();
     for (int64_t oh = 0; oh < g->OH; oh++) {
         const float *dyr = dyc + oh * g->OW;
         const float *xr = xc + (oh * g->sH + kh * g->dH) * Wp;
         for (int64_t ow = 0; ow < g->OW; ow += DS_VW) {
             const int64_t vw = g->OW - ow < DS_VW ? g->OW - ow : DS_VW;
-            const ds_vec d = vw == DS_VW ? ds_load(dyr + ow) : ds_load_part(dyr + ow, vw);
-            for (int kw = 0; kw < kW; kw++) acc[kw] = ds_fma(d, ds_load(xr + ow + kw * g->dW), acc[kw]);
+            ds_vec d[4];
+            for (int c = 0; c < cb; c++)
+                d[c] = vw == DS_VW ? ds_load(dyr + c * P + ow) : ds_load_part(dyr + c * P + ow, vw);
+            for (int kw = 0; kw < kW; kw++) {
+                const ds_vec xv = ds_load(xr + ow + kw * g->dW);
+                for (int c = 0; c < cb; c++) acc[c][kw] = ds_fma(d[c], xv, acc[c][kw]);
+            }
         }
     }
-    for (int kw = 0; kw < kW; kw++) dwr[kw] += ds_hsum(acc[kw]);
+    for (int c = 0; c < cb; c++)
+        for (int kw = 0; kw < kW; kw++) dw0[c * dw_stride + kw] += ds_hsum(acc[c][kw]);
 }
+
+/* Channels per block for kW taps: cb*kW accumulators, cb dy vectors and one x vector fit the
+ * registers (32 with AVX-512, 16 with AVX2). */
+#define DS_WACC (DS_CB >= 8 ? 24 : 10)
+#define DS_WCB(k) (DS_WACC / (k) > 4 ? 4 : DS_WACC / (k) < 1 ? 1 : DS_WACC / (k))
 
 typedef struct {
     const conv_geom *g;
@@ -220,7 +235,9 @@ static void ds_weight_task(void *vctx, int64_t begin, int64_t end, int part)
             const int64_t gr = co0 / Mg, gend = (gr + 1) * Mg < end ? (gr + 1) * Mg : end;
             ds_pad_planes(t->x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT,
                           g->pL, 0, Hp, Wp, xp);
-            for (int64_t co = co0; co < gend; co++) {
+            const int64_t full = DS_WCB(g->kW), stride = Cg * g->kH * g->kW;
+            for (int64_t co = co0; co < gend;) {
+                const int64_t cb = gend - co >= full ? full : 1;
                 const float *dyc = t->dy + (n * g->C_out + co) * P;
                 for (int64_t ci = 0; ci < Cg; ci++)
                     for (int64_t kh = 0; kh < g->kH; kh++) {
@@ -228,12 +245,18 @@ static void ds_weight_task(void *vctx, int64_t begin, int64_t end, int part)
                         const float *xc = xp + ci * Hp * Wp;
                         switch (g->kW) {
 #define DS_CASE(k)                                                                                \
-    case k: ds_weight_row(dyc, xc, g, Wp, kh, k, dwr); break;
+    case k:                                                                                       \
+        if (cb == DS_WCB(k))                                                                      \
+            ds_weight_block(dyc, P, xc, g, Wp, kh, k, DS_WCB(k), dwr, stride);                  \
+        else                                                                                      \
+            ds_weight_block(dyc, P, xc, g, Wp, kh, k, 1, dwr, stride);                          \
+        break;
                             DS_CASE(1) DS_CASE(2) DS_CASE(3) DS_CASE(4) DS_CASE(5) DS_CASE(6)
                             DS_CASE(7) DS_CASE(8)
 #undef DS_CASE
                         }
                     }
+                co += cb;
             }
             co0 = gend;
         }
