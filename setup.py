@@ -17,7 +17,7 @@ link_args = []
 if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
-    compile_args = ["-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast", "-pthread",
+    compile_args = ["-std=c11", "-O3", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=fast", "-pthread",
                     "-Wall", "-Wextra", "-Wshadow", "-Wno-unused-function"]
     link_args = ["-pthread"]
 

@@ -38,6 +38,17 @@ static void R(adam)(int64_t n, real *restrict p, const real *restrict grad, real
     const real w1 = (real)(1 - beta1), b2 = (real)beta2, w2 = (real)(1 - beta2), e = (real)eps;
     const real step_size = (real)(lr / bc1), bc2_sqrt = (real)sqrt(bc2), wd = (real)weight_decay;
     const real shrink = (real)(1 - lr * weight_decay);
+    if (!maximize && weight_decay == 0 && !vmax && w1 < (real)0.5) {
+        /* the common step, branch-free so it vectorises: the loop below with these choices */
+        for (int64_t i = 0; i < n; i++) {
+            const real g = grad[i];
+            m[i] = m[i] + w1 * (g - m[i]);
+            v[i] = v[i] * b2 + w2 * g * g;
+            const real denom = R(sqrt_r)(v[i]) / bc2_sqrt + e;
+            p[i] = p[i] + (-step_size) * m[i] / denom;
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         real g = maximize ? -grad[i] : grad[i];
         if (weight_decay != 0) {
@@ -64,6 +75,16 @@ static void R(rmsprop)(int64_t n, real *restrict p, const real *restrict grad, r
 {
     const real a = (real)alpha, w = (real)(1 - alpha), e = (real)eps, lr_ = (real)lr,
                wd = (real)weight_decay, mom = (real)momentum;
+    if (!maximize && weight_decay == 0 && !ga && !(momentum > 0)) {
+        /* the common step, branch-free so it vectorises: the loop below with these choices */
+        for (int64_t i = 0; i < n; i++) {
+            const real g = grad[i];
+            sq[i] = sq[i] * a + w * g * g;
+            const real avg = R(sqrt_r)(sq[i]) + e;
+            p[i] = p[i] + (-lr_) * g / avg;
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         real g = maximize ? -grad[i] : grad[i];
         if (weight_decay != 0) g = g + wd * p[i];
