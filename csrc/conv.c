@@ -23,7 +23,12 @@ cnn_status cnn_conv2d_output_shape(const cnn_conv2d_desc *d, int64_t *out_h, int
     const int64_t xs[4] = {d->batch, d->in_channels, d->in_h, d->in_w};
     const int64_t ws[4] = {d->out_channels, d->in_channels / d->groups, d->kernel_h, d->kernel_w};
     const int64_t ys[4] = {d->batch, d->out_channels, oh, ow};
-    if ((st = cnn_numel(4, xs, &t)) || (st = cnn_numel(4, ws, &t)) || (st = cnn_numel(4, ys, &t)))
+    /* The kernels also form the per-group reduction and the planes, which the array sizes above
+     * do not bound when a dimension is 0. */
+    const int64_t ks[3] = {d->in_channels / d->groups, d->kernel_h, d->kernel_w};
+    const int64_t xp[2] = {d->in_h, d->in_w}, yp[2] = {oh, ow};
+    if ((st = cnn_numel(4, xs, &t)) || (st = cnn_numel(4, ws, &t)) || (st = cnn_numel(4, ys, &t)) ||
+        (st = cnn_numel(3, ks, &t)) || (st = cnn_numel(2, xp, &t)) || (st = cnn_numel(2, yp, &t)))
         return st;
     if (out_h) *out_h = oh;
     if (out_w) *out_w = ow;
@@ -64,22 +69,27 @@ cnn_algo cnn_conv_choose_algo(const cnn_conv2d_desc *d)
 
 /* ---- public entry points ------------------------------------------------------------------------ */
 
-cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch)
+cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch,
+                        const cnn_kernel_table **table)
 {
     int64_t len;
     cnn_status st;
     *scratch = NULL;
     if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_GEMM) return CNN_EINVAL;
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
-    const cnn_kernel_table *k = cnn_kernels();
+    const cnn_kernel_table *k = *table = cnn_kernels();
     *algo = k->conv_resolve_algo(g, *algo);
-    if (g->N == 0) return CNN_OK;
+    /* Nothing to compute without images or output channels (an empty output; nothing to add to
+     * dx, dw, db). With no channels at all, groups is bounded by nothing, and neither are the
+     * kernels' item counts N * groups * ...: they must not run. */
+    if (g->N == 0 || g->C_out == 0) return CNN_OK;
     g->threads = cnn_get_num_threads(); /* one scratch slice per thread */
     if ((st = k->conv_scratch_len(g, *algo, &len)) || (st = cnn_mul_sizes(len, g->threads, &len)))
         return st;
-    if (len > 0)
-        return cnn_workspace_get(len, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double), scratch);
-    return CNN_OK;
+    /* Never NULL, even when no scratch is needed (C_in = 0): the kernels offset it by
+     * part * slice, and arithmetic on a null pointer is undefined. */
+    return cnn_workspace_get(len > 0 ? len : 1, dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double),
+                             scratch);
 }
 
 cnn_status cnn_conv2d_forward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_algo algo,
@@ -87,14 +97,16 @@ cnn_status cnn_conv2d_forward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_alg
 {
     conv_geom g;
     void *scratch;
+    const cnn_kernel_table *k;
     cnn_status st = conv_geom_from_desc(d, &g);
-    if (st == CNN_OK) st = conv_prepare(&g, dtype, &algo, &scratch);
+    if (st == CNN_OK) st = conv_prepare(&g, dtype, &algo, &scratch, &k);
     if (st != CNN_OK) return st;
-    if (g.N > 0 && (!x || !w || !y)) st = CNN_EINVAL;
-    else if (g.N > 0 && dtype == CNN_FLOAT32)
-        cnn_kernels()->conv_forward_f32(&g, algo, x, w, b, y, 0, scratch);
-    else if (g.N > 0)
-        cnn_kernels()->conv_forward_f64(&g, algo, x, w, b, y, 0, scratch);
+    const int run = g.N > 0 && g.C_out > 0; /* see conv_prepare */
+    if (run && (!x || !w || !y)) st = CNN_EINVAL;
+    else if (run && dtype == CNN_FLOAT32)
+        k->conv_forward_f32(&g, algo, x, w, b, y, 0, scratch);
+    else if (run)
+        k->conv_forward_f64(&g, algo, x, w, b, y, 0, scratch);
     cnn_workspace_put(scratch);
     return st;
 }
@@ -105,15 +117,15 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
 {
     conv_geom g;
     void *scratch;
+    const cnn_kernel_table *k;
     cnn_status st = conv_geom_from_desc(d, &g);
-    if (st == CNN_OK) st = conv_prepare(&g, dtype, &algo, &scratch);
+    if (st == CNN_OK) st = conv_prepare(&g, dtype, &algo, &scratch, &k);
     if (st != CNN_OK) return st;
-    if (g.N == 0) return CNN_OK;
+    if (g.N == 0 || g.C_out == 0) return CNN_OK; /* see conv_prepare */
     if (!dy || (dx && !w) || (dw && !x)) {
         cnn_workspace_put(scratch);
         return CNN_EINVAL;
     }
-    const cnn_kernel_table *k = cnn_kernels();
     if (dtype == CNN_FLOAT32) {
         if (dx) k->conv_backward_data_f32(&g, algo, dy, w, dx, scratch);
         if (dw) k->conv_backward_weight_f32(&g, algo, dy, x, dw, scratch);

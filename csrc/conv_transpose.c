@@ -22,7 +22,12 @@ cnn_status cnn_conv_transpose2d_output_shape(const cnn_conv_transpose2d_desc *d,
     const int64_t xs[4] = {d->batch, d->in_channels, d->in_h, d->in_w};
     const int64_t ws[4] = {d->in_channels, d->out_channels / d->groups, d->kernel_h, d->kernel_w};
     const int64_t ys[4] = {d->batch, d->out_channels, oh, ow};
-    if ((st = cnn_numel(4, xs, &t)) || (st = cnn_numel(4, ws, &t)) || (st = cnn_numel(4, ys, &t)))
+    /* The kernels also form the per-group reduction and the planes, which the array sizes above
+     * do not bound when a dimension is 0. */
+    const int64_t ks[3] = {d->out_channels / d->groups, d->kernel_h, d->kernel_w};
+    const int64_t xp[2] = {d->in_h, d->in_w}, yp[2] = {oh, ow};
+    if ((st = cnn_numel(4, xs, &t)) || (st = cnn_numel(4, ws, &t)) || (st = cnn_numel(4, ys, &t)) ||
+        (st = cnn_numel(3, ks, &t)) || (st = cnn_numel(2, xp, &t)) || (st = cnn_numel(2, yp, &t)))
         return st;
     if (out_h) *out_h = oh;
     if (out_w) *out_w = ow;
@@ -32,7 +37,8 @@ cnn_status cnn_conv_transpose2d_output_shape(const cnn_conv_transpose2d_desc *d,
 /* The convolution whose input gradient this transpose convolution is: conv input = our output,
  * conv output = our input, same kernel, strides, dilations and (top/left) padding. */
 static cnn_status transpose_prepare(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype,
-                                    cnn_algo *algo, conv_geom *g, void **scratch)
+                                    cnn_algo *algo, conv_geom *g, void **scratch,
+                                    const cnn_kernel_table **table)
 {
     int64_t oh, ow;
     cnn_status st;
@@ -55,7 +61,7 @@ static cnn_status transpose_prepare(const cnn_conv_transpose2d_desc *d, cnn_dtyp
     g->pL = d->pad_w;
     g->groups = d->groups;
     g->threads = 1;
-    return conv_prepare(g, dtype, algo, scratch);
+    return conv_prepare(g, dtype, algo, scratch, table);
 }
 
 cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype,
@@ -64,7 +70,8 @@ cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_
 {
     conv_geom g;
     void *scratch;
-    cnn_status st = transpose_prepare(d, dtype, &algo, &g, &scratch);
+    const cnn_kernel_table *k;
+    cnn_status st = transpose_prepare(d, dtype, &algo, &g, &scratch, &k);
     if (st != CNN_OK) return st;
     if (g.N == 0) return CNN_OK;
     if (!x || !w || !y) {
@@ -79,7 +86,8 @@ cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_
                 const float v = b ? ((const float *)b)[c] : 0.0f;
                 for (int64_t p = 0; p < P; p++) yf[(n * C + c) * P + p] = v;
             }
-        cnn_kernels()->conv_backward_data_f32(&g, algo, x, w, y, scratch);
+        if (g.C_out > 0) /* no input channels: the output is the bias (see conv_prepare) */
+            k->conv_backward_data_f32(&g, algo, x, w, y, scratch);
     } else {
         double *yd = y;
         for (int64_t n = 0; n < g.N; n++)
@@ -87,7 +95,8 @@ cnn_status cnn_conv_transpose2d_forward(const cnn_conv_transpose2d_desc *d, cnn_
                 const double v = b ? ((const double *)b)[c] : 0.0;
                 for (int64_t p = 0; p < P; p++) yd[(n * C + c) * P + p] = v;
             }
-        cnn_kernels()->conv_backward_data_f64(&g, algo, x, w, y, scratch);
+        if (g.C_out > 0)
+            k->conv_backward_data_f64(&g, algo, x, w, y, scratch);
     }
     cnn_workspace_put(scratch);
     return CNN_OK;
@@ -99,14 +108,15 @@ cnn_status cnn_conv_transpose2d_backward(const cnn_conv_transpose2d_desc *d, cnn
 {
     conv_geom g;
     void *scratch;
-    cnn_status st = transpose_prepare(d, dtype, &algo, &g, &scratch);
+    const cnn_kernel_table *k;
+    cnn_status st = transpose_prepare(d, dtype, &algo, &g, &scratch, &k);
     if (st != CNN_OK) return st;
     if (g.N == 0) return CNN_OK;
     if (!dy || (dx && !w) || (dw && !x)) {
         cnn_workspace_put(scratch);
         return CNN_EINVAL;
     }
-    const cnn_kernel_table *k = cnn_kernels();
+    if (g.C_out == 0) dx = dw = NULL; /* no input channels: both empty (see conv_prepare) */
     if (dtype == CNN_FLOAT32) {
         if (dx) k->conv_forward_f32(&g, algo, dy, w, NULL, dx, 1, scratch);
         if (dw) k->conv_backward_weight_f32(&g, algo, x, dy, dw, scratch);

@@ -49,9 +49,15 @@ typedef struct {
 
 /* Fill g from a descriptor, validating it. */
 cnn_status conv_geom_from_desc(const cnn_conv2d_desc *d, conv_geom *g);
+
+struct cnn_kernel_table; /* below */
+
 /* Checks dtype and algo, resolves AUTO and allocates the scratch (*scratch NULL when none is
- * needed), so that nothing can fail once outputs are being written. Free with free(). */
-cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch);
+ * needed), so that nothing can fail once outputs are being written. Give it back with
+ * cnn_workspace_put. *table is the kernel table the scratch was sized for: the call must run
+ * its kernels from it (cnn_set_isa from another thread may change cnn_kernels() meanwhile). */
+cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch,
+                        const struct cnn_kernel_table **table);
 
 enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
 

@@ -66,11 +66,21 @@ static void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
 #define CONV_DIRECT_MAX_K 64
 #define CONV_STRIDED_DIRECT_MAX_MG 3
 
+/* The direct kernels copy the padded extent of a group's input (direct_padded_dims); when the
+ * padding dwarfs the image (a 3x3 image padded by 2^15), that copy would take gigabytes where the
+ * GEMM's bounds-checked tiles take none. Computed in double: the product may exceed int64. */
+static int conv_padding_dwarfs_image(const conv_geom *g)
+{
+    int64_t Hp, Wp;
+    direct_padded_dims(g, &Hp, &Wp);
+    return (double)Hp * (double)Wp > 4.0 * ((double)g->H * (double)g->W + (double)g->OH * (double)g->OW) + 65536.0;
+}
+
 static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
 {
     if (algo != CNN_ALGO_AUTO) return algo;
     const int64_t K = (g->C_in / g->groups) * g->kH * g->kW, Mg = g->C_out / g->groups;
-    if (K > CONV_DIRECT_MAX_K) return CNN_ALGO_GEMM;
+    if (K > CONV_DIRECT_MAX_K || conv_padding_dwarfs_image(g)) return CNN_ALGO_GEMM;
     return g->sW > 1 && Mg > CONV_STRIDED_DIRECT_MAX_MG ? CNN_ALGO_GEMM : CNN_ALGO_DIRECT;
 }
 
@@ -100,10 +110,11 @@ static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *l
     return cnn_add_sizes(col, gemm_workspace_len(), len);
 }
 
-/* Output columns [*lo, *hi) whose input column ow*s + off lies in [0, W). */
+/* Output columns [*lo, *hi) whose input column ow*s + off lies in [0, W). The first is
+ * ceil(-off / s), written so that no sum overflows when s is near INT64_MAX. */
 static void ow_range(int64_t OW, int64_t W, int64_t s, int64_t off, int64_t *lo, int64_t *hi)
 {
-    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t a = off >= 0 ? 0 : (-off - 1) / s + 1;
     int64_t b = W - off <= 0 ? 0 : (W - 1 - off) / s + 1;
     *lo = a;
     *hi = b < OW ? b : OW;

@@ -184,6 +184,13 @@ cnn_status cnn_cross_entropy_forward(cnn_dtype dtype, int64_t batch, int64_t cla
     cnn_status st = ce_check(dtype, batch, classes, inner, x, t, ignore_index, label_smoothing, red);
     if (st != CNN_OK) return st;
     if (!loss) return CNN_EINVAL;
+    if (batch * inner == 0) { /* no targets: the kernels' per-class scratch (any size) is not needed */
+        const double v = red == CNN_REDUCE_MEAN ? NAN : 0.0; /* 0 / 0 summed weights, or 0 */
+        if (red == CNN_REDUCE_NONE) return CNN_OK;
+        if (dtype == CNN_FLOAT32) *(float *)loss = (float)v;
+        else *(double *)loss = v;
+        return CNN_OK;
+    }
     if (dtype == CNN_FLOAT32)
         return cross_entropy_forward_f32(batch, classes, inner, x, t, w, ignore_index,
                                          label_smoothing, red, loss);

@@ -1694,7 +1694,10 @@ static PyObject *py_conv2d_fast(PyObject *self, PyObject *const *args, Py_ssize_
         Py_RETURN_NONE;
     PyArrayObject *x = (PyArrayObject *)args[0], *w = (PyArrayObject *)args[1];
     PyArrayObject *b = has_bias ? (PyArrayObject *)args[2] : NULL;
-    const int algo = (int)PyLong_AsLong(args[7]);
+    int overflow;
+    const long long algo_ll = PyLong_AsLongLongAndOverflow(args[7], &overflow);
+    if (overflow || algo_ll < CNN_ALGO_AUTO || algo_ll > CNN_ALGO_GEMM) Py_RETURN_NONE; /* full path */
+    const int algo = (int)algo_ll;
     d.batch = PyArray_DIM(x, 0);
     d.in_channels = PyArray_DIM(x, 1);
     d.in_h = PyArray_DIM(x, 2);
@@ -1735,7 +1738,9 @@ static PyObject *py_activation_fast(PyObject *self, PyObject *const *args, Py_ss
 {
     (void)self;
     if (nargs != 2 || !PyLong_CheckExact(args[0]) || !fast_array(args[1], -1, 0)) Py_RETURN_NONE;
-    const long kind = PyLong_AsLong(args[0]);
+    int overflow;
+    const long long kind = PyLong_AsLongLongAndOverflow(args[0], &overflow);
+    if (overflow) Py_RETURN_NONE; /* no such kind: the full path reports it */
     PyArrayObject *x = (PyArrayObject *)args[1];
     const int typenum = PyArray_TYPE(x);
     PyArrayObject *y = (PyArrayObject *)PyArray_SimpleNew(PyArray_NDIM(x), PyArray_DIMS(x), typenum);

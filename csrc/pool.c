@@ -49,10 +49,15 @@ cnn_status cnn_maxpool2d_forward(const cnn_pool2d_desc *d, cnn_dtype dtype, cons
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
     if (d->planes == 0) return CNN_OK;
     if (!x || !y || !indices) return CNN_EINVAL;
+    /* A window of one tap has no dilation; the kernel steps rows by the dilation, which must
+     * not overflow past the input for a dilation near INT64_MAX (found by the fuzzer). */
+    cnn_pool2d_desc e = *d;
+    if (e.kernel_h == 1) e.dilation_h = 1;
+    if (e.kernel_w == 1) e.dilation_w = 1;
     if (dtype == CNN_FLOAT32)
-        cnn_kernels()->maxpool_forward_f32(d, oh, ow, x, y, indices);
+        cnn_kernels()->maxpool_forward_f32(&e, oh, ow, x, y, indices);
     else
-        cnn_kernels()->maxpool_forward_f64(d, oh, ow, x, y, indices);
+        cnn_kernels()->maxpool_forward_f64(&e, oh, ow, x, y, indices);
     return CNN_OK;
 }
 

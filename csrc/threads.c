@@ -61,6 +61,9 @@ static int shutdown_req;
 static uint64_t generation;
 static int pending;     /* ranges of the current job still running in workers */
 static job_t current;
+/* The generation a worker was started in: it runs only jobs published after it. (A worker started
+ * with 0 would run the last job of a previous pool, whose context is long gone.) */
+static uint64_t start_generation[CNN_MAX_THREADS];
 
 static void run_range(const job_t *j, int part)
 {
@@ -71,8 +74,8 @@ static void run_range(const job_t *j, int part)
 static void *worker_main(void *arg)
 {
     const int id = (int)(intptr_t)arg;
-    uint64_t seen = 0;
     pthread_mutex_lock(&lock);
+    uint64_t seen = start_generation[id];
     for (;;) {
         while (!shutdown_req && generation == seen) pthread_cond_wait(&wake, &lock);
         if (shutdown_req) break;
@@ -94,6 +97,7 @@ static int ensure_workers(int want)
 {
     pthread_mutex_lock(&lock);
     while (started + 1 < want) {
+        start_generation[started + 1] = generation;
         if (pthread_create(&workers[started + 1], NULL, worker_main, (void *)(intptr_t)(started + 1)))
             break; /* run with the threads we have */
         started++;

@@ -3,6 +3,7 @@ geometry, mode and size gets the right exception TYPE (TypeError for wrong types
 ValueError for shapes, geometry and unknown modes, OverflowError/MemoryError for sizes whose
 products overflow), a message naming the argument (and, where there is one, its bad value), never
 a crash, and never a change to the caller's arrays. Also: an empty batch (N = 0) is valid."""
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 import cnnpy
 import cnnpy.functional as F
 
+SANITIZED = bool(os.environ.get("CNNPY_SANITIZED")) or "libasan" in os.environ.get("LD_PRELOAD", "")
 BIG = 2 ** 62   # fits int64, but any sum or product with it overflows
 HUGE = 2 ** 70  # does not fit int64 at all
 
@@ -1319,3 +1321,288 @@ def test_failing_call_leaves_inputs_untouched(call):
         data, dtype, shape, strides, writeable = before[k]
         assert (v.dtype, v.shape, v.strides, v.flags.writeable) == (dtype, shape, strides, writeable), k
         np.testing.assert_array_equal(v, data, err_msg=f"failing call modified {k!r}")
+
+
+# ---- valid but unusual inputs just work -----------------------------------------------------------
+
+def test_unknown_interpolate_mode_and_empty_size():
+    x = ones(1, 1, 4, 4)
+    expect(lambda: F.interpolate(x, size=(3, 3), mode="bicubic"), ValueError,
+           r"^interpolate: mode must be 'nearest' or 'bilinear', got 'bicubic'$")
+    expect(lambda: F.interpolate(x, size=(0, 3)), ValueError, r"^interpolate: size must be >= 1, got 0$")
+    expect(lambda: F.interpolate(x.astype(complex), size=(3, 3)), TypeError,
+           r"^interpolate: input must be a real numeric array, got dtype complex128$")
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+_R = _rng(21)
+_X4, _W4, _WT4 = _R.standard_normal((2, 3, 6, 6)), _R.standard_normal((4, 3, 3, 3)), _R.standard_normal((3, 2, 3, 3))
+_X2, _LW = _R.standard_normal((5, 7)), _R.standard_normal((3, 7))
+_P2 = _R.uniform(0.1, 0.9, (5, 7))
+
+# each op takes the array whose layout varies as its first argument
+LAYOUT_OPS = [
+    pytest.param(_X4, lambda x: F.conv2d(x, _W4, padding=1, padding_mode="circular"), id="conv2d"),
+    pytest.param(_W4, lambda w: F.conv2d(_X4, w, stride=2), id="conv2d-weight"),
+    pytest.param(_R.standard_normal((2, 4, 6, 6)), lambda g: F.conv2d_backward(g, _X4, _W4, padding=1),
+                 id="conv2d_backward"),
+    pytest.param(_X4, lambda x: F.conv_transpose2d(x, _WT4, stride=2), id="conv_transpose2d"),
+    pytest.param(_X4, lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True), id="max_pool2d"),
+    pytest.param(_X4, lambda x: F.avg_pool2d(x, 2, ceil_mode=True), id="avg_pool2d"),
+    pytest.param(_X4, lambda x: F.adaptive_avg_pool2d(x, 4), id="adaptive_avg_pool2d"),
+    pytest.param(_X4, lambda x: F.adaptive_max_pool2d(x, 4), id="adaptive_max_pool2d"),
+    pytest.param(_X4, lambda x: F.pad(x, (2, 1, 1, 2), mode="symmetric"), id="pad"),
+    pytest.param(_X4, lambda x: F.interpolate(x, size=(9, 4), mode="bilinear"), id="interpolate"),
+    pytest.param(_X2, lambda x: F.linear(x, _LW, np.ones(3)), id="linear"),
+    pytest.param(_X2, lambda x: F.linear_backward(np.ones((5, 3)), x, _LW), id="linear_backward"),
+    pytest.param(_X2, F.relu, id="relu"),
+    pytest.param(_X2, F.sigmoid, id="sigmoid"),
+    pytest.param(_X2, lambda x: F.softmax(x, dim=0), id="softmax"),
+    pytest.param(_X2, lambda x: F.log_softmax_backward(np.ones((5, 7)), x), id="log_softmax_backward"),
+    pytest.param(_X2, lambda x: F.mse_loss(x, _P2, reduction="none"), id="mse_loss"),
+    pytest.param(_P2, lambda p: F.binary_cross_entropy(p, _P2[::-1]), id="binary_cross_entropy"),
+    pytest.param(_X2, lambda x: F.cross_entropy(x, np.array([0, 6, 2, 3, 1])), id="cross_entropy"),
+    pytest.param(_X2, lambda x: F.correlation_loss_backward(np.float64(1), x, _P2), id="correlation_loss"),
+]
+
+
+def _negative_strides(a):
+    rev = np.ascontiguousarray(a[..., ::-1])
+    return rev[..., ::-1]
+
+
+def _strided(a):
+    big = np.zeros(a.shape[:-1] + (3 * a.shape[-1],), a.dtype)
+    big[..., ::3] = a
+    return big[..., ::3]
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+LAYOUTS = {
+    "fortran": np.asfortranarray,
+    "byte-swapped": lambda a: a.astype(a.dtype.newbyteorder()),
+    "non-contiguous": _strided,
+    "negative-strides": _negative_strides,
+    "read-only": _read_only,
+    "nested-lists": lambda a: a.tolist(),
+}
+
+
+def _same(a, b):
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if a is None or b is None:
+        return a is b
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("base, op", LAYOUT_OPS)
+def test_any_layout_gives_the_contiguous_result(base, op, layout):
+    """Fortran order, foreign byte order, strided and reversed views, read-only arrays and nested
+    lists give bitwise the result of the C-contiguous array, and are not modified."""
+    want = op(base)
+    arg = LAYOUTS[layout](base)
+    before = np.array(arg, copy=True)
+    assert _same(op(arg), want)
+    np.testing.assert_array_equal(np.asarray(arg), before)
+    if isinstance(arg, np.ndarray):
+        assert arg.flags.writeable == (layout != "read-only")
+
+
+def _spiked(shape, dtype, seed):
+    """Random values with NaN, +inf and -inf at a few places."""
+    rng = _rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    pos = rng.permutation(flat.size)
+    flat[pos[:3]], flat[pos[3:6]], flat[pos[6:9]] = np.nan, np.inf, -np.inf
+    return x
+
+
+def _torch_cases():
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+    T = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    w, wt, lw = _W4, _WT4, _LW
+    return torch, [
+        ("conv2d", lambda x: F.conv2d(x, w.astype(x.dtype), padding=1),
+         lambda x: TF.conv2d(T(x), T(w.astype(x.dtype)), padding=1), (2, 3, 9, 9)),
+        ("conv2d-stride-dilation", lambda x: F.conv2d(x, w.astype(x.dtype), padding=2, stride=2, dilation=2),
+         lambda x: TF.conv2d(T(x), T(w.astype(x.dtype)), padding=2, stride=2, dilation=2), (2, 3, 9, 9)),
+        ("conv2d-reflect", lambda x: F.conv2d(x, w.astype(x.dtype), padding=1, padding_mode="reflect"),
+         lambda x: TF.conv2d(TF.pad(T(x), (1, 1, 1, 1), mode="reflect"), T(w.astype(x.dtype))), (2, 3, 9, 9)),
+        ("conv_transpose2d", lambda x: F.conv_transpose2d(x, wt.astype(x.dtype), stride=2),
+         lambda x: TF.conv_transpose2d(T(x), T(wt.astype(x.dtype)), stride=2), (2, 3, 9, 9)),
+        ("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1), lambda x: TF.max_pool2d(T(x), 3, 2, 1), (2, 3, 9, 9)),
+        ("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: TF.avg_pool2d(T(x), 3, 2, 1), (2, 3, 9, 9)),
+        ("avg_pool2d-ceil-nopad", lambda x: F.avg_pool2d(x, 2, ceil_mode=True, count_include_pad=False),
+         lambda x: TF.avg_pool2d(T(x), 2, ceil_mode=True, count_include_pad=False), (2, 3, 9, 9)),
+        ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, 4),
+         lambda x: TF.adaptive_avg_pool2d(T(x), 4), (2, 3, 9, 9)),
+        ("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, 4),
+         lambda x: TF.adaptive_max_pool2d(T(x), 4), (2, 3, 9, 9)),
+        ("pad-circular", lambda x: F.pad(x, (2, 2, 1, 1), mode="circular"),
+         lambda x: TF.pad(T(x), (2, 2, 1, 1), mode="circular"), (2, 3, 9, 9)),
+        ("interpolate", lambda x: F.interpolate(x, size=(13, 5), mode="bilinear"),
+         lambda x: TF.interpolate(T(x), size=(13, 5), mode="bilinear"), (2, 3, 9, 9)),
+        ("linear", lambda x: F.linear(x, lw.astype(x.dtype)), lambda x: TF.linear(T(x), T(lw.astype(x.dtype))),
+         (6, 7)),
+        ("relu", F.relu, lambda x: TF.relu(T(x)), (6, 7)),
+        ("leaky_relu", lambda x: F.leaky_relu(x, 0.1), lambda x: TF.leaky_relu(T(x), 0.1), (6, 7)),
+        ("sigmoid", F.sigmoid, lambda x: torch.sigmoid(T(x)), (6, 7)),
+        ("tanh", F.tanh, lambda x: torch.tanh(T(x)), (6, 7)),
+        ("softmax", lambda x: F.softmax(x, dim=1), lambda x: torch.softmax(T(x), 1), (6, 7)),
+        ("log_softmax", lambda x: F.log_softmax(x, dim=0), lambda x: torch.log_softmax(T(x), 0), (6, 7)),
+        ("mse_loss", lambda x: F.mse_loss(x, x[::-1], reduction="none"),
+         lambda x: TF.mse_loss(T(x), T(x[::-1]), reduction="none"), (6, 7)),
+        ("bce_with_logits", lambda x: F.binary_cross_entropy_with_logits(x, np.full_like(x, 0.3), reduction="none"),
+         lambda x: TF.binary_cross_entropy_with_logits(T(x), T(np.full_like(x, 0.3)), reduction="none"), (6, 7)),
+        ("cross_entropy", lambda x: F.cross_entropy(x, np.arange(6) % 7, reduction="none"),
+         lambda x: TF.cross_entropy(T(x), torch.arange(6) % 7, reduction="none"), (6, 7)),
+    ]
+
+
+NAN_INF_OPS = ["conv2d", "conv2d-stride-dilation", "conv2d-reflect", "conv_transpose2d", "max_pool2d",
+               "avg_pool2d", "avg_pool2d-ceil-nopad", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+               "pad-circular", "interpolate", "linear", "relu", "leaky_relu", "sigmoid", "tanh",
+               "softmax", "log_softmax", "mse_loss", "bce_with_logits", "cross_entropy"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name", NAN_INF_OPS)
+def test_nan_and_inf_propagate_as_pytorch(name, dtype):
+    """NaN, +inf and -inf in the input land where PyTorch puts them (same NaN and inf positions,
+    same signs); the finite values agree to rounding."""
+    torch, cases = _torch_cases()
+    _, ours, theirs, shape = next(c for c in cases if c[0] == name)
+    x = _spiked(shape, dtype, seed=NAN_INF_OPS.index(name))
+    got, want = np.asarray(ours(x)), theirs(x).numpy()
+    assert np.isnan(got).any() or np.isinf(got).any(), "the specials did not reach the output"
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.where(np.isinf(got), got, 0), np.where(np.isinf(want), want, 0))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True)
+
+
+EMPTY_MORE = [
+    pytest.param(lambda dt: F.relu(ones(0, 3, dtype=dt)), (0, 3), id="relu"),
+    pytest.param(lambda dt: F.softmax(ones(0, 3, dtype=dt)), (0, 3), id="softmax"),
+    pytest.param(lambda dt: F.log_softmax(ones(0, 3, dtype=dt), dim=0), (0, 3), id="log_softmax-dim0"),
+    pytest.param(lambda dt: F.adaptive_avg_pool2d(ones(0, 2, 4, 4, dtype=dt), 2), (0, 2, 2, 2),
+                 id="adaptive_avg_pool2d"),
+    pytest.param(lambda dt: F.adaptive_max_pool2d(ones(0, 2, 4, 4, dtype=dt), 3), (0, 2, 3, 3),
+                 id="adaptive_max_pool2d"),
+    pytest.param(lambda dt: F.pad(ones(0, 2, 4, 4, dtype=dt), (1, 1), mode="reflect"), (0, 2, 4, 6),
+                 id="pad-reflect"),
+    pytest.param(lambda dt: F.interpolate(ones(0, 2, 4, 4, dtype=dt), size=(3, 5), mode="bilinear"),
+                 (0, 2, 3, 5), id="interpolate"),
+    pytest.param(lambda dt: F.max_unpool2d(ones(0, 2, 2, 2, dtype=dt), np.zeros((0, 2, 2, 2), np.int64), 2),
+                 (0, 2, 4, 4), id="max_unpool2d"),
+    pytest.param(lambda dt: F.conv1d(ones(0, 2, 8, dtype=dt), ones(3, 2, 3, dtype=dt), padding="same"),
+                 (0, 3, 8), id="conv1d-same"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("call, shape", EMPTY_MORE)
+def test_more_empty_batches_are_valid(call, shape, dtype):
+    y = call(dtype)
+    assert isinstance(y, np.ndarray) and y.shape == shape and y.dtype == dtype
+
+
+def test_no_channels_with_any_groups_is_empty_not_a_crash():
+    """With no input and no output channels any groups value divides both. The engine's kernels
+    once split N * groups items anyway: groups=2**62 overflowed to a division by zero (SIGFPE,
+    found by the fuzzer). Run in a child so a regression cannot take the test run down."""
+    script = textwrap.dedent(f"""
+        import numpy as np, cnnpy.functional as F
+        for dt in (np.float32, np.float64):
+            x, w = np.ones((2, 0, 5, 5), dt), np.ones((0, 0, 3, 3), dt)
+            assert F.conv2d(x, w, groups={BIG}).shape == (2, 0, 3, 3)
+            gx, gw, gb = F.conv2d_backward(np.ones((2, 0, 3, 3), dt), x, w, groups={BIG})
+            assert gx.shape == (2, 0, 5, 5) and gw.shape == (0, 0, 3, 3)
+            assert F.conv_transpose2d(x, w, groups={BIG}).shape == (2, 0, 7, 7)
+            y = F.conv_transpose2d(x, np.ones((0, 3, 3, 3), dt), np.arange(3, dtype=dt))
+            assert (y == np.arange(3, dtype=dt)[:, None, None]).all()
+        print("survived")
+    """)
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", script],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "survived" in proc.stdout
+
+
+@pytest.mark.parametrize("stride", [2 ** 63 - 1, 2 ** 62 + 1], ids=["2**63-1", "2**62+1"])
+@pytest.mark.parametrize("channels", [2, 8], ids=["direct", "gemm"])  # C_in * 9 <= 64 or not
+def test_stride_near_int64_max_with_padding(channels, stride):
+    """One window per axis, starting in the padding. The im2col column range once computed
+    ceil(-offset / stride) as (-offset + stride - 1) / stride: it overflowed near INT64_MAX and
+    gave a wrong answer (found by the fuzzer). Must equal any stride that also fits one window."""
+    rng = _rng(5)
+    x, w = rng.standard_normal((2, channels, 5, 5)), rng.standard_normal((3, channels, 3, 3))
+    g = rng.standard_normal((2, 3, 1, 1))
+    for padding in (1, 2, (2, 0), (0, 1)):
+        np.testing.assert_array_equal(F.conv2d(x, w, stride=stride, padding=padding),
+                                      F.conv2d(x, w, stride=100, padding=padding))
+        for a, b in zip(F.conv2d_backward(g, x, w, stride=stride, padding=padding),
+                        F.conv2d_backward(g, x, w, stride=100, padding=padding)):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dilation", [2 ** 63 - 1, 2 ** 62, (2 ** 63 - 2, 1)], ids=str)
+def test_max_pool_one_tap_ignores_any_dilation(dilation):
+    """A 1x1 window has no dilation to speak of: every dilation that fits in int64 is the
+    identity. The kernel once stepped rows by the dilation and overflowed past INT64_MAX
+    (undefined behaviour; found by the fuzzer)."""
+    x = np.arange(30.0).reshape(1, 2, 3, 5)
+    y, idx = F.max_pool2d(x, 1, dilation=dilation, return_indices=True)
+    np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(idx, np.arange(15).reshape(1, 1, 3, 5).repeat(2, axis=1))
+    np.testing.assert_array_equal(F.max_pool2d_backward(np.ones_like(x), x, 1, dilation=dilation),
+                                  np.ones_like(x))
+
+
+def test_cross_entropy_of_an_empty_batch_needs_no_memory_per_class():
+    """No targets, 2**40 classes: the mean is NaN and the sum 0, as PyTorch's empty batch. The
+    engine once allocated per-class scratch first (MemoryError; found by the fuzzer)."""
+    x, t = np.empty((0, 2 ** 40)), np.empty(0, np.int64)
+    assert np.isnan(F.cross_entropy(x, t))
+    assert F.cross_entropy(x, t, reduction="sum") == 0
+    assert F.cross_entropy(x.astype(np.float32), t, reduction="none").shape == (0,)
+    assert F.cross_entropy_backward(np.float64(1), x, t)[0].shape == x.shape
+
+
+def test_padding_far_beyond_a_tiny_image_needs_no_padded_copy():
+    """Stride and padding 2**15 on a 3x3 image: only the middle window of the 3x3 output touches
+    the image. The direct kernels would copy the ~65,539^2 padded extent (17 GB); AUTO must take
+    the GEMM path, which reads the image in place. Run under a 2 GiB address-space limit."""
+    script = textwrap.dedent("""
+        import resource, numpy as np, cnnpy.functional as F
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        s = 2 ** 15
+        x = np.arange(18.0).reshape(1, 2, 3, 3)
+        w = np.arange(54.0).reshape(3, 2, 3, 3) - 20
+        y = F.conv2d(x, w, stride=s, padding=s)
+        want = np.zeros((1, 3, 3, 3))
+        want[0, :, 1, 1] = np.einsum("chw,ochw->o", x[0], w)
+        np.testing.assert_array_equal(y, want)
+        dy = np.arange(27.0).reshape(1, 3, 3, 3)
+        dx, dw, _ = F.conv2d_backward(dy, x, w, stride=s, padding=s)
+        np.testing.assert_array_equal(dx[0], np.einsum("o,ochw->chw", dy[0, :, 1, 1], w))
+        np.testing.assert_array_equal(dw, np.einsum("o,chw->ochw", dy[0, :, 1, 1], x[0]))
+        print("ok")
+    """)
+    if SANITIZED:  # ASan reserves terabytes of shadow memory: no address-space limit there
+        script = script.replace("resource.setrlimit", "(lambda *a: None)")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-3000:]

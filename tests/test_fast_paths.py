@@ -57,12 +57,14 @@ def test_conv2d_fast_path_declines_what_it_does_not_take():
         dict(p=-1), dict(p="same"), dict(p=((1, 1), (0, 0))), dict(p=2 ** 40),
         dict(d=0), dict(g=2), dict(g=(1, 1)), dict(g=0),
         dict(w=np.ones((3, 2, 7, 7), np.float32)),    # kernel larger than the input
-        dict(algo=99),
+        dict(algo=99), dict(algo=-2), dict(algo=2 ** 70), dict(algo=-2 ** 70),  # no pending error
     ]
     for kw in declined:
         assert fast(**kw) is None, kw
     with pytest.raises(ValueError, match="stride"):   # the full path still explains
         F.conv2d(x, w, stride=0)
+    for kind in (2 ** 70, -2 ** 70, 99):  # kinds the activation path does not take: declined cleanly
+        assert _cnn.activation_fast(kind, x) is None
 
 
 @pytest.mark.parametrize("dtype", DT, ids=["f32", "f64"])

@@ -180,6 +180,9 @@ class Module:
                                  f"parameter has shape {p.data.shape}")
             if value.dtype.kind not in "biuf":
                 raise TypeError(f"load_state_dict: {name!r} must hold real numbers, got dtype {value.dtype}")
+            if not isinstance(p.data, np.ndarray) or not p.data.flags.writeable:
+                raise ValueError(f"load_state_dict: the model's parameter {name!r} is not a writeable "
+                                 f"numpy array; nothing was loaded")
             staged.append((p, value))
         for p, value in staged:
             np.copyto(p.data, value, casting="unsafe")
