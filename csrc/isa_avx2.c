@@ -55,6 +55,9 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_masksto
 #define GS_MR 6
 #include "gemm_simd.h"
 #define CNN_SIMD_GEMM_MICRO gs_micro
+/* Packing B^T for the GEMM with 8 x 8 transposes (transpose_simd.h). */
+#include "transpose_simd.h"
+#define CNN_SIMD_PACK_BT ts_pack_bt
 
 #include "isa_body.h"
 

@@ -51,6 +51,9 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define CNN_SIMD_SCRATCH ds_scratch_len
 /* GEMM: generic/gemm.h's micro-kernel, which GCC keeps in registers as 12 x 2 vectors; the
  * intrinsics one (gemm_simd.h) measured no faster here (slower for 32-row products). */
+/* Packing B^T for the GEMM with 8 x 8 transposes (transpose_simd.h). */
+#include "transpose_simd.h"
+#define CNN_SIMD_PACK_BT ts_pack_bt
 
 #include "isa_body.h"
 

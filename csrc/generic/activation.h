@@ -1,19 +1,21 @@
 /* generic/activation.h — activation, softmax and dropout kernels for one dtype (`real`, suffix
  * R()). Compiled per dtype and instruction set (csrc/isa_body.h). */
 
-/* libm in the precision of `real` (expf/tanhf for float32); the sizeof test folds at compile time. */
+/* libm in the precision of `real` (expf for float32); the sizeof test folds at compile time. */
 static real R(exp_r)(real v)
 {
     return sizeof(real) == sizeof(float) ? (real)expf((float)v) : (real)exp((double)v);
 }
 
+/* float32: the call-free versions of kernel_support.h (the loops below vectorise); float64: libm. */
 static real R(tanh_r)(real v)
 {
-    return sizeof(real) == sizeof(float) ? (real)tanhf((float)v) : (real)tanh((double)v);
+    return sizeof(real) == sizeof(float) ? (real)cnn_vtanhf((float)v) : (real)tanh((double)v);
 }
 
 static real R(sigmoid)(real v)
 {
+    if (sizeof(real) == sizeof(float)) return (real)cnn_vsigmoidf((float)v);
     if (v >= 0) return 1 / (1 + R(exp_r)(-v));
     const real e = R(exp_r)(v);
     return e / (1 + e);

@@ -33,6 +33,13 @@ static void R(pack_b)(int trans_b, const real *B, int64_t ldb, int64_t k0, int64
             }
             continue;
         }
+#ifdef CNN_SIMD_PACK_BT /* a full float32 panel of B^T: 8 x 8 transposes */
+        if (trans_b && nr == GEMM_NR && GEMM_NR % 8 == 0 && sizeof(real) == sizeof(float)) {
+            CNN_SIMD_PACK_BT((const float *)(B + (j0 + jr) * ldb + k0), ldb, kc, GEMM_NR, (float *)pb);
+            pb += kc * GEMM_NR;
+            continue;
+        }
+#endif
         for (int64_t k = 0; k < kc; k++) {
             for (int64_t j = 0; j < nr; j++) pb[j] = GEMM_B(k0 + k, j0 + jr + j);
             for (int64_t j = nr; j < GEMM_NR; j++) pb[j] = 0;
