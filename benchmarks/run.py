@@ -475,12 +475,18 @@ class LoadMeter:
 
     def __enter__(self):
         self.others = None
+        self.paused = 0.0
         self.t0, self.busy0, self.own0 = time.perf_counter(), self._busy(), sum(os.times()[:2])
         return self
 
+    def pause(self, seconds):
+        """Sleep, leaving the pause out of the measured wall time (the other processes' share)."""
+        time.sleep(seconds)
+        self.paused += seconds
+
     def __exit__(self, *exc):
         busy = self._busy()
-        wall = time.perf_counter() - self.t0
+        wall = time.perf_counter() - self.t0 - self.paused
         if busy is not None and self.busy0 is not None and wall > 0:
             own = sum(os.times()[:2]) - self.own0
             self.others = max(0.0, (busy - self.busy0 - own) / wall)
@@ -495,10 +501,19 @@ class Budget:
     sample_s: float = 1e-3     # fast calls are looped so that one sample lasts about this long
 
 
-def measure(fns: dict, budget: Budget) -> tuple:
-    """Median seconds per call of each function, timed interleaved: warm-up, then repetitions in
-    which every library runs once, the order reversed every other repetition (ABBA), the garbage
-    collector off. Returns ({library: seconds}, repetitions, CPUs other processes used meanwhile)."""
+# Blocks per library per case, and the pause before each block when more than one thread runs:
+# idle worker threads keep spinning for a while after an operation (cnnpy's for 0.5 ms, PyTorch's
+# OpenMP workers for milliseconds), and timed against another library's spinning workers a
+# library's own threads would share the cores with them. Each library is timed as it runs alone.
+BLOCKS = 6
+SETTLE_S = 0.03
+
+
+def measure(fns: dict, budget: Budget, threads: int = 1) -> tuple:
+    """Median seconds per call of each function, timed interleaved: warm-up, then BLOCKS rounds in
+    which every library runs a block of repetitions, the order reversed every other round (ABBA),
+    the garbage collector off. With more than one thread, each block starts after a SETTLE_S pause
+    and one untimed call. Returns ({library: seconds}, repetitions, CPUs other processes used)."""
     est = {}
     for lib, fn in fns.items():  # warm-up: two calls each, the second one estimates the cost
         fn()
@@ -508,22 +523,29 @@ def measure(fns: dict, budget: Budget) -> tuple:
     number = {lib: max(1, min(100_000, int(budget.sample_s / e))) for lib, e in est.items()}
     per_rep = sum(number[lib] * est[lib] for lib in fns)
     reps = int(min(budget.max_reps, max(budget.min_reps, budget.seconds / per_rep)))
+    blocks = min(BLOCKS, reps)
+    per_block = -(-reps // blocks)
     samples = {lib: [] for lib in fns}
     order = list(fns)
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
         with LoadMeter() as meter:
-            for rep in range(reps):
-                for lib in (order if rep % 2 == 0 else order[::-1]):
+            for blk in range(blocks):
+                for lib in (order if blk % 2 == 0 else order[::-1]):
                     fn, k = fns[lib], number[lib]
-                    t0 = time.perf_counter()
-                    for _ in range(k):
+                    if threads > 1:
+                        meter.pause(SETTLE_S)
                         fn()
-                    samples[lib].append((time.perf_counter() - t0) / k)
+                    for _ in range(per_block):
+                        t0 = time.perf_counter()
+                        for _ in range(k):
+                            fn()
+                        samples[lib].append((time.perf_counter() - t0) / k)
     finally:
         if gc_was_on:
             gc.enable()
+    reps = blocks * per_block
     return {lib: statistics.median(s) for lib, s in samples.items()}, reps, meter.others
 
 
@@ -657,7 +679,7 @@ def run_case(case: Case, env: Env, n_threads: int, budget: Budget, peak: Optiona
     elif len(fns) > 1:
         row.check = f"ok {worst:.0e}"
     try:
-        times, row.reps, row.others = measure(fns, budget)
+        times, row.reps, row.others = measure(fns, budget, n_threads)
     except Exception as e:
         failures.append(f"{where}: ERROR while timing {type(e).__name__}: {e}")
         print(f"ERROR {where}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)

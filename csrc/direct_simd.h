@@ -151,7 +151,8 @@ static int ds_conv_forward(const conv_geom *g, const float *x, const float *w, c
     if (g->sW != 1) return 0;
     const int64_t rows = ds_rows_per_item(g), blocks = (g->OH + rows - 1) / rows;
     ds_task t = {g, x, w, b, y, scratch, accumulate};
-    cnn_parallel_for(g->N * g->groups * blocks, 1, g->threads, ds_forward_task, &t);
+    const double work = (double)rows * g->OW * (g->C_out / g->groups) * (g->C_in / g->groups) * g->kH * g->kW;
+    cnn_parallel_for(g->N * g->groups * blocks, cnn_work_grain(work), g->threads, ds_forward_task, &t);
     return 1;
 }
 
@@ -267,7 +268,8 @@ static int ds_conv_backward_weight(const conv_geom *g, const float *dy, const fl
 {
     if (g->sW != 1 || g->kW > 8) return 0;
     ds_weight_task_args t = {g, dy, x, dw, scratch};
-    cnn_parallel_for(g->C_out, 1, g->threads, ds_weight_task, &t);
+    const double work = (double)g->N * g->OH * g->OW * (g->C_in / g->groups) * g->kH * g->kW;
+    cnn_parallel_for(g->C_out, cnn_work_grain(work), g->threads, ds_weight_task, &t);
     return 1;
 }
 

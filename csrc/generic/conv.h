@@ -155,7 +155,8 @@ static void R(conv_forward_direct)(const conv_geom *g, const real *x, const real
 {
     R(conv_task) t = {g, x, w, b, NULL, y, NULL, NULL, NULL, accumulate};
     const int64_t pairs = (g->C_out / g->groups + 1) / 2;
-    cnn_parallel_for(g->N * g->groups * pairs, 1, g->threads, R(forward_direct_task), &t);
+    const double work = (double)2 * g->OH * g->OW * (g->C_in / g->groups) * g->kH * g->kW;
+    cnn_parallel_for(g->N * g->groups * pairs, cnn_work_grain(work), g->threads, R(forward_direct_task), &t);
 }
 
 /* dx rows += w * dy rows, scattered along each kernel tap (any stride). Items: (image, group),
@@ -201,7 +202,8 @@ static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, con
                                          real *dx)
 {
     R(conv_task) t = {g, NULL, w, NULL, dy, NULL, dx, NULL, NULL, 0};
-    cnn_parallel_for(g->N * g->groups, 1, g->threads, R(backward_data_direct_task), &t);
+    const double work = (double)g->OH * g->OW * (g->C_out / g->groups) * (g->C_in / g->groups) * g->kH * g->kW;
+    cnn_parallel_for(g->N * g->groups, cnn_work_grain(work), g->threads, R(backward_data_direct_task), &t);
 }
 
 /* Lanes of the weight-gradient dot products: 32 bytes (8 float32 or 4 float64). */
@@ -283,7 +285,8 @@ static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, c
                                            real *dw, real *scratch)
 {
     R(conv_task) t = {g, x, NULL, NULL, dy, NULL, NULL, dw, scratch, 0};
-    cnn_parallel_for(g->C_out, 1, g->threads, R(backward_weight_direct_task), &t);
+    const double work = (double)g->N * g->OH * g->OW * (g->C_in / g->groups) * g->kH * g->kW;
+    cnn_parallel_for(g->C_out, cnn_work_grain(work), g->threads, R(backward_weight_direct_task), &t);
 }
 
 /* ---- im2col tiles + GEMM ----------------------------------------------------------------------- */
@@ -416,7 +419,8 @@ static void R(conv_forward_gemm)(const conv_geom *g, const real *x, const real *
     const int64_t K = (g->C_in / g->groups) * g->kH * g->kW, P = g->OH * g->OW;
     const int64_t tile = R(gemm_item_cols)(g, K, P), tiles = (P + tile - 1) / tile;
     R(conv_task) t = {g, x, w, b, NULL, y, NULL, NULL, scratch, accumulate};
-    cnn_parallel_for(g->N * g->groups * tiles, 1, g->threads, R(forward_gemm_task), &t);
+    const double work = (double)(g->C_out / g->groups) * tile * K;
+    cnn_parallel_for(g->N * g->groups * tiles, cnn_work_grain(work), g->threads, R(forward_gemm_task), &t);
 }
 
 /* Items: (image, group): the column tiles of one image overlap in dx, so they stay together;
@@ -455,12 +459,15 @@ static void R(conv_backward_data_gemm)(const conv_geom *g, const real *dy, const
                                        real *dx, real *scratch)
 {
     R(conv_task) t = {g, NULL, w, NULL, dy, NULL, dx, NULL, scratch, 0};
+    const int64_t K = (g->C_in / g->groups) * g->kH * g->kW, P = g->OH * g->OW;
     int64_t items = g->N * g->groups;
+    double work = (double)(g->C_out / g->groups) * P * K;
     if (conv_is_pointwise(g)) {
-        const int64_t K = g->C_in / g->groups, P = g->OH * g->OW, cols = R(gemm_item_cols)(g, K, P);
+        const int64_t cols = R(gemm_item_cols)(g, K, P);
         items *= (P + cols - 1) / cols;
+        work = (double)(g->C_out / g->groups) * cols * K;
     }
-    cnn_parallel_for(items, 1, g->threads, R(backward_data_gemm_task), &t);
+    cnn_parallel_for(items, cnn_work_grain(work), g->threads, R(backward_data_gemm_task), &t);
 }
 
 /* Items: output channels. A part takes a range of rows of dw and sums its images and tiles in
@@ -498,7 +505,8 @@ static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, con
                                          real *dw, real *scratch)
 {
     R(conv_task) t = {g, x, NULL, NULL, dy, NULL, NULL, dw, scratch, 0};
-    cnn_parallel_for(g->C_out, 1, g->threads, R(backward_weight_gemm_task), &t);
+    const double work = (double)g->N * g->OH * g->OW * (g->C_in / g->groups) * g->kH * g->kW;
+    cnn_parallel_for(g->C_out, cnn_work_grain(work), g->threads, R(backward_weight_gemm_task), &t);
 }
 
 /* ---- entry points for conv.c and conv_transpose.c --------------------------------------------- */
@@ -584,5 +592,5 @@ static void R(bias_backward_task)(void *vctx, int64_t begin, int64_t end, int pa
 void R(bias_backward)(int64_t N, int64_t C, int64_t P, const real *dy, real *db)
 {
     R(bias_task) t = {N, C, P, dy, db};
-    cnn_parallel_for(C, 1, 1 << 30, R(bias_backward_task), &t);
+    cnn_parallel_for(C, cnn_work_grain((double)N * P), 1 << 30, R(bias_backward_task), &t);
 }
