@@ -26,11 +26,12 @@ cnn_status cnn_linear_forward(cnn_dtype dtype, int64_t batch, int64_t in, int64_
     if (batch == 0 || out == 0) return CNN_OK;
     if (!y || (in > 0 && (!x || !w))) return CNN_EINVAL;
     const cnn_kernel_table *k = cnn_kernels();
-    if ((st = cnn_workspace_get(k->gemm_workspace_len(), elsize, &work))) return st;
+    const int threads = cnn_get_num_threads(); /* one packing workspace per thread */
+    if ((st = cnn_workspace_get(k->gemm_workspace_len() * threads, elsize, &work))) return st;
     if (dtype == CNN_FLOAT32)
-        k->linear_forward_f32(batch, in, out, x, w, b, y, work);
+        k->linear_forward_f32(batch, in, out, x, w, b, y, work, threads);
     else
-        k->linear_forward_f64(batch, in, out, x, w, b, y, work);
+        k->linear_forward_f64(batch, in, out, x, w, b, y, work, threads);
     cnn_workspace_put(work);
     return CNN_OK;
 }
@@ -46,11 +47,12 @@ cnn_status cnn_linear_backward(cnn_dtype dtype, int64_t batch, int64_t in, int64
     if (batch == 0 || out == 0) return CNN_OK;
     if (!dy || (dx && in > 0 && !w) || (dw && in > 0 && !x)) return CNN_EINVAL;
     const cnn_kernel_table *k = cnn_kernels();
-    if ((st = cnn_workspace_get(k->gemm_workspace_len(), elsize, &work))) return st;
+    const int threads = cnn_get_num_threads(); /* one packing workspace per thread */
+    if ((st = cnn_workspace_get(k->gemm_workspace_len() * threads, elsize, &work))) return st;
     if (dtype == CNN_FLOAT32)
-        k->linear_backward_f32(batch, in, out, dy, x, w, dx, dw, db, work);
+        k->linear_backward_f32(batch, in, out, dy, x, w, dx, dw, db, work, threads);
     else
-        k->linear_backward_f64(batch, in, out, dy, x, w, dx, dw, db, work);
+        k->linear_backward_f64(batch, in, out, dy, x, w, dx, dw, db, work, threads);
     cnn_workspace_put(work);
     return CNN_OK;
 }

@@ -12,11 +12,11 @@ void (*K(conv_backward_weight))(const conv_geom *g, cnn_algo algo, const real *d
                                 real *dw, real *scratch);
 void (*K(bias_backward))(int64_t N, int64_t C, int64_t P, const real *dy, real *db);
 
-/* dense (generic/linear.h); work holds gemm_workspace_len() elements */
+/* dense (generic/linear.h); work holds `threads` slices of gemm_workspace_len() elements */
 void (*K(linear_forward))(int64_t batch, int64_t in, int64_t out, const real *x, const real *w,
-                          const real *b, real *y, real *work);
+                          const real *b, real *y, real *work, int threads);
 void (*K(linear_backward))(int64_t batch, int64_t in, int64_t out, const real *dy, const real *x,
-                           const real *w, real *dx, real *dw, real *db, real *work);
+                           const real *w, real *dx, real *dw, real *db, real *work, int threads);
 void (*K(gemm))(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const real *A,
                 int64_t lda, const real *B, int64_t ldb, int accumulate, real *C, int64_t ldc,
                 real *work);
