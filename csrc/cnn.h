@@ -93,6 +93,10 @@ cnn_status cnn_set_isa(cnn_isa isa);
  * Results are bitwise identical for any count. Not to be changed while operations run. */
 int cnn_get_num_threads(void);
 cnn_status cnn_set_num_threads(int n); /* CNN_EINVAL unless 1 <= n <= 256 */
+/* The least work (multiply-adds) a loop hands to one thread (default 2^17: less costs more to
+ * hand over than it saves). Returns the previous value; work < 1 leaves it unchanged. Tests set
+ * it to 1 to split small problems; results never depend on it. */
+int64_t cnn_set_min_part_work(int64_t work);
 
 /* *out = a * b for non-negative a, b; CNN_EOVERFLOW if it does not fit in int64_t. */
 cnn_status cnn_mul_sizes(int64_t a, int64_t b, int64_t *out);

@@ -36,14 +36,15 @@ typedef void (*cnn_task_fn)(void *ctx, int64_t begin, int64_t end, int part);
 void cnn_parallel_for(int64_t n, int64_t grain, int max_parts, cnn_task_fn fn, void *ctx);
 
 /* The grain for items of `work` multiply-adds (or element visits) each: a part gets at least
- * CNN_MIN_PART_WORK, because handing a range to another thread costs a microsecond or two even
+ * cnn_min_part_work, because handing a range to another thread costs a microsecond or two even
  * when that thread is awake (a 4x4 convolution split in two took 2 us instead of 0.7). The
  * work is a product of sizes, in double so that hostile geometries cannot overflow it. */
-#define CNN_MIN_PART_WORK ((int64_t)1 << 17)
+extern int64_t cnn_min_part_work; /* cnn_set_min_part_work; default 2^17 */
 static inline int64_t cnn_work_grain(double work) /* double: the products may pass INT64_MAX */
 {
-    if (work >= (double)CNN_MIN_PART_WORK) return 1;
-    return work < 1 ? CNN_MIN_PART_WORK : (int64_t)((double)CNN_MIN_PART_WORK / work) + 1;
+    const int64_t least = cnn_min_part_work;
+    if (work >= (double)least) return 1;
+    return work < 1 ? least : (int64_t)((double)least / work) + 1;
 }
 
 /* ---- convolution geometry ------------------------------------------------------------------------ */

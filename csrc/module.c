@@ -1812,6 +1812,19 @@ static PyObject *py_set_num_threads(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_min_part_work(n) -> the previous value (tests: 1 splits even tiny loops over threads). */
+static PyObject *py_set_min_part_work(PyObject *self, PyObject *args)
+{
+    long long n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "L", &n)) return NULL;
+    if (n < 1) {
+        PyErr_Format(PyExc_ValueError, "set_min_part_work: n must be at least 1, got %lld", n);
+        return NULL;
+    }
+    return PyLong_FromLongLong((long long)cnn_set_min_part_work((int64_t)n));
+}
+
 /* ---- module -------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -1861,6 +1874,8 @@ static PyMethodDef methods[] = {
      "linear_fast(x, w, b) -> y, or None off the fast path"},
     {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> threads the kernels use"},
     {"set_num_threads", py_set_num_threads, METH_VARARGS, "set_num_threads(n): 1 <= n <= 256"},
+    {"set_min_part_work", py_set_min_part_work, METH_VARARGS,
+     "set_min_part_work(n) -> previous: the least work a loop hands to one thread"},
     {"sgd_step", py_sgd_step, METH_VARARGS, NULL},
     {"adam_step", py_adam_step, METH_VARARGS, NULL},
     {"rmsprop_step", py_rmsprop_step, METH_VARARGS, NULL},

@@ -20,6 +20,14 @@
 #define CNN_MAX_THREADS 256
 
 static int num_threads; /* 0 until first asked: then CNNPY_NUM_THREADS or the CPU count */
+int64_t cnn_min_part_work = (int64_t)1 << 17;
+
+int64_t cnn_set_min_part_work(int64_t work)
+{
+    const int64_t before = cnn_min_part_work;
+    if (work >= 1) cnn_min_part_work = work;
+    return before;
+}
 
 static int default_threads(void)
 {

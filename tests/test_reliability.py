@@ -130,7 +130,7 @@ THREADED = dict(n=8, c=4, h=32, rows=12000)  # the pool splits every op that it 
 # Private aliases through which cnnpy.functional calls the fast paths.
 _FAST = {"_conv2d_fast": "conv2d_fast", "_linear_fast": "linear_fast",
          "_activation_fast": "activation_fast"}
-_NOT_RECORDED = {"set_isa", "set_num_threads"}  # global switches, tested elsewhere
+_NOT_RECORDED = {"set_isa", "set_num_threads", "set_min_part_work"}  # global switches, tested elsewhere
 
 
 def record_engine_calls(**sizes):

@@ -19,8 +19,12 @@ COUNTS = (2, 3, 7)
 
 @pytest.fixture
 def restore_threads():
+    """Also lets the kernels split even these small problems over every thread (in production a
+    part must hold 2^17 multiply-adds), so the split itself is what is tested."""
     before = cnnpy.get_num_threads()
+    work = cnnpy._cnn.set_min_part_work(1)
     yield
+    cnnpy._cnn.set_min_part_work(work)
     cnnpy.set_num_threads(before)
 
 
@@ -107,10 +111,14 @@ def test_pooling_linear_and_training_bitwise_equal(dtype, restore_threads):
     a = rng.standard_normal((37, 70)).astype(dtype)
     wl = rng.standard_normal((45, 70)).astype(dtype)
     gl = rng.standard_normal((37, 45)).astype(dtype)
+    a2 = rng.standard_normal((9, 50)).astype(dtype)      # 300 outputs: five column blocks
+    w2 = rng.standard_normal((300, 50)).astype(dtype)
+    g2 = rng.standard_normal((9, 300)).astype(dtype)
     gx = rng.standard_normal(x.shape).astype(dtype)
     under_counts(lambda: (F.max_pool2d(x, 3, 2, 1), F.max_pool2d_backward(gmax, x, 3, 2, 1),
                           F.avg_pool2d(x, 2), F.avg_pool2d_backward(gavg, x, 2),
                           F.linear(a, wl), *F.linear_backward(gl, a, wl),
+                          F.linear(a2, w2), *F.linear_backward(g2, a2, w2),
                           F.relu(x), F.relu_backward(gx, x), F.sigmoid(x), F.tanh_backward(gx, x),
                           F.leaky_relu(x, 0.1), F.leaky_relu_backward(gx, x, 0.1)))
 
@@ -213,3 +221,14 @@ def test_concurrent_python_threads_get_correct_results(restore_threads):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_min_part_work_knob_returns_the_previous_value_and_refuses_zero():
+    before = _cnn.set_min_part_work(5)
+    try:
+        assert _cnn.set_min_part_work(7) == 5
+        with pytest.raises(ValueError, match="set_min_part_work"):
+            _cnn.set_min_part_work(0)
+        assert _cnn.set_min_part_work(7) == 7
+    finally:
+        _cnn.set_min_part_work(before)

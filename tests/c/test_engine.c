@@ -422,8 +422,10 @@ int main(void)
     CHECK(cnn_set_num_threads(0) == CNN_EINVAL && cnn_set_num_threads(257) == CNN_EINVAL);
     CHECK(cnn_set_num_threads(1) == CNN_OK && cnn_get_num_threads() == 1);
     test_isas();
+    CHECK(cnn_set_min_part_work(0) == ((int64_t)1 << 17)); /* 0: unchanged, the default */
     if (cnn_set_num_threads(3) == CNN_OK) { /* every kernel again, split over a pool */
         printf("3 threads\n");
+        cnn_set_min_part_work(1); /* even the small test problems */
         test_isas();
     }
     test_padding();

@@ -1119,6 +1119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < size; i++) r.fill = r.fill * 31 + data[i];
     const uint8_t op = take_byte(&r);
     current_args[0] = '\0';
+    cnn_set_min_part_work(1); /* split even these small arrays over the threads */
     cnn_set_num_threads(2);
     switch (op % 11) {
     case 0: fuzz_conv(&r, 0); break;
