@@ -211,7 +211,14 @@ def assert_no_leak(call, args, n=LEAK_CALLS, warmup=2000):
     finally:
         tracemalloc.stop()
     assert [sys.getrefcount(a) for a in tracked] == refs, "argument reference counts changed"
-    assert blocks < 100, f"{blocks} more allocated blocks after {n} calls"
+    if blocks >= 100:  # once more: another thread (tqdm's monitor, say) may have allocated
+        gc.collect()   # meanwhile, but a leak grows again by as much
+        again = sys.getallocatedblocks()
+        for _ in range(n):
+            call()
+        gc.collect()
+        blocks = min(blocks, sys.getallocatedblocks() - again)
+    assert blocks < 100, f"{blocks} more allocated blocks after {n} calls (twice)"
     assert traced < 32 * 1024, f"{traced} more bytes traced after {n // 10} calls"
     if not SANITIZED and sys.platform.startswith("linux"):  # ASan's quarantine grows the RSS
         assert rss < 2 * 1024 * 1024, f"RSS grew by {rss} bytes after {n} calls"
