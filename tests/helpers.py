@@ -63,3 +63,10 @@ def away_from_zero(shape, rng, margin=0.1):
     """Random values with |v| >= margin (no ReLU kinks)."""
     v = rng.uniform(margin, 2, shape)
     return v * rng.choice([-1.0, 1.0], shape)
+
+
+def read_only(a):
+    """A read-only copy of a."""
+    a = a.copy()
+    a.flags.writeable = False
+    return a

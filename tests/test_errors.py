@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import read_only
 
 import cnnpy
 import cnnpy.functional as F
@@ -1380,18 +1381,12 @@ def _strided(a):
     return big[..., ::3]
 
 
-def _read_only(a):
-    a = a.copy()
-    a.flags.writeable = False
-    return a
-
-
 LAYOUTS = {
     "fortran": np.asfortranarray,
     "byte-swapped": lambda a: a.astype(a.dtype.newbyteorder()),
     "non-contiguous": _strided,
     "negative-strides": _negative_strides,
-    "read-only": _read_only,
+    "read-only": read_only,
     "nested-lists": lambda a: a.tolist(),
 }
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import read_only
 
 import cnnpy
 import cnnpy.functional as F
@@ -597,19 +598,13 @@ def _noncontiguous(a):
     return big[..., ::2]
 
 
-def _readonly(a):
-    a = a.copy()
-    a.flags.writeable = False
-    return a
-
-
 SPOIL = {  # how an array the engine must update in place is spoiled -> the exception type
     "float32-for-float64": (lambda a: a.astype(np.float32), TypeError),
     "int64": (lambda a: a.astype(np.int64), TypeError),
     "complex": (lambda a: a.astype(np.complex128), TypeError),
     "non-contiguous": (_noncontiguous, ValueError),
     "fortran-order": (lambda a: np.asfortranarray(a), ValueError),
-    "read-only": (_readonly, ValueError),
+    "read-only": (read_only, ValueError),
     "byte-swapped": (lambda a: a.astype(a.dtype.newbyteorder()), ValueError),
     "wrong-shape": (lambda a: a.reshape(2, -1).copy(), ValueError),
     "list": (lambda a: a.tolist(), TypeError),
@@ -676,7 +671,7 @@ def _opt_snapshot(opt, params):
 
 
 STATE_SPOILS = {  # a state array replaced after two steps -> (exception, message fragment)
-    "read-only": (_readonly, ValueError, "must be writeable"),
+    "read-only": (read_only, ValueError, "must be writeable"),
     "non-contiguous": (_noncontiguous, ValueError, "must be C-contiguous"),
     "other-dtype": (lambda a: a.astype(np.float64), TypeError, "has dtype float64"),
     "other-shape": (lambda a: a.reshape(-1).copy(), ValueError, "has shape"),
