@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cnn
-from ._args import (as_array, as_float, as_int, as_tuple, cast, check_numel, out_len, pad_mode,
-                    real_dtype, reduction)
+from ._args import (as_array, as_float, as_int, as_tuple, cast, check_groups, check_numel, out_len,
+                    pad_mode, real_dtype, reduction)
 from ._random import get_rng
 from .shapes import _resolve_padding
 
@@ -165,9 +165,7 @@ class _ConvSetup:
         if c_in != w4.shape[1] * self.groups:
             raise ValueError(f"{op}: input has {c_in} channels but weight {tuple(w.shape)} with "
                              f"groups={self.groups} expects {w4.shape[1] * self.groups}")
-        if c_out % self.groups:
-            raise ValueError(f"{op}: out channels {c_out} (weight.shape[0]) must be divisible by "
-                             f"groups={self.groups}")
+        check_groups(op, self.groups, {"out channels": c_out})
         if b is not None:
             b = cast(b, self.dtype)
             if b.shape != (c_out,):
@@ -333,8 +331,7 @@ class _TransposeSetup:
         if w4.shape[0] != c_in:
             raise ValueError(f"{op}: input has {c_in} channels but weight {tuple(w.shape)} expects "
                              f"{w4.shape[0]} (weight is (C_in, C_out/groups, ...))")
-        if c_in % self.groups:
-            raise ValueError(f"{op}: input channels {c_in} must be divisible by groups={self.groups}")
+        check_groups(op, self.groups, {"input channels": c_in})
         c_out = w4.shape[1] * self.groups
         if b is not None:
             b = cast(b, self.dtype)
@@ -482,7 +479,7 @@ def _pad_setup(op, input, pad_arg, mode, value):
             raise ValueError(f"{op}: pads ({before}, {after}) do not fit dim {d} of "
                              f"size {x.shape[d]} in mode {mode!r}") from None
     check_numel(op, "the output", out, x.dtype)
-    return x, full, code, val
+    return x, full, code, val, tuple(out)
 
 
 def pad(input, pad, mode="constant", value=0.0):
@@ -499,14 +496,20 @@ def pad(input, pad, mode="constant", value=0.0):
 
     PyTorch: ``torch.nn.functional.pad`` (plus 'symmetric' and wide pads).
     """
-    x, full, code, val = _pad_setup("pad", input, pad, mode, value)
+    x, full, code, val, _ = _pad_setup("pad", input, pad, mode, value)
     return _cnn.pad_forward(x, full, code, val)
 
 
 def pad_backward(grad_output, input, pad, mode="constant", value=0.0):
     """Gradient of pad with respect to its input."""
-    x, full, code, _ = _pad_setup("pad_backward", input, pad, mode, value)
-    g = cast(as_array("pad_backward", "grad_output", grad_output), x.dtype)
+    op = "pad_backward"
+    x, full, code, _, out = _pad_setup(op, input, pad, mode, value)
+    g = cast(as_array(op, "grad_output", grad_output), x.dtype)
+    if g.ndim != x.ndim:
+        raise ValueError(f"{op}: the input has {x.ndim} dims, grad_output has {g.ndim}")
+    for axis, (n, want) in enumerate(zip(g.shape, out)):
+        if n != want:
+            raise ValueError(f"{op}: grad_output has size {n} along axis {axis}, expected {want}")
     return _cnn.pad_backward(g, x.shape, full, code)
 
 
@@ -914,6 +917,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         out = (int(np.floor(h * factors[0])), int(np.floor(w * factors[1])))
         if min(out) < 1:
             raise ValueError(f"{op}: scale_factor {scale_factor!r} leaves no pixels of a {h}x{w} image")
+    _spatial_ok(op, x4, 2)
     check_numel(op, "the output", (*x4.shape[:2], *out), x4.dtype)
     return form.from4d(_cnn.resize2d_forward(x4, out[0], out[1], modes[mode]))
 
