@@ -220,8 +220,9 @@ class _ConvSetup:
         self.dims = dims
 
     def engine_args(self):
+        """The engine's geometry tuple and algorithm."""
         (pt, pb), (pl, pr) = self.engine_pads
-        return (*self.stride, pt, pb, pl, pr, *self.dilation, self.groups, _ALGO)
+        return (*self.stride, pt, pb, pl, pr, *self.dilation, self.groups), _ALGO
 
 
 def _conv_forward(op, dims, *args):
@@ -364,9 +365,9 @@ class _TransposeSetup:
                                  f"length {full}") from None
         self.out_hw = _hw(out, dims)
         check_numel(op, "the output", (x4.shape[0], c_out, *self.out_hw), self.dtype)
-        self.args = (*_hw(s_t, dims), *(_hw(p_t, dims) if dims == 2 else (0, p_t[0])),
-                     *(_hw(op_t, dims) if dims == 2 else (0, op_t[0])), *_hw(d_t, dims),
-                     self.groups, _ALGO)
+        self.args = ((*_hw(s_t, dims), *(_hw(p_t, dims) if dims == 2 else (0, p_t[0])),
+                      *(_hw(op_t, dims) if dims == 2 else (0, op_t[0])), *_hw(d_t, dims),
+                      self.groups), _ALGO)  # the engine's geometry tuple and algorithm
         self.x4, self.w4, self.b = x4, w4, b
 
     @staticmethod
@@ -532,6 +533,7 @@ class _PoolSetup:
                 raise ValueError(f"{op}: padding must be at most half the kernel size "
                                  f"({ki} // 2 = {ki // 2}), got {pi}")
         self.k, self.s, self.p, self.d = _hw(k, dims), _hw(s, dims), (_hw(p, dims) if dims == 2 else (0, p[0])), _hw(d, dims)
+        self.window = (*self.k, *self.s, *self.p, *self.d)  # the engine's window tuple
         self.ceil = bool(ceil_mode)
         h, w = self.x4.shape[2:]
         what = f"the output size for kernel_size={kernel_size!r}, padding={padding!r}, dilation={dilation!r}"
@@ -568,7 +570,7 @@ def _indices4(op, form, indices, shape, limit):
 
 def _max_pool(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     s = _PoolSetup(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode)
-    y, idx = _cnn.max_pool2d_forward(s.x4, *s.k, *s.s, *s.p, *s.d, s.ceil)
+    y, idx = _cnn.max_pool2d_forward(s.x4, s.window, s.ceil)
     y = s.form.from4d(y)
     return (y, s.form.from4d(idx)) if return_indices else y
 
@@ -579,7 +581,7 @@ def _max_pool_backward(op, dims, grad_output, input, kernel_size, stride, paddin
     g4 = s.check_grad(op, grad_output)
     h, w = s.x4.shape[2:]
     if indices is None:
-        _, idx = _cnn.max_pool2d_forward(s.x4, *s.k, *s.s, *s.p, *s.d, s.ceil)
+        _, idx = _cnn.max_pool2d_forward(s.x4, s.window, s.ceil)
     else:
         idx = _indices4(op, s.form, indices, g4.shape, h * w)
     return s.form.from4d(_cnn.max_pool2d_backward(g4, idx, h, w))
@@ -640,7 +642,7 @@ def _avg_setup(op, dims, input, kernel_size, stride, padding, ceil_mode, count_i
         div = as_int(op, "divisor_override", divisor_override)
         if div <= 0:
             raise ValueError(f"{op}: divisor_override must be a positive int, got {div}")
-    return s, (*s.k, *s.s, *s.p, s.ceil, bool(count_include_pad), div)
+    return s, (s.window, s.ceil, bool(count_include_pad), div)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
