@@ -1,6 +1,9 @@
 """The private binding cnnpy._cnn called directly: its geometry tuples (read by O& converters into
 the engine's descriptors) give the functional API's results, and a spoiled tuple or an array that
 does not fit the descriptor is refused with an exception, never a crash and never a write."""
+import gc
+import sys
+
 import numpy as np
 import pytest
 
@@ -74,6 +77,30 @@ def test_a_malformed_geometry_tuple_is_refused(spoil):
         for call in calls(**{kind: make(valid)})[kind]:
             with pytest.raises(exc):
                 call()
+
+
+@pytest.mark.parametrize("spoil", ["one-short", "2**70"])
+def test_a_refused_tuple_leaks_nothing(spoil):
+    """The tuple is read after the arrays were converted: PyArg_ParseTuple must release them."""
+    make, exc = SPOILED[spoil]
+    arrays = [X, W, B, WT, BT, DY, DYT, DYA]
+    refused = [call for kind, valid in TUPLES.items() for call in calls(**{kind: make(valid)})[kind]]
+
+    def run(n):
+        for call in refused:
+            for _ in range(n):
+                try:
+                    call()
+                except exc:
+                    pass
+
+    run(100)
+    gc.collect()
+    refs, blocks = [sys.getrefcount(a) for a in arrays], sys.getallocatedblocks()
+    run(1000)
+    gc.collect()
+    assert [sys.getrefcount(a) for a in arrays] == refs
+    assert sys.getallocatedblocks() - blocks < 100
 
 
 @pytest.mark.parametrize("value", [-3, 0, 2 ** 62, -2 ** 63, 2 ** 63 - 1])
