@@ -23,10 +23,7 @@
  *   CNN_MSVC              defined for Microsoft's cl.exe (not clang-cl, which takes GCC's paths)
  *   CNN_X86_TARGET_PRAGMAS defined where a file can switch its code to AVX2/AVX-512 with a pragma
  *                         (GCC, Clang, clang-cl on x86): csrc/isa_avx2.c, isa_avx512.c build
- *                         their kernel tables only then; elsewhere the portable table is used.
- *   CNN_NO_C11_ATOMICS    define it (-DCNN_NO_C11_ATOMICS) to use the Win32 Interlocked atomics
- *                         with any Windows compiler (CI tests that branch with mingw-w64 + wine);
- *                         it is chosen automatically where __STDC_NO_ATOMICS__ is defined. */
+ *                         their kernel tables only then; elsewhere the portable table is used. */
 #ifndef CNN_PLATFORM_H
 #define CNN_PLATFORM_H
 
@@ -160,9 +157,11 @@ int cnn_cpu_has_avx512(void);     /* the above + AVX-512 F, VL, BW, DQ; opmask+Z
 /* ---- atomics ---------------------------------------------------------------------------------------
  * cnn_atomic_int (int) and cnn_atomic_u64 (uint64_t), accessed only through these functions.
  * Loads are relaxed or acquire; stores and read-modify-writes are sequentially consistent.
- * C11 <stdatomic.h> where the compiler has it; the Win32 Interlocked family elsewhere (MSVC). */
+ * C11 <stdatomic.h> where the compiler has it; the Win32 Interlocked family where it does not
+ * (MSVC defines __STDC_NO_ATOMICS__; CI builds with mingw-w64 and -D__STDC_NO_ATOMICS__ to run
+ * this branch under wine). */
 
-#if defined(_WIN32) && (defined(__STDC_NO_ATOMICS__) || defined(CNN_NO_C11_ATOMICS))
+#if defined(_WIN32) && defined(__STDC_NO_ATOMICS__)
 #define CNN_WIN32_ATOMICS 1
 #include <intrin.h>
 typedef volatile long cnn_atomic_int;      /* LONG: 32 bits on Windows */
