@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# CI: the engine beyond x86-64 Linux and GCC — where students are (issue 14). Four gates:
+# CI: the engine beyond x86-64 Linux and GCC — where students are (issue 14). Five gates:
 #
 #  1. compilers: csrc/*.c (the binding too, against Python's and NumPy's headers) and tests/c/*.c
 #     with GCC and with Clang: -Wall -Wextra -Wshadow -Wvla -Werror, and -std=c11 -pedantic for
 #     all but the binding (whose CPython/NumPy idioms -pedantic rejects); then every plain-C test
-#     runs natively from both builds.
+#     runs natively from both builds, and the GCC build again under qemu-x86_64 -cpu Nehalem: an
+#     x86-64 without AVX, where any AVX instruction outside the dispatched kernels would trap.
 #  2. MSVC's view: without MSVC, every engine and test file is preprocessed as cl.exe would see it
 #     (x64, ARM64 and x86; _MSC_VER, no __GNUC__/__clang__, __STDC_NO_ATOMICS__/__STDC_NO_VLA__;
 #     system headers stubbed out) and must contain no GNU-only construct: __attribute__,
@@ -129,6 +130,10 @@ for cc in gcc clang; do
     run_tests "$cc" "$work/$cc"
 done
 stamp "gcc $(gcc -dumpversion) and $($(command -v clang) --version | head -1 | sed 's/.*version \([^ ]*\).*/\1/'): 0 warnings (-Werror); native tests passed"
+if [ "$(uname -m)" = x86_64 ]; then
+    run_tests "x86-64 without AVX" "$work/gcc" qemu-x86_64 -cpu Nehalem
+    stamp "x86-64 without AVX (qemu-x86_64 -cpu Nehalem): passed on the portable kernels"
+fi
 
 # ---- 2. what cl.exe sees -----------------------------------------------------------------------------
 stubs=$work/stubs

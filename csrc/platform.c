@@ -4,6 +4,9 @@
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L /* pthreads, sysconf and clock_gettime under -std=c11 */
 #endif
+#if defined(__APPLE__)
+#define _DARWIN_C_SOURCE 1 /* macOS hides _SC_NPROCESSORS_ONLN under a bare _POSIX_C_SOURCE */
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 

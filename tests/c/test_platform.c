@@ -124,14 +124,16 @@ static void test_cpu_features(void)
 #if defined(CNN_X86_TARGET_PRAGMAS)
     CHECK(cnn_isa_available(CNN_ISA_AVX2) == cnn_cpu_has_avx2_fma());
     CHECK(cnn_isa_available(CNN_ISA_AVX512) == cnn_cpu_has_avx512());
+#else
+    CHECK(!cnn_isa_available(CNN_ISA_AVX2) && !cnn_isa_available(CNN_ISA_AVX512));
+#endif
+#if defined(CNN_X86_TARGET_PRAGMAS) && defined(__GNUC__) /* GCC, Clang; not clang-cl */
     __builtin_cpu_init();
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     const int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     CHECK(cnn_cpu_has_avx2_fma() == avx2);
     CHECK(cnn_cpu_has_avx512() == avx512);
-#else
-    CHECK(!cnn_isa_available(CNN_ISA_AVX2) && !cnn_isa_available(CNN_ISA_AVX512));
 #endif
 }
 
