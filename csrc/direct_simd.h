@@ -42,7 +42,7 @@ static void ds_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
 /* One tile: y[c][0:vw] (c < cb, row stride ys) (+)= bias[c] + sum over ci, kh, kw of
  * w[c][ci][kh][kw] * xp[ci][kh*dH][j + kw*dW]; xp points at the tile's first input row/column.
  * Inlined with a constant cb so the accumulators live in registers. */
-static inline __attribute__((always_inline)) void
+CNN_FORCE_INLINE void
 ds_tile(const float *restrict xp, int64_t Cg, int64_t kH, int64_t kW, int64_t dH, int64_t dW,
         int64_t Hp, int64_t Wp, const float *restrict w, int64_t wstride, const int cb,
         const float *bias, float *restrict y, int64_t ys, int64_t vw, int accumulate)
@@ -185,7 +185,7 @@ static int ds_conv_backward_data(const conv_geom *g, const float *dy, const floa
  * for cb output channels co0.. at once: each x vector serves the cb channels' dy vectors, each dy
  * vector the kW taps. Every (co, kw) sum runs over the rows and vectors in the same order whatever
  * cb is, and its lanes are summed in a fixed order. */
-static inline __attribute__((always_inline)) void
+CNN_FORCE_INLINE void
 ds_weight_block(const float *restrict dyc, int64_t P, const float *restrict xc, const conv_geom *g,
                 int64_t Wp, int64_t kh, const int kW, const int cb, float *restrict dw0,
                 int64_t dw_stride)

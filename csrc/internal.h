@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "cnn.h"
+#include "platform.h" /* portability macros (CNN_FORCE_INLINE, ...) */
 
 /* ---- checked allocation ------------------------------------------------------------------------ */
 

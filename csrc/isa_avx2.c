@@ -5,11 +5,11 @@
 
 #include "internal.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(CNN_X86_TARGET_PRAGMAS) /* platform.h, via internal.h */
 #include <immintrin.h>
 #endif
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(CNN_X86_TARGET_PRAGMAS)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
@@ -67,5 +67,5 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_masksto
 #pragma GCC pop_options
 #endif
 #else
-typedef int cnn_no_avx2_here; /* not x86, or a compiler without target attributes */
+typedef int cnn_no_avx2_here; /* not x86, or MSVC (no per-function target: the portable table only) */
 #endif

@@ -582,7 +582,7 @@ def test_thread_pool_restart_never_reruns_a_finished_job(tmp_path):
         pytest.skip("no C compiler")
     exe = tmp_path / "pool_restart"
     srcs = [str(ROOT / "tests" / "c" / "test_pool_restart.c"),
-            str(ROOT / "csrc" / "threads.c"), str(ROOT / "csrc" / "common.c")]
+            str(ROOT / "csrc" / "threads.c"), str(ROOT / "csrc" / "common.c"), str(ROOT / "csrc" / "platform.c")]
     subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc'}",
                     *srcs, "-o", str(exe), "-pthread"], check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
