@@ -82,7 +82,7 @@ CONV2D = [
 def test_conv2d_draws_the_engine_result(name, kw):
     rng = np.random.default_rng(len(name))
     x, w = rng.standard_normal((5, 6)), rng.standard_normal((3, 3))
-    anim = viz.animate("conv2d", input=x, weight=w, **kw)
+    anim = viz.animate("conv2d", input=x, weight=w, annotate=True, **kw)
     expected = F.conv2d(x, w, **kw)
     assert anim.frames == expected.size
     np.testing.assert_array_equal(anim.output, expected)
@@ -258,6 +258,12 @@ def test_sizes_draw_seeded_integers():
     assert np.array_equal(a.input, np.round(a.input))
     np.testing.assert_array_equal(a.output, F.conv2d(a.input, a.kernel, stride=2))
     assert not np.array_equal(a.input, viz.animate("conv2d", 6, 3, seed=4).input)
+
+
+def test_large_grids_are_not_annotated():
+    anim = viz.animate("max_pool2d", 20, 2)
+    assert anim.frames == 100 and anim.drawn_output() == {} and not _grid_texts(anim, "in")
+    assert anim.figure.get_size_inches()[0] <= 11.5
 
 
 def test_gif_html_and_mp4(tmp_path, monkeypatch):
