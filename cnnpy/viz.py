@@ -20,6 +20,7 @@ decides where to draw it. It needs matplotlib and Pillow: ``pip install "cnnpy[p
 """
 from __future__ import annotations
 
+import base64
 import io
 import math
 import shutil
@@ -29,7 +30,7 @@ import numpy as np
 from . import functional as F
 from .nn.module import Module, Parameter, Sequential
 
-__all__ = ["animate", "Animation", "show_kernels", "show_feature_maps", "show_images",
+__all__ = ["animate", "Animation", "GIF", "show_kernels", "show_feature_maps", "show_images",
            "plot_history", "saliency", "show_saliency"]
 
 OPS = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
@@ -337,7 +338,7 @@ class Animation:
 
     * In Jupyter it shows itself as an HTML5 animation with play controls (``to_jshtml()``).
     * ``save("conv.gif")`` writes a GIF (Pillow); ``save("conv.mp4")`` needs ffmpeg on PATH;
-      ``save("conv.html")`` writes the HTML5 animation.
+      ``save("conv.html")`` writes the HTML5 animation; ``gif()`` shows the GIF in Jupyter.
     * ``draw(t)`` draws frame ``t`` and returns the matplotlib Figure; ``frame_image(t)`` returns it
       as a PIL image.
     * ``input`` (padded, as drawn), ``kernel`` and ``output`` are the engine's arrays it draws.
@@ -497,6 +498,23 @@ class Animation:
     def _repr_html_(self):
         return self.to_jshtml()
 
+    def _gif_bytes(self, fps, dpi, hold) -> bytes:
+        images = [self.frame_image(t, dpi) for t in range(self.frames)]
+        # one shared palette keeps the file small and the colours steady between frames
+        palette = images[-1].quantize(colors=64, method=2)
+        frames = [im.quantize(palette=palette, dither=0) for im in images]
+        durations = [int(round(1000 / fps))] * len(frames)
+        durations[-1] += int(hold * 1000)
+        buf = io.BytesIO()
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+                       loop=0, optimize=True, disposal=1)
+        return buf.getvalue()
+
+    def gif(self, fps=None, dpi=None, hold: float = 1.5) -> "GIF":
+        """The animation as a GIF that Jupyter displays as an image (lighter than the HTML5
+        player, without its controls); ``.data`` holds the file's bytes."""
+        return GIF(self._gif_bytes(1000.0 / self.interval if fps is None else float(fps), dpi, hold))
+
     def save(self, path, fps=None, dpi=None, hold: float = 1.5) -> None:
         """Write the animation to ``path``: ``.gif`` (Pillow; the last frame is held ``hold``
         seconds), ``.mp4`` (needs ffmpeg on PATH) or ``.html`` (the HTML5 player)."""
@@ -504,14 +522,8 @@ class Animation:
         ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
         fps = 1000.0 / self.interval if fps is None else float(fps)
         if ext == "gif":
-            images = [self.frame_image(t, dpi) for t in range(self.frames)]
-            # one shared palette keeps the file small and the colours steady between frames
-            palette = images[-1].quantize(colors=64, method=2)
-            frames = [im.quantize(palette=palette, dither=0) for im in images]
-            durations = [int(round(1000 / fps))] * len(frames)
-            durations[-1] += int(hold * 1000)
-            frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations,
-                           loop=0, optimize=True, disposal=1)
+            with open(path, "wb") as f:
+                f.write(self._gif_bytes(fps, dpi, hold))
         elif ext == "mp4":
             if shutil.which("ffmpeg") is None:
                 raise RuntimeError("Animation.save: writing MP4 needs ffmpeg on PATH (e.g. apt-get "
@@ -527,6 +539,21 @@ class Animation:
 
     def __repr__(self):
         return f"<cnnpy.viz.Animation {self._s.header}: {self.frames} frames>"
+
+
+class GIF:
+    """GIF bytes that Jupyter displays as an image (``Animation.gif()``)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"image/gif": base64.b64encode(self.data).decode("ascii"),
+                "text/plain": f"<GIF, {len(self.data):,} bytes>"}
+
+    def save(self, path) -> None:
+        with open(path, "wb") as f:
+            f.write(self.data)
 
 
 def animate(op: str, input_size=None, kernel_size=None, stride=None, padding=0, dilation=1,
