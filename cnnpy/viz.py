@@ -745,6 +745,7 @@ def show_feature_maps(model, x, max_channels: int = 8, cmap: str = "viridis"):
     ncols = max(min(r.shape[0], max_channels) if r.ndim == 3 else 1 for _, r in rows)
     fig, axes = plt.subplots(len(rows), ncols, figsize=(1.35 * ncols + 1.2, 1.35 * len(rows) + 0.3),
                              squeeze=False)
+    fig.subplots_adjust(left=1.1 / (1.35 * ncols + 1.2), right=0.98, top=0.95, bottom=0.02, hspace=0.35)
     for (name, a), ax_row in zip(rows, axes):
         for ax in ax_row:
             ax.axis("off")
@@ -760,10 +761,13 @@ def show_feature_maps(model, x, max_channels: int = 8, cmap: str = "viridis"):
             last = ax_row[-1].get_position()
             ax.set_position([pos.x0, pos.y0 + pos.height * 0.35, last.x1 - pos.x0, pos.height * 0.3])
             ax.imshow(flat, cmap=cmap, aspect="auto")
+            if flat.shape[1] <= 12:  # a few outputs (the scores): their values too
+                for j, v in enumerate(flat[0]):
+                    ax.text(j, 0, f"{v:.3g}", ha="center", va="center", fontsize=7, color="white",
+                            bbox=dict(facecolor="black", alpha=0.4, lw=0, pad=1))
             shape = str(flat.shape[1])
         ax_row[0].text(-0.08, 0.5, f"{name}\n{shape}", transform=ax_row[0].transAxes, ha="right",
                        va="center", fontsize=7)
-    fig.subplots_adjust(left=1.1 / (1.35 * ncols + 1.2), right=0.98, top=0.95, bottom=0.02, hspace=0.35)
     return fig
 
 

@@ -11,21 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnpy import viz
+from cnnpy import kernels, viz
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "_static" / "conv2d-padding-stride.gif"
 LIMIT = 500 * 1024
 
-I = np.array([[0, 1, 0, 0, 1],
-              [0, 1, 0, 0, 1],
-              [0, 1, 1, 1, 1],
-              [0, 1, 0, 0, 1],
-              [0, 1, 0, 0, 1]], dtype=float)
-K = np.array([[1, 1, 1], [-1, -1, -1], [0, 0, 0]], dtype=float)
+IMAGE = np.array([[0, 1, 0, 0, 1]] * 2 + [[0, 1, 1, 1, 1]] + [[0, 1, 0, 0, 1]] * 2, dtype=float)  # the lecture's
 
 
 def main() -> int:
-    anim = viz.animate("conv2d", input=I, weight=K, padding=1, stride=2, interval=900)
+    anim = viz.animate("conv2d", input=IMAGE, weight=kernels.edge(), padding=1, stride=2, interval=900)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     anim.save(OUT, hold=2.0)
     size = OUT.stat().st_size
