@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 import shutil
 
 import numpy as np
@@ -40,6 +41,10 @@ OPS = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
 _INPUT, _PAD, _KERNEL, _DONE, _EMPTY = "#dbe9f6", "#e4e4e4", "#fde0c5", "#d9f0d3", "#ffffff"
 _WINDOW, _CROP, _OUTSIDE = "#d62728", "#bdbdbd", "#f7f7f7"
 _CELL = 0.42  # inches per grid cell
+# the HTML5 player's buttons, as characters instead of matplotlib's Font Awesome icons
+_PLAYER_ICONS = {"fa-minus": "−", "fa-plus": "+", "fa-fast-backward": "⇤", "fa-step-backward": "◁",
+                 "fa-play fa-flip-horizontal": "◀", "fa-pause": "‖", "fa-play": "▶",
+                 "fa-step-forward": "▷", "fa-fast-forward": "⇥"}
 
 
 def _matplotlib():
@@ -492,8 +497,12 @@ class Animation:
 
     def to_jshtml(self, default_mode: str = "loop") -> str:
         """The animation as HTML with play controls (matplotlib's JavaScript player, frames
-        embedded as PNG)."""
-        return self._func_animation().to_jshtml(default_mode=default_mode)
+        embedded as PNG). Self-contained: the player's icons, which matplotlib takes from a
+        stylesheet on a CDN, are replaced by characters, so it works offline and fetches nothing."""
+        html = self._func_animation().to_jshtml(default_mode=default_mode)
+        html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+        return re.sub(r'<i class="fa (fa-[a-z-]+(?: fa-flip-horizontal)?)"></i>',
+                      lambda m: _PLAYER_ICONS.get(m.group(1), "?"), html)
 
     def _repr_html_(self):
         return self.to_jshtml()

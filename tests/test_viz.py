@@ -285,6 +285,8 @@ def test_gif_html_and_mp4(tmp_path, monkeypatch):
     assert len(pngs) == 9
     assert Image.open(io.BytesIO(base64.b64decode(pngs[0]))).size[0] > 150
     assert anim._repr_html_().count("data:image/png;base64") == 9
+    assert "https://" not in text and "<link" not in text and "fa fa-" not in text   # nothing fetched
+    assert re.findall(r'title="Play"[^>]*>\s*([^<\s]+)', text) == ["▶"]
     monkeypatch.setattr(viz.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="ffmpeg"):
         anim.save(tmp_path / "a.mp4")
