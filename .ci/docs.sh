@@ -29,9 +29,13 @@ echo "== the docs extra"
 reqs=$("$PYTHON" - <<'PY'
 import tomllib
 extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
-def expand(name):   # "cnnpy[plot]" stands for the plot extra's packages
+def expand(name):   # "cnnpy[plot,digits]" stands for those extras' packages
     for req in extras[name]:
-        yield from (expand(req[6:-1]) if req.startswith("cnnpy[") else [req])
+        if req.startswith("cnnpy["):
+            for sub in req[6:-1].split(","):
+                yield from expand(sub.strip())
+        else:
+            yield req
 print(" ".join(sorted(set(expand("docs")))))
 PY
 )
