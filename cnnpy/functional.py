@@ -936,7 +936,7 @@ def _linear_setup(op, input, weight, bias):
 
 
 def linear(input, weight, bias=None):
-    """``input @ weight.T + bias`` for input (*, in_features), weight (out_features, in_features).
+    """``input @ weight.T + bias`` for input ``(*, in_features)``, weight ``(out_features, in_features)``.
 
     >>> import numpy as np
     >>> linear(np.ones((2, 3)), np.ones((4, 3)), np.zeros(4)).shape

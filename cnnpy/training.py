@@ -89,6 +89,12 @@ class History:
     def as_dict(self) -> dict:
         return {"epoch": list(self.epochs), **{k: list(v) for k, v in self._values.items()}}
 
+    def plot(self, keys=None):
+        """Plot the losses and metrics per epoch (``cnnpy.viz.plot_history``; needs matplotlib,
+        ``pip install "cnnpy[plot]"``). Returns the matplotlib Figure."""
+        from .viz import plot_history
+        return plot_history(self, keys)
+
     def __repr__(self):
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self._values.items())
         return f"History({len(self.epochs)} epochs; last: {last})"

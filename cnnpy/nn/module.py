@@ -57,7 +57,7 @@ class Module:
     """Base class of layers and models.
 
     Subclasses implement ``forward(x)`` and ``backward(grad_output) -> grad_input`` and assign
-    their ``Parameter``s and sub-``Module``s as attributes.
+    their parameters (``Parameter``) and sub-modules (``Module``) as attributes.
 
     PyTorch: ``torch.nn.Module`` (backward is explicit instead of autograd).
     """
