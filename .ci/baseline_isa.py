@@ -6,7 +6,10 @@ inlined helper or a static function of the same name in two files is judged by i
 file compiled with -march=native would fail here: VEX/EVEX instructions (v...), ymm/zmm/mask
 registers, BMI, POPCNT, SSE3-SSE4.2.
 
-    python .ci/baseline_isa.py path/to/_cnn.cpython-311-x86_64-linux-gnu.so
+    python .ci/baseline_isa.py BUILT.so [SHIPPED.so]
+
+With SHIPPED.so (the same extension after `auditwheel repair --strip`, which drops the debug
+information this check reads), its code (.text) must be byte for byte BUILT.so's.
 """
 import bisect
 import re
@@ -49,7 +52,15 @@ def compile_units(path):
                       for e in aranges.entries if e.length)
 
 
-def main(path):
+def text_section(path):
+    with open(path, "rb") as f:
+        return ELFFile(f).get_section_by_name(".text").data()
+
+
+def main(path, shipped=None):
+    if shipped is not None and text_section(path) != text_section(shipped):
+        print(f"{shipped}: its code differs from {path}'s")
+        return 1
     ranges = compile_units(path)
     starts = [r[0] for r in ranges]
     disasm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-M", "att", path],
@@ -80,4 +91,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))
