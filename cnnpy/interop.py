@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _cnn, nn
 from ._args import PAD_MODES
 from .functional import _conv_padding
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["to_torch", "from_torch"]
 
@@ -334,7 +338,7 @@ _TO_TORCH = {
 }
 
 
-def to_torch(model):
+def to_torch(model: nn.Module) -> torch.nn.Module:
     """The PyTorch equivalent of a cnnpy network: a ``torch.nn.Sequential`` (for an
     ``nn.Sequential``, nested ones included) or the one torch layer (for a single layer), with
     copies of the same weights under the same ``state_dict`` keys, in the same dtype and the same
@@ -501,7 +505,7 @@ def _from_torch_table(torch):
     return table
 
 
-def from_torch(torch_model):
+def from_torch(torch_model: torch.nn.Module) -> nn.Module:
     """The cnnpy network of a PyTorch one: a ``torch.nn.Sequential`` (nested ones included) or a
     single layer, of the layers cnnpy has (those ``to_torch`` makes among them), with copies of
     its weights under the same ``state_dict`` keys and the same training/eval mode. A layer

@@ -36,12 +36,16 @@ PyTorch: ``torch.onnx.export(model, torch.zeros(input_shape), path)``.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, BinaryIO, Sequence
 
 import numpy as np
 
 from . import _cnn, nn
 from ._args import PAD_MODES, as_int
 from .functional import _conv_padding
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["export", "OPSET"]
 
@@ -69,16 +73,20 @@ class _Layer:
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         self.kind = type(module).__name__
 
-    def fail(self, what, error=ValueError):
-        return error(f"cnnpy.onnx.export: layer {self.name!r} ({self.kind}): {what}")
+    def fail(self, what):
+        return ValueError(f"cnnpy.onnx.export: layer {self.name!r} ({self.kind}): {what}")
 
 
 class _Graph:
-    def __init__(self, onnx, dtype, dynamic_batch):
+    """The nodes and initializers so far, and the probe: a zero input run through the model layer
+    by layer, which gives every layer's input and output shapes by cnnpy's own rules."""
+
+    def __init__(self, onnx, model, dtype, dynamic_batch, probe):
         self.onnx, self.dtype, self.dynamic_batch = onnx, np.dtype(dtype), dynamic_batch
+        self.probe = probe
         self.nodes, self.initializers, self._used = [], [], set()
         self._shared = {}  # (id of the Parameter, transform) -> initializer name
-        self.param_names = {}  # id of a Parameter -> its state_dict key
+        self.param_names = {id(p): name for name, p in model.named_parameters()}  # state_dict keys
         self.batch_axis, self.batch_alone = 0, True  # where the (free) batch dim is now
 
     def _unique(self, name):
@@ -422,7 +430,7 @@ def _dropout(g, layer, x):
 def _sequential(g, layer, x):
     """Children in order (a nested Sequential keeps its names: "1.0.weight")."""
     for name, child in layer.module._modules.items():
-        x = g.emit(child, f"{layer.name}.{name}" if layer.name else name, x)
+        x = _emit(g, child, f"{layer.name}.{name}" if layer.name else name, x)
     return x
 
 
@@ -469,24 +477,17 @@ def _exporter_for(module, name):
                     f"export; supported: {', '.join(sorted(c.__name__ for c in _EXPORTERS))}")
 
 
-class _Emitter(_Graph):
-    """The graph plus the probe: a zero input run through the model layer by layer, which gives
-    every layer's input and output shapes by cnnpy's own rules."""
-
-    def __init__(self, onnx, dtype, dynamic_batch, probe):
-        super().__init__(onnx, dtype, dynamic_batch)
-        self.probe = probe
-
-    def emit(self, module, name, x):
-        fn = _exporter_for(module, name or type(module).__name__)
-        if fn is _sequential:
-            return fn(self, _Layer(name, module, self.probe.shape, ()), x)
-        y = module(self.probe)
-        out_shape = np.shape(y[0] if isinstance(y, tuple) else y)
-        layer = _Layer(name or type(module).__name__, module, self.probe.shape, out_shape)
-        out = fn(self, layer, x)
-        self.probe = y
-        return out
+def _emit(g, module, name, x):
+    """Export `module` (dotted name `name`, '' for the model) reading tensor `x`; returns the name
+    of its output tensor."""
+    fn = _exporter_for(module, name or type(module).__name__)
+    if fn is _sequential:
+        return fn(g, _Layer(name, module, g.probe.shape, ()), x)
+    y = module(g.probe)
+    out_shape = np.shape(y[0] if isinstance(y, tuple) else y)
+    out = fn(g, _Layer(name or type(module).__name__, module, g.probe.shape, out_shape), x)
+    g.probe = y
+    return out
 
 
 # ---- the public function ---------------------------------------------------------------------------------
@@ -499,8 +500,9 @@ def _model_dtype(model):
     return dtypes.pop() if dtypes else np.dtype(np.float32)
 
 
-def export(model, path, input_shape, *, dynamic_batch: bool = True, dtype=None,
-           input_name: str = "input", output_name: str = "output"):
+def export(model: nn.Module, path: str | os.PathLike | BinaryIO | None, input_shape: Sequence[int], *,
+           dynamic_batch: bool = True, dtype=None, input_name: str = "input",
+           output_name: str = "output") -> onnx.ModelProto:
     """Write ``model`` (an ``nn.Sequential`` of cnnpy layers, or a single layer) as an ONNX model
     (opset 19) for inputs of ``input_shape`` (batch dim included; with ``dynamic_batch`` the
     batch size stays free). ``path`` is a file name, a path-like or a binary file object (None:
@@ -536,12 +538,11 @@ def export(model, path, input_shape, *, dynamic_batch: bool = True, dtype=None,
         raise TypeError(f"cnnpy.onnx.export: dtype must be float32 or float64, got {dtype}")
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     dynamic_batch = bool(dynamic_batch) and len(shape) >= 2  # a 1-D input has no batch dim
-    g = _Emitter(onnx, dtype, dynamic_batch, np.zeros(shape, _model_dtype(model)))
-    g.param_names = {id(p): name for name, p in model.named_parameters()}
+    g = _Graph(onnx, model, dtype, dynamic_batch, np.zeros(shape, _model_dtype(model)))
     modes = {id(m): m.training for m in model.modules()}
     model.eval()  # the probe (and so the exported graph) computes in inference form
     try:
-        out = g.emit(model, "", input_name)
+        out = _emit(g, model, "", input_name)
     finally:
         for m in model.modules():
             object.__setattr__(m, "training", modes[id(m)])

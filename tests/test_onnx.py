@@ -139,7 +139,7 @@ def test_float64_model_exports_as_double_or_as_float32():
 
 # ---- convolution: padding forms and modes ---------------------------------------------------------------
 
-PADDINGS = [0, 2, (1, 0), "same", "full", "valid", ((2, 0), (1, 3)), 8]
+PADDINGS = [0, 2, (1, 0), "same", "full", "valid", ((2, 0), (1, 3)), 6, 8]  # 6: H itself
 MODES = ["zeros", "constant", "reflect", "replicate", "circular", "symmetric"]
 
 
