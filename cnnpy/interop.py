@@ -16,8 +16,8 @@ weight of the layer they are tied to (trained from both uses, stored once). ``fr
 all of these back, and a ConvTranspose2d whose weight *is* a Conv2d's Parameter (PyTorch's way of
 tying) as an ``nn.TiedConvTranspose2d``.
 
-Each layer type converts by one function in ``_TO_TORCH`` and one in ``_FROM_TORCH``; adding a
-layer is one entry in each.
+Each layer type converts by one function in ``_TO_TORCH`` and one in ``_from_torch_table``;
+adding a layer is one entry in each.
 
 >>> import numpy as np, cnnpy
 >>> from cnnpy import models
@@ -61,7 +61,8 @@ def _torch(op):
 
 
 def _pad_index(n, before, after, code):
-    """Indices into 0..n-1 of cnnpy's padding of a length-n axis in mode `code`."""
+    """Indices into 0..n-1 of cnnpy's padding of a length-n axis in mode `code` (reflect,
+    symmetric, replicate, circular; any width cnnpy accepts): padding as a gather."""
     from .functional import pad
     return pad(np.arange(n, dtype=np.float64), (before, after), mode=_MODE_NAME[code]).astype(np.int64)
 
@@ -287,13 +288,11 @@ def _tied_linear_to_torch(walk, m, name):
     return _torch_classes()["CnnpyTiedLinear"](linear, bias)
 
 
-def _same_args(torch_name, *attrs, **renamed):
-    """A converter for a layer whose torch twin takes the same arguments under the same names."""
+def _same_args(torch_name, *attrs):
+    """A converter to the torch layer `torch_name` that takes the cnnpy layer's `attrs` as
+    arguments of the same names."""
     def convert(walk, m, name):
-        cls = getattr(walk.torch.nn, torch_name)
-        kw = {a: getattr(m, a) for a in attrs}
-        kw.update({k: getattr(m, a) for k, a in renamed.items()})
-        return cls(**kw)
+        return getattr(walk.torch.nn, torch_name)(**{a: getattr(m, a) for a in attrs})
     return convert
 
 
@@ -413,11 +412,7 @@ def _conv_transpose_from_torch(walk, t, name):
         if dims != 2 or conv.groups != t.groups or tuple(conv.dilation) != tuple(t.dilation):
             raise walk.fail(name, t, "it shares its weight with a convolution whose groups or "
                             "dilation differ; cnnpy's TiedConvTranspose2d takes them from the Conv2d")
-        layer = nn.TiedConvTranspose2d(conv, stride=t.stride, padding=t.padding,
-                                       output_padding=t.output_padding, bias=t.bias is not None)
-        if t.bias is not None:
-            np.copyto(layer.bias.data, _numpy(t.bias))
-        return layer
+        return _tied_conv_transpose(conv, t)
     cls = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose1d
     layer = cls(t.in_channels, t.out_channels, t.kernel_size, stride=t.stride, padding=t.padding,
                 output_padding=t.output_padding, groups=t.groups, bias=t.bias is not None,
@@ -425,20 +420,25 @@ def _conv_transpose_from_torch(walk, t, name):
     return _load(layer, t.weight, t.bias)
 
 
-def _tied_linear_from_torch(walk, t, name):
-    layer = nn.TiedLinear(_tied_target(walk, t, name, t.linear, "Linear"), bias=t.bias is not None)
+def _with_bias(layer, t):
+    """A tied layer with the torch layer's own bias copied in."""
     if t.bias is not None:
         np.copyto(layer.bias.data, _numpy(t.bias))
     return layer
+
+
+def _tied_conv_transpose(conv, t):
+    return _with_bias(nn.TiedConvTranspose2d(conv, stride=t.stride, padding=t.padding,
+                                             output_padding=t.output_padding, bias=t.bias is not None), t)
+
+
+def _tied_linear_from_torch(walk, t, name):
+    return _with_bias(nn.TiedLinear(_tied_target(walk, t, name, t.linear, "Linear"),
+                                    bias=t.bias is not None), t)
 
 
 def _tied_conv_transpose_from_torch(walk, t, name):
-    layer = nn.TiedConvTranspose2d(_tied_target(walk, t, name, t.conv, "Conv2d"), stride=t.stride,
-                                   padding=t.padding, output_padding=t.output_padding,
-                                   bias=t.bias is not None)
-    if t.bias is not None:
-        np.copyto(layer.bias.data, _numpy(t.bias))
-    return layer
+    return _tied_conv_transpose(_tied_target(walk, t, name, t.conv, "Conv2d"), t)
 
 
 def _linear_from_torch(walk, t, name):
@@ -447,7 +447,9 @@ def _linear_from_torch(walk, t, name):
     return _load(layer, t.weight, t.bias)
 
 
-def _pool_from_torch(cls, *attrs):
+def _same_args_from_torch(cls, *attrs):
+    """A converter to the cnnpy layer `cls` that takes the torch layer's `attrs` as arguments of
+    the same names."""
     def convert(walk, t, name):
         return cls(**{a: getattr(t, a) for a in attrs})
     return convert
@@ -484,23 +486,23 @@ def _from_torch_table(torch):
         classes["CnnpyConv2d"]: _conv_from_torch,
         classes["CnnpyTiedLinear"]: _tied_linear_from_torch,
         classes["CnnpyTiedConvTranspose2d"]: _tied_conv_transpose_from_torch,
-        tnn.MaxPool1d: _pool_from_torch(nn.MaxPool1d, *_POOL),
-        tnn.MaxPool2d: _pool_from_torch(nn.MaxPool2d, *_POOL),
+        tnn.MaxPool1d: _same_args_from_torch(nn.MaxPool1d, *_POOL),
+        tnn.MaxPool2d: _same_args_from_torch(nn.MaxPool2d, *_POOL),
         tnn.AvgPool1d: _avg_pool_from_torch,
         tnn.AvgPool2d: _avg_pool_from_torch,
-        tnn.AdaptiveAvgPool2d: _pool_from_torch(nn.AdaptiveAvgPool2d, "output_size"),
-        tnn.AdaptiveMaxPool2d: _pool_from_torch(nn.AdaptiveMaxPool2d, "output_size", "return_indices"),
+        tnn.AdaptiveAvgPool2d: _same_args_from_torch(nn.AdaptiveAvgPool2d, "output_size"),
+        tnn.AdaptiveMaxPool2d: _same_args_from_torch(nn.AdaptiveMaxPool2d, "output_size", "return_indices"),
         tnn.Linear: _linear_from_torch,
-        tnn.Flatten: _pool_from_torch(nn.Flatten, "start_dim", "end_dim"),
-        tnn.Unflatten: _pool_from_torch(nn.Unflatten, "dim", "unflattened_size"),
-        tnn.Identity: _pool_from_torch(nn.Identity),
-        tnn.ReLU: _pool_from_torch(nn.ReLU),
-        tnn.LeakyReLU: _pool_from_torch(nn.LeakyReLU, "negative_slope"),
-        tnn.Sigmoid: _pool_from_torch(nn.Sigmoid),
-        tnn.Tanh: _pool_from_torch(nn.Tanh),
+        tnn.Flatten: _same_args_from_torch(nn.Flatten, "start_dim", "end_dim"),
+        tnn.Unflatten: _same_args_from_torch(nn.Unflatten, "dim", "unflattened_size"),
+        tnn.Identity: _same_args_from_torch(nn.Identity),
+        tnn.ReLU: _same_args_from_torch(nn.ReLU),
+        tnn.LeakyReLU: _same_args_from_torch(nn.LeakyReLU, "negative_slope"),
+        tnn.Sigmoid: _same_args_from_torch(nn.Sigmoid),
+        tnn.Tanh: _same_args_from_torch(nn.Tanh),
         tnn.Softmax: _softmax_from_torch,
-        tnn.Dropout: _pool_from_torch(nn.Dropout, "p"),
-        tnn.Dropout2d: _pool_from_torch(nn.Dropout2d, "p"),
+        tnn.Dropout: _same_args_from_torch(nn.Dropout, "p"),
+        tnn.Dropout2d: _same_args_from_torch(nn.Dropout2d, "p"),
     }
     return table
 

@@ -43,6 +43,7 @@ import numpy as np
 from . import _cnn, nn
 from ._args import PAD_MODES, as_int
 from .functional import _conv_padding
+from .interop import _pad_index
 
 if TYPE_CHECKING:
     import onnx
@@ -144,8 +145,6 @@ def _onnx_pads(per_dim):
 # ---- explicit padding ----------------------------------------------------------------------------------
 
 _ONNX_PAD_MODE = {_cnn.PAD_REFLECT: "reflect", _cnn.PAD_REPLICATE: "edge", _cnn.PAD_CIRCULAR: "wrap"}
-_MODE_NAME = {_cnn.PAD_REFLECT: "reflect", _cnn.PAD_SYMMETRIC: "symmetric",
-              _cnn.PAD_REPLICATE: "replicate", _cnn.PAD_CIRCULAR: "circular"}
 
 
 def _fits_onnx_pad(code, n, before, after):
@@ -160,16 +159,14 @@ def _explicit_pad(g, layer, x, sizes, per_dim, code):
     """x padded on its trailing spatial axes in cnnpy mode `code` (reflect, symmetric, replicate,
     circular): one ONNX Pad where ONNX has the mode, else a Gather per axis whose indices are
     cnnpy's own padding of 0..n-1 (exact for every mode and width cnnpy accepts)."""
-    from .functional import pad
     rank = len(layer.in_shape)
     if all(_fits_onnx_pad(code, n, b, a) for n, (b, a) in zip(sizes, per_dim)):
         pads = [0, 0] + [b for b, _ in per_dim] + [0, 0] + [a for _, a in per_dim]
         return g.node(layer, "Pad", [x, g.ints(f"{layer.name}/pads", pads)], mode=_ONNX_PAD_MODE[code])
-    mode = _MODE_NAME[code]
     for axis, (n, (b, a)) in enumerate(zip(sizes, per_dim), start=rank - len(sizes)):
         if b or a:
-            index = pad(np.arange(n, dtype=np.float64), (b, a), mode=mode).astype(np.int64)
-            x = g.node(layer, "Gather", [x, g.ints(f"{layer.name}/{mode}_index", index)], axis=axis)
+            index = g.ints(f"{layer.name}/pad_index", _pad_index(n, b, a, code))
+            x = g.node(layer, "Gather", [x, index], axis=axis)
     return x
 
 
