@@ -176,7 +176,10 @@ class _Walk:
         self.weights = {}  # id of a torch conv weight -> the cnnpy Conv2d made from it
 
     def convert(self, module, name):
-        """The converted module (name: its dotted path, '' for the model itself)."""
+        """The converted module (name: its dotted path, '' for the model itself); a module used
+        twice is converted once and used twice."""
+        if id(module) in self.done:
+            return self.done[id(module)]
         fn, kind = None, type(module).__name__
         for cls in type(module).__mro__:
             if cls in self.table:

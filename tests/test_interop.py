@@ -130,6 +130,15 @@ def test_round_trip_is_the_same_network(name):
     np.testing.assert_array_equal(back.eval()(x), model.eval()(x))
 
 
+def test_a_layer_used_twice_stays_one_layer():
+    lin = nn.Linear(3, 3, rng=0)
+    tmodel = cnnpy.to_torch(nn.Sequential(lin, nn.Tanh(), lin))
+    assert tmodel[0] is tmodel[2]
+    back = cnnpy.from_torch(tmodel)
+    assert back[0] is back[2]
+    assert_same_outputs(back, tmodel, (2, 3))
+
+
 def test_weights_are_copied_not_shared():
     model = models.MnistNet(rng=0)
     tmodel = cnnpy.to_torch(model)
