@@ -7,8 +7,8 @@
 """
 from . import data, datasets, functional, kernels, models, nn, optim, transforms
 from ._random import manual_seed
-from .interop import from_torch, to_torch
 from ._runtime import available_isas, get_isa, get_num_threads, set_isa, set_num_threads
+from .interop import from_torch, to_torch
 from .serialization import load, save
 from .shapes import (conv_output_size, conv_transpose_output_size, pool_output_size,
                      receptive_field, same_padding, summary)
