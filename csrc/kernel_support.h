@@ -113,11 +113,11 @@ static int conv_is_pointwise(const conv_geom *g)
 }
 
 /* Rows and columns of the zero-padded input the direct weight-gradient kernel reads:
- * ((OH-1)*sH + dH*(kH-1) + 1) x ((OW-1)*sW + dW*(kW-1) + 1). */
+ * ((OH-1)*sH + dilH*(kH-1) + 1) x ((OW-1)*sW + dilW*(kW-1) + 1). */
 static void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
 {
-    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dH + 1;
-    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dW + 1;
+    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dilH + 1;
+    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dilW + 1;
 }
 
 /* The direct kernel streams whole rows and needs little scratch; it wins while the reduction per
@@ -146,7 +146,8 @@ static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
 }
 
 /* Scratch of one thread (conv_prepare allocates g->threads of these): direct kernels, one padded
- * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers. */
+ * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers;
+ * blocked, the GEMM's (which runs where no intrinsics kernel applies) or the phase planes. */
 static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
 {
     int64_t K, col = 0;
@@ -163,12 +164,20 @@ static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *l
 #endif
         return CNN_OK;
     }
-    if (algo != CNN_ALGO_GEMM) return CNN_OK;
+    if (algo != CNN_ALGO_GEMM && algo != CNN_ALGO_BLOCKED) return CNN_OK;
     const int64_t ks[3] = {g->C_in / g->groups, g->kH, g->kW};
     if ((st = cnn_numel(3, ks, &K))) return st;
     if (!conv_is_pointwise(g) && (st = cnn_mul_sizes(K, conv_tile_len(K, g->OH * g->OW), &col)))
         return st;
-    return cnn_add_sizes(col, gemm_workspace_len(), len);
+    if ((st = cnn_add_sizes(col, gemm_workspace_len(), len))) return st;
+#ifdef CNN_SIMD_BLOCKED_SCRATCH /* blocked: the intrinsics kernels' planes, or the GEMM's tiles */
+    if (algo == CNN_ALGO_BLOCKED) {
+        int64_t blocked;
+        if ((st = CNN_SIMD_BLOCKED_SCRATCH(g, &blocked))) return st;
+        if (blocked > *len) *len = blocked;
+    }
+#endif
+    return CNN_OK;
 }
 
 /* Output columns [*lo, *hi) whose input column ow*s + off lies in [0, W). The first is
