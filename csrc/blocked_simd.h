@@ -88,22 +88,23 @@ static void bk_offsets(const bk_plan *p, const conv_geom *g, int64_t *off)
         }
 }
 
-/* xq = the planes of x (Cg, H, W) for output rows oh0 .. oh0 + p->rows - 1 (rows past the image
- * are zero or real input: only dropped outputs read them), and zeros after the planes. */
+/* xq = the planes of x (Cg, H, W) for output rows oh0 .. oh0 + nrows - 1 (nrows <= p->rows; the
+ * rows after them, which only dropped outputs read, and the tail after the planes are zero). */
 static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict x, int64_t oh0,
-                    float *restrict xq)
+                    int64_t nrows, float *restrict xq)
 {
-    const int64_t H = g->H, W = g->W, sW = g->sW, Wq = p->Wq, hrows = p->rows + p->ro_max;
+    const int64_t H = g->H, W = g->W, sW = g->sW, Wq = p->Wq, hrows = nrows + p->ro_max;
     for (int64_t ci = 0; ci < p->Cg; ci++) {
         float *xc = xq + ci * p->CS;
         for (int64_t sa = 0; sa < p->nA; sa++)
             for (int64_t sb = 0; sb < p->nB; sb++) {
                 const int64_t a = sa * g->dilH % g->sH, b = sb * g->dilW % sW;
                 float *plane = xc + (sa * p->nB + sb) * p->PS;
-                /* columns c with input column c*sW + b - pL in [0, W): [lo, hi) */
+                /* columns c with input column c*sW + b - pL in [0, W): [lo, hi) (ceilings
+                 * written so that no sum overflows when sW is near INT64_MAX) */
                 const int64_t first = g->pL - b, last = W + g->pL - b;
-                int64_t lo = first > 0 ? (first + sW - 1) / sW : 0;
-                int64_t hi = last > 0 ? (last + sW - 1) / sW : 0;
+                int64_t lo = first > 0 ? (first - 1) / sW + 1 : 0;
+                int64_t hi = last > 0 ? (last - 1) / sW + 1 : 0;
                 lo = lo < Wq ? lo : Wq;
                 hi = hi < Wq ? (hi > lo ? hi : lo) : Wq;
                 for (int64_t r = 0; r < hrows; r++) {
@@ -122,6 +123,8 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
                     memset(row + hi, 0, (size_t)(Wq - hi) * sizeof(float));
                 }
             }
+        for (int64_t sl = 0; sl < p->nA * p->nB; sl++) /* rows no real output reads */
+            memset(xc + sl * p->PS + hrows * Wq, 0, (size_t)((p->rows - nrows) * Wq) * sizeof(float));
         const int64_t used = p->nA * p->nB * p->PS;
         memset(xc + used, 0, (size_t)(p->CS - used) * sizeof(float));
     }
@@ -282,7 +285,7 @@ static void bk_forward_task(void *vctx, int64_t begin, int64_t end, int part)
     for (int64_t item = begin; item < end; item++) {
         const int64_t n = item / (g->groups * blocks), gr = item / blocks % g->groups;
         const int64_t oh0 = item % blocks * t->rows, nrows = g->OH - oh0 < t->rows ? g->OH - oh0 : t->rows;
-        bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, oh0, xq);
+        bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, oh0, nrows, xq);
         for (int64_t blk = 0; blk < nblk; blk++) {
             const int64_t m0 = blk * step, cb = p.Mg - m0 < step ? p.Mg - m0 : step;
             const int64_t co = gr * p.Mg + m0;
@@ -406,7 +409,7 @@ static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t co0 = begin; co0 < end;) {
             const int64_t gr = co0 / p.Mg, gend = (gr + 1) * p.Mg < end ? (gr + 1) * p.Mg : end;
-            bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, 0, xq);
+            bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, 0, g->OH, xq);
             for (int64_t m = co0; m < gend; m++) { /* dyq: dy rows padded to Wq with zeros */
                 float *d = dyq + (m - co0) * Qr;
                 const float *s = t->dy + (n * g->C_out + m) * P;

@@ -137,22 +137,50 @@ static int conv_padding_dwarfs_image(const conv_geom *g)
     return (double)Hp * (double)Wp > 4.0 * ((double)g->H * (double)g->W + (double)g->OH * (double)g->OW) + 65536.0;
 }
 
-static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
+/* The rule without the blocked kernel: for the scalar instruction set, float64, and the passes
+ * the blocked kernel leaves to others (the input gradient of a strided convolution). */
+static cnn_algo conv_direct_or_gemm(const conv_geom *g)
 {
-    if (algo != CNN_ALGO_AUTO) return algo;
     const int64_t K = (g->C_in / g->groups) * g->kH * g->kW, Mg = g->C_out / g->groups;
     if (K > CONV_DIRECT_MAX_K || conv_padding_dwarfs_image(g)) return CNN_ALGO_GEMM;
     return g->sW > 1 && Mg > CONV_STRIDED_DIRECT_MAX_MG ? CNN_ALGO_GEMM : CNN_ALGO_DIRECT;
 }
 
+/* AUTO. Where the instruction set has the blocked kernels (AVX2, AVX-512), they won every layer of
+ * the benchmark table in docs/DECISIONS.md, 1.5-10x over direct and GEMM, from the lecture's one
+ * input channel to 256 channels, 1x1 to 5x5, strides 1 and 2, depthwise: AUTO picks them unless
+ * the planes are mostly dropped columns (Wq = OW + (kW-1)*dilW/sW more than twice OW: a kernel far
+ * wider than the output) or the padding dwarfs the image (their planes would be as large). */
+#define CONV_BLOCKED_MAX_WASTE 2 /* Wq / OW at most */
+
+static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
+{
+    if (algo != CNN_ALGO_AUTO) return algo;
+#ifdef CNN_SIMD_BLOCKED_FORWARD
+    const double wq = (double)g->OW + (double)(g->kW - 1) * (double)g->dilW / (double)g->sW;
+    if (!conv_padding_dwarfs_image(g) && wq <= CONV_BLOCKED_MAX_WASTE * (double)g->OW)
+        return CNN_ALGO_BLOCKED;
+#endif
+    return conv_direct_or_gemm(g);
+}
+
 /* Scratch of one thread (conv_prepare allocates g->threads of these): direct kernels, one padded
  * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers;
- * blocked, the GEMM's (which runs where no intrinsics kernel applies) or the phase planes. */
+ * blocked, its phase planes or what conv_direct_or_gemm runs where it does not apply. */
 static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
 {
     int64_t K, col = 0;
     cnn_status st;
     *len = 0;
+    if (algo == CNN_ALGO_BLOCKED) { /* the intrinsics kernels' planes, or what runs instead */
+        if ((st = conv_scratch_len(g, conv_direct_or_gemm(g), len))) return st;
+#ifdef CNN_SIMD_BLOCKED_SCRATCH
+        int64_t blocked;
+        if ((st = CNN_SIMD_BLOCKED_SCRATCH(g, &blocked))) return st;
+        if (blocked > *len) *len = blocked;
+#endif
+        return CNN_OK;
+    }
     if (algo == CNN_ALGO_DIRECT) {
         int64_t Hp, Wp;
         direct_padded_dims(g, &Hp, &Wp);
@@ -164,20 +192,12 @@ static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *l
 #endif
         return CNN_OK;
     }
-    if (algo != CNN_ALGO_GEMM && algo != CNN_ALGO_BLOCKED) return CNN_OK;
+    if (algo != CNN_ALGO_GEMM) return CNN_OK;
     const int64_t ks[3] = {g->C_in / g->groups, g->kH, g->kW};
     if ((st = cnn_numel(3, ks, &K))) return st;
     if (!conv_is_pointwise(g) && (st = cnn_mul_sizes(K, conv_tile_len(K, g->OH * g->OW), &col)))
         return st;
-    if ((st = cnn_add_sizes(col, gemm_workspace_len(), len))) return st;
-#ifdef CNN_SIMD_BLOCKED_SCRATCH /* blocked: the intrinsics kernels' planes, or the GEMM's tiles */
-    if (algo == CNN_ALGO_BLOCKED) {
-        int64_t blocked;
-        if ((st = CNN_SIMD_BLOCKED_SCRATCH(g, &blocked))) return st;
-        if (blocked > *len) *len = blocked;
-    }
-#endif
-    return CNN_OK;
+    return cnn_add_sizes(col, gemm_workspace_len(), len);
 }
 
 /* Output columns [*lo, *hi) whose input column ow*s + off lies in [0, W). The first is

@@ -510,24 +510,27 @@ static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, con
 }
 
 /* ---- entry points for conv.c and conv_transpose.c --------------------------------------------- */
-/* `scratch` holds conv_scratch_len(g, algo) elements (NULL when that is 0); algo is never AUTO. */
+/* `scratch` holds conv_scratch_len(g, algo) elements (NULL when that is 0); algo is never AUTO.
+ * BLOCKED runs this ISA's float32 blocked kernel where it applies, else what conv_direct_or_gemm
+ * picks; DIRECT runs the float32 intrinsics row kernels (direct_simd.h) where they apply. */
 
 void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const real *w,
                      const real *b, real *y, int accumulate, real *scratch)
 {
-#ifdef CNN_SIMD_CONV_FORWARD /* this ISA's float32 intrinsics kernel, where it applies */
-    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
-        CNN_SIMD_CONV_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
-                              accumulate, (float *)scratch))
-        return;
-#endif
-#ifdef CNN_SIMD_BLOCKED_FORWARD /* blocked: this ISA's float32 kernel, else the GEMM */
+#ifdef CNN_SIMD_BLOCKED_FORWARD
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
                                  accumulate, (float *)scratch))
         return;
 #endif
-    if (algo == CNN_ALGO_GEMM || algo == CNN_ALGO_BLOCKED)
+    if (algo == CNN_ALGO_BLOCKED) algo = conv_direct_or_gemm(g);
+#ifdef CNN_SIMD_CONV_FORWARD
+    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_CONV_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
+                              accumulate, (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_GEMM)
         R(conv_forward_gemm)(g, x, w, b, y, accumulate, scratch);
     else if (algo == CNN_ALGO_DIRECT)
         R(conv_forward_direct)(g, x, w, b, y, accumulate);
@@ -538,19 +541,20 @@ void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const rea
 void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, const real *w,
                            real *dx, real *scratch)
 {
-#ifdef CNN_SIMD_CONV_BACKWARD_DATA
-    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
-        CNN_SIMD_CONV_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
-                                    (float *)scratch))
-        return;
-#endif
 #ifdef CNN_SIMD_BLOCKED_BACKWARD_DATA
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
                                        (float *)scratch))
         return;
 #endif
-    if (algo == CNN_ALGO_GEMM || algo == CNN_ALGO_BLOCKED)
+    if (algo == CNN_ALGO_BLOCKED) algo = conv_direct_or_gemm(g);
+#ifdef CNN_SIMD_CONV_BACKWARD_DATA
+    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_CONV_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
+                                    (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_GEMM)
         R(conv_backward_data_gemm)(g, dy, w, dx, scratch);
     else if (algo == CNN_ALGO_DIRECT)
         R(conv_backward_data_direct)(g, dy, w, dx);
@@ -561,19 +565,20 @@ void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, co
 void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, const real *x,
                              real *dw, real *scratch)
 {
-#ifdef CNN_SIMD_CONV_BACKWARD_WEIGHT
-    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
-        CNN_SIMD_CONV_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
-                                      (float *)scratch))
-        return;
-#endif
 #ifdef CNN_SIMD_BLOCKED_BACKWARD_WEIGHT
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
                                          (float *)scratch))
         return;
 #endif
-    if (algo == CNN_ALGO_GEMM || algo == CNN_ALGO_BLOCKED)
+    if (algo == CNN_ALGO_BLOCKED) algo = conv_direct_or_gemm(g);
+#ifdef CNN_SIMD_CONV_BACKWARD_WEIGHT
+    if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_CONV_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
+                                      (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_GEMM)
         R(conv_backward_weight_gemm)(g, dy, x, dw, scratch);
     else if (algo == CNN_ALGO_DIRECT)
         R(conv_backward_weight_direct)(g, dy, x, dw, scratch);
