@@ -140,10 +140,10 @@ bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restric
         float *restrict out)
 {
     ds_vec acc[BK_CB][BK_NVTOP];
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int c = 0; c < cb; c++) {
         const ds_vec a = bias ? ds_set1(bias[c]) : ds_zero();
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int j = 0; j < nv; j++) acc[c][j] = a;
     }
     for (int64_t ci = 0; ci < Cg; ci++) {
@@ -151,19 +151,19 @@ bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restric
         for (int64_t t = 0; t < T; t++) {
             const float *xp = xc + off[t], *wp = wc + t * step;
             ds_vec xv[BK_NVTOP];
-            #pragma GCC unroll 16
+#pragma GCC unroll 16
             for (int j = 0; j < nv; j++) xv[j] = ds_load(xp + j * DS_VW);
-            #pragma GCC unroll 16
+#pragma GCC unroll 16
             for (int c = 0; c < cb; c++) {
                 const ds_vec w = ds_set1(wp[c]);
-                #pragma GCC unroll 16
+#pragma GCC unroll 16
                 for (int j = 0; j < nv; j++) acc[c][j] = ds_fma(xv[j], w, acc[c][j]);
             }
         }
     }
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int c = 0; c < cb; c++)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int j = 0; j < nv; j++) ds_store(out + c * BK_TLMAX + j * DS_VW, acc[c][j]);
 }
 
@@ -347,56 +347,68 @@ static conv_geom bk_transposed(const conv_geom *g)
 
 /* ---- weight gradient ------------------------------------------------------------------------ */
 
-/* res[c][jj] = sum over q < qn (a multiple of DS_VW) of dyq[c*ld + q] * xq[offj[jj] + q], for
- * c < cbm, jj < BK_WJ: lane-wise in order, then across lanes (ds_hsum's fixed order). */
+/* res[c][jj] = sum over images b < nb and q < qn (a multiple of DS_VW) of
+ * dyq[b*sd + c*ld + q] * xq[b*sx + offj[jj] + q], for c < cbm, jj < BK_WJ: lane-wise in that
+ * order, then across lanes (ds_hsum's fixed order). */
 static inline __attribute__((always_inline)) void
-bk_wtile(const float *restrict dyq, int64_t ld, int64_t qn, const float *restrict xq,
-         const int64_t *restrict offj, const int cbm, float *restrict res)
+bk_wtile(const float *restrict dyq, int64_t ld, int64_t sd, int64_t qn, const float *restrict xq,
+         int64_t sx, int64_t nb, const int64_t *restrict offj, const int cbm, float *restrict res)
 {
     ds_vec acc[BK_WM][BK_WJ];
-    const float *xp[BK_WJ];
-    #pragma GCC unroll 16
-    for (int jj = 0; jj < BK_WJ; jj++) xp[jj] = xq + offj[jj];
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int c = 0; c < cbm; c++)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int jj = 0; jj < BK_WJ; jj++) acc[c][jj] = ds_zero();
-    for (int64_t q = 0; q < qn; q += DS_VW) {
-        ds_vec d[BK_WM];
-        #pragma GCC unroll 16
-        for (int c = 0; c < cbm; c++) d[c] = ds_load(dyq + c * ld + q);
-        #pragma GCC unroll 16
-        for (int jj = 0; jj < BK_WJ; jj++) {
-            const ds_vec xv = ds_load(xp[jj] + q);
-            #pragma GCC unroll 16
-            for (int c = 0; c < cbm; c++) acc[c][jj] = ds_fma(d[c], xv, acc[c][jj]);
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xp[BK_WJ], *db = dyq + b * sd;
+#pragma GCC unroll 16
+        for (int jj = 0; jj < BK_WJ; jj++) xp[jj] = xq + b * sx + offj[jj];
+        for (int64_t q = 0; q < qn; q += DS_VW) {
+            ds_vec d[BK_WM];
+#pragma GCC unroll 16
+            for (int c = 0; c < cbm; c++) d[c] = ds_load(db + c * ld + q);
+#pragma GCC unroll 16
+            for (int jj = 0; jj < BK_WJ; jj++) {
+                const ds_vec xv = ds_load(xp[jj] + q);
+#pragma GCC unroll 16
+                for (int c = 0; c < cbm; c++) acc[c][jj] = ds_fma(d[c], xv, acc[c][jj]);
+            }
         }
     }
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int c = 0; c < cbm; c++)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int jj = 0; jj < BK_WJ; jj++) res[c * BK_WJ + jj] = ds_hsum(acc[c][jj]);
 }
 
-/* Outputs per chunk of the weight-gradient reduction: the chunk of every input channel's planes
- * stays within about 64K floats, so the x runs come from L2 while dy's stay in L1. */
-static int64_t bk_wchunk(const bk_plan *p)
+/* How the weight-gradient reduction is cut, from the geometry alone (never the thread count):
+ * a large image in chunks of qc outputs, whose planes for every input channel take about 64K
+ * floats (the x runs come from L2 while dy's stay in L1); small images whole, nb at a time, so
+ * that each reduction runs long enough to pay for its setup and final sums. */
+static void bk_wcut(const bk_plan *p, const conv_geom *g, int64_t Qr, int64_t *qc, int64_t *nb)
 {
-    int64_t qc = ((int64_t)1 << 16) / (p->Cg > 0 ? p->Cg : 1);
-    qc -= qc % 256;
-    return qc < 256 ? 256 : qc;
+    int64_t c = ((int64_t)1 << 16) / (p->Cg > 0 ? p->Cg : 1);
+    c -= c % 256;
+    *qc = c < 256 ? 256 : c;
+    const int64_t per_image = p->Cg * p->CS + p->Mg * Qr;
+    *nb = 1;
+    if (Qr <= *qc) {
+        const int64_t fit = ((int64_t)1 << 16) / (per_image > 0 ? per_image : 1);
+        *nb = fit < 1 ? 1 : fit < g->N ? fit : g->N;
+    }
 }
 
 typedef struct {
     const conv_geom *g;
     const float *dy, *x;
-    const int64_t *off;
+    const int64_t *offs; /* offs[j], j = ci*T + t: where tap t of input channel ci reads */
     float *dw, *parts;
     int64_t slot;
 } bk_wgt_args;
 
-/* Items: output channels. Each part, image by image, fills the planes of the groups its
- * channels belong to and its channels' dyq, then sums chunk by chunk into dw. */
+/* Items: output channels. Each part, nb images at a time, fills the planes of the groups its
+ * channels belong to and its channels' dyq (dy rows padded to Wq with zeros), then sums chunk by
+ * chunk into dw. */
 static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
 {
     const bk_wgt_args *t = vctx;
@@ -404,20 +416,27 @@ static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
     bk_plan p;
     bk_plan_init(&p, g, g->OH);
     const int64_t Wq = p.Wq, OW = g->OW, P = g->OH * OW, J = p.Cg * p.T;
-    const int64_t Q = g->OH * Wq, Qr = (Q + DS_VW - 1) / DS_VW * DS_VW, qc = bk_wchunk(&p);
-    float *xq = t->parts + part * t->slot, *dyq = xq + p.Cg * p.CS;
-    for (int64_t n = 0; n < g->N; n++)
+    const int64_t Q = g->OH * Wq, Qr = (Q + DS_VW - 1) / DS_VW * DS_VW;
+    int64_t qc, nbmax;
+    bk_wcut(&p, g, Qr, &qc, &nbmax);
+    const int64_t sx = p.Cg * p.CS, sd = p.Mg * Qr;
+    float *xq = t->parts + part * t->slot, *dyq = xq + nbmax * sx;
+    for (int64_t n0 = 0; n0 < g->N; n0 += nbmax) {
+        const int64_t nb = g->N - n0 < nbmax ? g->N - n0 : nbmax;
         for (int64_t co0 = begin; co0 < end;) {
             const int64_t gr = co0 / p.Mg, gend = (gr + 1) * p.Mg < end ? (gr + 1) * p.Mg : end;
-            bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, 0, g->OH, xq);
-            for (int64_t m = co0; m < gend; m++) { /* dyq: dy rows padded to Wq with zeros */
-                float *d = dyq + (m - co0) * Qr;
-                const float *s = t->dy + (n * g->C_out + m) * P;
-                for (int64_t oh = 0; oh < g->OH; oh++) {
-                    memcpy(d + oh * Wq, s + oh * OW, (size_t)OW * sizeof(float));
-                    memset(d + oh * Wq + OW, 0, (size_t)(Wq - OW) * sizeof(float));
+            for (int64_t b = 0; b < nb; b++) {
+                const int64_t n = n0 + b;
+                bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, 0, g->OH, xq + b * sx);
+                for (int64_t m = co0; m < gend; m++) {
+                    float *d = dyq + b * sd + (m - co0) * Qr;
+                    const float *src = t->dy + (n * g->C_out + m) * P;
+                    for (int64_t oh = 0; oh < g->OH; oh++) {
+                        memcpy(d + oh * Wq, src + oh * OW, (size_t)OW * sizeof(float));
+                        memset(d + oh * Wq + OW, 0, (size_t)(Wq - OW) * sizeof(float));
+                    }
+                    memset(d + Q, 0, (size_t)(Qr - Q) * sizeof(float));
                 }
-                memset(d + Q, 0, (size_t)(Qr - Q) * sizeof(float));
             }
             for (int64_t q0 = 0; q0 < Qr; q0 += qc) {
                 const int64_t qn = Qr - q0 < qc ? Qr - q0 : qc;
@@ -427,20 +446,18 @@ static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
                     for (int64_t j0 = 0; j0 < J; j0 += BK_WJ) {
                         int64_t offj[BK_WJ];
                         float res[BK_WM * BK_WJ];
-                        for (int jj = 0; jj < BK_WJ; jj++) { /* past J: repeat the last tap, dropped */
-                            const int64_t j = j0 + jj < J ? j0 + jj : J - 1;
-                            offj[jj] = j / p.T * p.CS + t->off[j % p.T] + q0;
-                        }
+                        for (int jj = 0; jj < BK_WJ; jj++) /* past J: repeat the last tap, dropped */
+                            offj[jj] = t->offs[j0 + jj < J ? j0 + jj : J - 1] + q0;
                         switch (cbm) {
 #define BK_CASE(n)                                                                                \
     case n:                                                                                       \
-        bk_wtile(dm, Qr, qn, xq, offj, n, res);                                                   \
+        bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, n, res);                                       \
         break;
 #if BK_WM >= 4
                             BK_CASE(4)
 #endif
                             BK_CASE(3) BK_CASE(2)
-                        default: bk_wtile(dm, Qr, qn, xq, offj, 1, res);
+                        default: bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, 1, res);
 #undef BK_CASE
                         }
                         const int64_t tj = J - j0 < BK_WJ ? J - j0 : BK_WJ;
@@ -451,6 +468,7 @@ static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
             }
             co0 = gend;
         }
+    }
 }
 
 static void bk_weight_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
@@ -458,8 +476,10 @@ static void bk_weight_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
     bk_plan p;
     bk_plan_init(&p, g, g->OH);
     const int64_t Qr = (g->OH * p.Wq + DS_VW - 1) / DS_VW * DS_VW;
-    *shared = 2 * p.T;
-    *slot = p.Cg * p.CS + p.Mg * Qr;
+    int64_t qc, nb;
+    bk_wcut(&p, g, Qr, &qc, &nb);
+    *shared = 2 * p.T + 2 * p.Cg * p.T; /* tap offsets and their per-channel sums, int64 */
+    *slot = nb * (p.Cg * p.CS + p.Mg * Qr);
 }
 
 static void bk_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
@@ -469,10 +489,12 @@ static void bk_backward_weight(const conv_geom *g, const float *dy, const float 
     bk_weight_sizes(g, &shared, &slot);
     bk_plan p;
     bk_plan_init(&p, g, g->OH);
-    int64_t *off = (int64_t *)(void *)scratch;
+    int64_t *off = (int64_t *)(void *)scratch, *offs = off + p.T; /* malloc'ed: 8-byte aligned */
     bk_offsets(&p, g, off);
+    for (int64_t ci = 0; ci < p.Cg; ci++)
+        for (int64_t tap = 0; tap < p.T; tap++) offs[ci * p.T + tap] = ci * p.CS + off[tap];
     slot += (-slot) & 15;
-    bk_wgt_args t = {g, dy, x, off, dw, scratch + ((shared + 15) & ~(int64_t)15), slot};
+    bk_wgt_args t = {g, dy, x, offs, dw, scratch + ((shared + 15) & ~(int64_t)15), slot};
     const double work = (double)g->N * g->OH * g->OW * p.Cg * p.T;
     cnn_parallel_for(g->C_out, cnn_work_grain(work), g->threads, bk_weight_task, &t);
 }
