@@ -20,7 +20,9 @@
 #define DN_GR 6
 #define DN_GNV 2
 #endif
+#ifndef DN_MAX_BATCH
 #define DN_MAX_BATCH 64
+#endif
 
 /* ---- forward: dot products ------------------------------------------------------------------ */
 

@@ -3,6 +3,11 @@ against the engine's reference kernel under every instruction set this machine h
 small integers, where every summation order gives the same sums), against the float64 NumPy
 reference and PyTorch, bitwise identical for any thread count, float32 and float64, and every
 stride / padding / dilation / groups combination (hypothesis)."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -211,3 +216,29 @@ def test_auto_runs_what_the_rule_picks():
         picked = _cnn.conv_choose_algo(*layer)
         assert np.array_equal(_cnn.conv2d_forward(x, wt, None, *args, _cnn.ALGO_AUTO),
                               _cnn.conv2d_forward(x, wt, None, *args, picked))
+
+
+# ---- the AVX-512 shapes of the kernels, on any machine with AVX2 -------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+CC = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+
+
+@pytest.mark.skipif(CC is None or "avx2" not in cnnpy.available_isas(), reason="needs a C compiler and AVX2")
+def test_sixteen_lane_kernels_on_an_emulated_vector(tmp_path):
+    """tests/c/test_lanes16.c: blocked_simd.h and dense_simd.h with 16-lane vectors (AVX-512's tile
+    sizes and masks) made of two AVX2 halves, exact against naive loops, under ASan + UBSan where
+    the compiler has them, so a machine without AVX-512 still checks that instantiation's logic."""
+    exe = tmp_path / "test_lanes16"
+    base = [CC, "-std=c11", "-O1", "-g", "-fno-trapping-math", "-ffp-contract=fast", "-Wall", "-Wextra",
+            "-Werror", "-Wno-unused-function", f"-I{ROOT / 'csrc'}", str(ROOT / "tests" / "c" / "test_lanes16.c"),
+            str(ROOT / "csrc" / "threads.c"), str(ROOT / "csrc" / "common.c"), "-o", str(exe), "-pthread", "-lm"]
+    sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+    res = subprocess.run(base + sanitize, capture_output=True, text=True)
+    if res.returncode != 0:
+        res = subprocess.run(base, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="halt_on_error=1")
+    env.pop("LD_PRELOAD", None)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0 and "checks passed" in run.stdout, run.stdout + run.stderr
