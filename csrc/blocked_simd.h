@@ -1,5 +1,6 @@
-/* blocked_simd.h — the "blocked" float32 convolution in vector intrinsics for one instruction set,
- * for the wide layers (C_in/groups * kH * kW large): any stride, padding, dilation and groups.
+/* blocked_simd.h — the "blocked" float32 convolution in vector intrinsics for one instruction set
+ * (CNN_ALGO_BLOCKED; AUTO's choice from the lecture's one-channel layers to 256-channel ones): any
+ * stride, padding, dilation and groups.
  * Included by csrc/isa_avx2.c and isa_avx512.c after direct_simd.h's vector layer (ds_vec ...).
  *
  * The layout. A call copies the input of one (image, group) into phase planes: with strides
@@ -17,7 +18,8 @@
  * nv vector loads and cb broadcast weights feed cb*nv fused multiply-adds. Each output is
  * bias + the sum over (ci, tap) in that order, whatever the tiling: bitwise the same for any
  * thread count. Input gradient of a stride-1 convolution: the forward of the transposed problem
- * (dy convolved with the flipped kernel, channel axes swapped); other strides use the GEMM.
+ * (dy convolved with the flipped kernel, channel axes swapped); other strides are left to the
+ * direct/GEMM rule.
  * Weight gradient: dw[m][ci][t] += sum over q of dyq[m][q] * xq[ci][q + off[t]], dyq being dy with
  * zero columns at ow >= OW: tiles of cbm channels x tj taps held in registers, summed lane-wise
  * over a chunk of q, then across lanes in a fixed order, chunk by chunk, image by image. */
@@ -133,11 +135,13 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
 /* out[c][0 : nv*DS_VW] = bias[c] + sum over ci < Cg, t < T of wb[(ci*T + t)*step + c] *
- * xq[ci*CS + off[t] + j], for c < cb. Inlined with constant cb, nv: the tile lives in registers. */
+ * xq[ci*CS + off[t] + j], for c < cb. Inlined with constant cb, nv: the tile lives in registers.
+ * With y (a tile inside one output row), the tile goes to y[c*P + j] instead, added to it when
+ * `accumulate`. */
 static inline __attribute__((always_inline)) void
 bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
         const float *restrict wb, int64_t step, const int cb, const int nv, const float *bias,
-        float *restrict out)
+        float *restrict out, float *restrict y, int64_t P, int accumulate)
 {
     ds_vec acc[BK_CB][BK_NVTOP];
 #pragma GCC unroll 16
@@ -160,6 +164,16 @@ bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restric
                 for (int j = 0; j < nv; j++) acc[c][j] = ds_fma(xv[j], w, acc[c][j]);
             }
         }
+    }
+    if (y) {
+#pragma GCC unroll 16
+        for (int c = 0; c < cb; c++)
+#pragma GCC unroll 16
+            for (int j = 0; j < nv; j++) {
+                float *d = y + c * P + j * DS_VW;
+                ds_store(d, accumulate ? ds_add(ds_load(d), acc[c][j]) : acc[c][j]);
+            }
+        return;
     }
 #pragma GCC unroll 16
     for (int c = 0; c < cb; c++)
@@ -200,19 +214,21 @@ static void bk_forward_block(const bk_plan *p, const float *xq, const int64_t *o
     const int64_t tl = BK_NV(cb) * DS_VW;
     for (int64_t q0 = 0; q0 < Q; q0 += tl) {
         const float *xs = xq + q0;
+        const int64_t oh = q0 / p->Wq, ow = q0 - oh * p->Wq;
+        float *yd = ow + tl <= OW ? y + oh * OW + ow : NULL; /* within one row: store directly */
         switch (cb) {
 #define BK_CASE(n)                                                                                \
     case n:                                                                                       \
-        bk_tile(xs, Cg, CS, off, T, wb, step, n, BK_NV(n), bias, tile);                           \
+        bk_tile(xs, Cg, CS, off, T, wb, step, n, BK_NV(n), bias, tile, yd, P, accumulate);        \
         break;
 #if BK_CB >= 8
             BK_CASE(8) BK_CASE(7)
 #endif
             BK_CASE(6) BK_CASE(5) BK_CASE(4) BK_CASE(3) BK_CASE(2)
-        default: bk_tile(xs, Cg, CS, off, T, wb, step, 1, BK_NV(1), bias, tile);
+        default: bk_tile(xs, Cg, CS, off, T, wb, step, 1, BK_NV(1), bias, tile, yd, P, accumulate);
 #undef BK_CASE
         }
-        bk_store(tile, cb, q0, Q - q0 < tl ? Q - q0 : tl, p->Wq, OW, y, P, accumulate);
+        if (!yd) bk_store(tile, cb, q0, Q - q0 < tl ? Q - q0 : tl, p->Wq, OW, y, P, accumulate);
     }
 }
 
