@@ -147,7 +147,7 @@ static cnn_algo conv_direct_or_gemm(const conv_geom *g)
 }
 
 /* AUTO. Where the instruction set has the blocked kernels (AVX2, AVX-512), they won every layer of
- * the benchmark table in docs/DECISIONS.md, 1.5-10x over direct and GEMM, from the lecture's one
+ * the benchmark table in docs/DECISIONS.md, 1.4-10x over direct and GEMM, from the lecture's one
  * input channel to 256 channels, 1x1 to 5x5, strides 1 and 2, depthwise: AUTO picks them unless
  * the planes are mostly dropped columns (Wq = OW + (kW-1)*dilW/sW more than twice OW: a kernel far
  * wider than the output) or the padding dwarfs the image (their planes would be as large). */
