@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+import cnnpy
 import cnnpy.functional as F
 import reference as ref
 from cnnpy import _cnn
@@ -236,6 +237,14 @@ def test_dtypes():
     assert F.conv2d(x > 3, k).dtype == np.float64
 
 
+@pytest.fixture
+def scalar_isa():
+    before = cnnpy.get_isa()
+    cnnpy.set_isa("scalar")
+    yield
+    cnnpy.set_isa(before)
+
+
 # ---- fast kernels against the plain reference kernel --------------------------------------------------
 
 ALGOS = {"direct": _cnn.ALGO_DIRECT, "gemm": _cnn.ALGO_GEMM, "auto": _cnn.ALGO_AUTO}
@@ -264,7 +273,8 @@ def test_fast_kernels_match_reference_kernel(case, algo, dtype):
         assert_close(a, e, dtype, scale=100)
 
 
-def test_auto_rule_picks_direct_for_short_reductions():
+def test_auto_rule_picks_direct_for_short_reductions(scalar_isa):
+    # the rule without the blocked kernels (the scalar ISA; tests/test_conv_kernels.py has the rest)
     assert _cnn.conv_choose_algo(1, 6, 91, 91, 3, 3, 1) == _cnn.ALGO_DIRECT
     assert _cnn.conv_choose_algo(6, 4, 45, 45, 3, 3, 1) == _cnn.ALGO_DIRECT
     assert _cnn.conv_choose_algo(64, 64, 56, 56, 3, 3, 1) == _cnn.ALGO_GEMM
