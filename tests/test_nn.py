@@ -16,8 +16,8 @@ OTHER_LAYERS = [
     layer_case("flatten", lambda: nn.Flatten(), (2, 3, 4), lambda: TNN.Flatten()),
     layer_case("unflatten", lambda: nn.Unflatten(1, (3, 4)), (2, 12), lambda: TNN.Unflatten(1, (3, 4))),
     layer_case("identity", lambda: nn.Identity(), (2, 3)),
-    layer_case("sequential", lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)),
-          (2, 1, 6, 6)),
+    layer_case("sequential", lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(),
+                                                   nn.Linear(2 * 4 * 4, 3)), (2, 1, 6, 6)),
 ]
 LAYERS = ops.gather("LAYERS") + OTHER_LAYERS
 

@@ -681,13 +681,14 @@ NAN_INF = [
 
 LAYERS = [
     layer_case("conv2d", lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1), (2, 3, 7, 6),
-          lambda: TNN.Conv2d(3, 4, 3, stride=2, padding=1)),
+               lambda: TNN.Conv2d(3, 4, 3, stride=2, padding=1)),
     layer_case("conv2d-same-reflect", lambda: nn.Conv2d(2, 3, (3, 2), padding="same", padding_mode="reflect"),
-          (2, 2, 6, 5)),
-    layer_case("conv2d-groups-dilation", lambda: nn.Conv2d(4, 6, 3, dilation=2, groups=2, bias=False), (1, 4, 8, 8)),
+               (2, 2, 6, 5)),
+    layer_case("conv2d-groups-dilation", lambda: nn.Conv2d(4, 6, 3, dilation=2, groups=2, bias=False),
+               (1, 4, 8, 8)),
     layer_case("conv2d-true-convolution", lambda: nn.Conv2d(1, 2, 3, padding=1, mode="conv"), (2, 1, 5, 5)),
     layer_case("conv1d", lambda: nn.Conv1d(2, 3, 4, stride=2, padding=1, padding_mode="circular"), (2, 2, 11),
-          lambda: TNN.Conv1d(2, 3, 4, stride=2, padding=1, padding_mode="circular")),
+               lambda: TNN.Conv1d(2, 3, 4, stride=2, padding=1, padding_mode="circular")),
 ]
 
 

@@ -290,8 +290,10 @@ def ref_torch_convt1d_run(c):
 
 
 REFERENCE_TORCH = (
-    [pytest.param(ref_torch_convt2d_run(c), id=f"conv_transpose2d-{pid(**c)}") for c in REF_TORCH_CONVT2D_CASES]
-    + [pytest.param(ref_torch_convt1d_run(c), id=f"conv_transpose1d-{pid(**c)}") for c in REF_TORCH_CONVT1D_CASES])
+    [pytest.param(ref_torch_convt2d_run(c), id=f"conv_transpose2d-{pid(**c)}")
+     for c in REF_TORCH_CONVT2D_CASES]
+    + [pytest.param(ref_torch_convt1d_run(c), id=f"conv_transpose1d-{pid(**c)}")
+       for c in REF_TORCH_CONVT1D_CASES])
 
 
 # ---- against finite differences --------------------------------------------------------------------------
@@ -315,7 +317,8 @@ def grad_convt1d():
     gradcheck(F.conv_transpose1d, F.conv_transpose1d_backward, (x, w, None), dict(stride=2, padding=1), rng)
 
 
-GRADCHECK = ([pytest.param(grad_convt2d_run(kw), id=f"conv_transpose2d-{kwid(kw)}") for kw in GRAD_CONVT2D_CASES]
+GRADCHECK = ([pytest.param(grad_convt2d_run(kw), id=f"conv_transpose2d-{kwid(kw)}")
+              for kw in GRAD_CONVT2D_CASES]
              + [pytest.param(grad_convt1d, id="conv_transpose1d-stride=2-padding=1")])
 
 
@@ -445,7 +448,8 @@ LAYOUTS = [
 
 NAN_INF = [
     pytest.param(lambda x: F.conv_transpose2d(x, LAYOUT_WT4.astype(x.dtype), stride=2),
-                 lambda x: TF.conv_transpose2d(from_numpy(x), from_numpy(LAYOUT_WT4.astype(x.dtype)), stride=2),
+                 lambda x: TF.conv_transpose2d(from_numpy(x), from_numpy(LAYOUT_WT4.astype(x.dtype)),
+                                               stride=2),
                  (2, 3, 9, 9), id="conv_transpose2d"),
 ]
 
@@ -454,9 +458,9 @@ NAN_INF = [
 
 LAYERS = [
     layer_case("convtranspose2d", lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1),
-          (2, 3, 4, 5), lambda: TNN.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)),
+               (2, 3, 4, 5), lambda: TNN.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)),
     layer_case("convtranspose1d", lambda: nn.ConvTranspose1d(2, 3, 3, stride=2), (2, 2, 5),
-          lambda: TNN.ConvTranspose1d(2, 3, 3, stride=2)),
+               lambda: TNN.ConvTranspose1d(2, 3, 3, stride=2)),
 ]
 
 

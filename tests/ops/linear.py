@@ -68,7 +68,8 @@ def ref_run(xshape, out, bias):
     return run
 
 
-REFERENCE = [pytest.param(ref_run(xshape, out, bias), id=f"linear-x{fmt(xshape)}-out{out}-{'bias' if bias else 'nobias'}")
+REFERENCE = [pytest.param(ref_run(xshape, out, bias),
+                          id=f"linear-x{fmt(xshape)}-out{out}-{'bias' if bias else 'nobias'}")
              for xshape, out, bias in [((4, 7), 5, True), ((7,), 3, False), ((2, 3, 6), 4, True),
                                        ((32, 1936), 50, True), ((0, 5), 3, True), ((3, 300), 600, False)]]
 
@@ -99,7 +100,8 @@ def ref_torch_run(xshape, bias):
 
 
 REFERENCE_TORCH = [pytest.param(ref_torch_run(xshape, bias), id=f"linear-{name}-{'bias' if bias else 'nobias'}")
-                   for xshape, name in [((5, 4), "2d"), ((2, 3, 4), "3d"), ((4,), "1d")] for bias in (True, False)]
+                   for xshape, name in [((5, 4), "2d"), ((2, 3, 4), "3d"), ((4,), "1d")]
+                   for bias in (True, False)]
 
 
 # ---- against finite differences --------------------------------------------------------------------------
@@ -156,7 +158,8 @@ LAYOUTS = [
 
 NAN_INF = [
     pytest.param(lambda x: F.linear(x, LAYOUT_LW.astype(x.dtype)),
-                 lambda x: TF.linear(from_numpy(x), from_numpy(LAYOUT_LW.astype(x.dtype))), (6, 7), id="linear"),
+                 lambda x: TF.linear(from_numpy(x), from_numpy(LAYOUT_LW.astype(x.dtype))), (6, 7),
+                 id="linear"),
 ]
 
 
@@ -164,7 +167,8 @@ NAN_INF = [
 
 LAYERS = [
     layer_case("linear", lambda: nn.Linear(5, 3), (4, 5), lambda: TNN.Linear(5, 3)),
-    layer_case("linear-3d-input", lambda: nn.Linear(5, 3, bias=False), (2, 3, 5), lambda: TNN.Linear(5, 3, bias=False)),
+    layer_case("linear-3d-input", lambda: nn.Linear(5, 3, bias=False), (2, 3, 5),
+               lambda: TNN.Linear(5, 3, bias=False)),
 ]
 
 

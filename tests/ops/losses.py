@@ -316,7 +316,8 @@ REFERENCE = (
      for name in ("mse_loss", "l1_loss") for red in REDUCTIONS]
     + [pytest.param(ref_bce_run(red, w), id=f"binary_cross_entropy-6x4{'-w4' if w else ''}-{red}")
        for w in (False, True) for red in REDUCTIONS]
-    + [pytest.param(ref_bcel_run(red, w), id=f"binary_cross_entropy_with_logits-5x3{'-w5x1-pw3' if w else ''}-{red}")
+    + [pytest.param(ref_bcel_run(red, w),
+                    id=f"binary_cross_entropy_with_logits-5x3{'-w5x1-pw3' if w else ''}-{red}")
        for w in (False, True) for red in REDUCTIONS]
     + [pytest.param(ref_ce_run(*c, red), id=f"cross_entropy-{'x'.join(map(str, c[0]))}{'-w' if c[1] else ''}"
                                            f"-ign{c[2]}-ls{c[3]}-{red}")
@@ -457,7 +458,8 @@ def ref_torch_corr_run(shape, reduction):
 REFERENCE_TORCH = (
     _for_reductions(ref_torch_mse_run, "mse_loss-3x4x5")
     + _for_reductions(ref_torch_l1_run, "l1_loss-3x4x5")
-    + [pytest.param(ref_torch_bce_run(red, w), id=f"binary_cross_entropy-4x6-{'weight' if w else 'noweight'}-{red}")
+    + [pytest.param(ref_torch_bce_run(red, w),
+                    id=f"binary_cross_entropy-4x6-{'weight' if w else 'noweight'}-{red}")
        for w in (False, True) for red in REDUCTIONS]
     + [pytest.param(ref_torch_bcel_run(red, w, pw),
                     id=f"binary_cross_entropy_with_logits-4x6-{'weight' if w else 'noweight'}-"
@@ -666,7 +668,8 @@ LAYOUTS = [
     pytest.param(LAYOUT_X2, lambda x: F.mse_loss(x, LAYOUT_P2, reduction="none"), id="mse_loss"),
     pytest.param(LAYOUT_P2, lambda p: F.binary_cross_entropy(p, LAYOUT_P2[::-1]), id="binary_cross_entropy"),
     pytest.param(LAYOUT_X2, lambda x: F.cross_entropy(x, np.array([0, 6, 2, 3, 1])), id="cross_entropy"),
-    pytest.param(LAYOUT_X2, lambda x: F.correlation_loss_backward(np.float64(1), x, LAYOUT_P2), id="correlation_loss"),
+    pytest.param(LAYOUT_X2, lambda x: F.correlation_loss_backward(np.float64(1), x, LAYOUT_P2),
+                 id="correlation_loss"),
 ]
 
 NAN_INF = [
@@ -674,8 +677,9 @@ NAN_INF = [
                  lambda x: TF.mse_loss(from_numpy(x), from_numpy(x[::-1]), reduction="none"), (6, 7),
                  id="mse_loss"),
     pytest.param(lambda x: F.binary_cross_entropy_with_logits(x, np.full_like(x, 0.3), reduction="none"),
-                 lambda x: TF.binary_cross_entropy_with_logits(from_numpy(x), from_numpy(np.full_like(x, 0.3)),
-                                                               reduction="none"), (6, 7), id="bce_with_logits"),
+                 lambda x: TF.binary_cross_entropy_with_logits(
+                     from_numpy(x), from_numpy(np.full_like(x, 0.3)), reduction="none"),
+                 (6, 7), id="bce_with_logits"),
     pytest.param(lambda x: F.cross_entropy(x, np.arange(6) % 7, reduction="none"),
                  lambda x: TF.cross_entropy(from_numpy(x), torch.arange(6) % 7, reduction="none"), (6, 7),
                  id="cross_entropy"),

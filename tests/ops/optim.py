@@ -206,7 +206,8 @@ RESUME = [
 
 
 def _slow_adam(s):
-    p = nn.Parameter(rng_for("slow", "adam_step", s).standard_normal((1 << 19) * min(s, 16), dtype=np.float32))
+    rng = rng_for("slow", "adam_step", s)
+    p = nn.Parameter(rng.standard_normal((1 << 19) * min(s, 16), dtype=np.float32))
     opt = optim.Adam([p], lr=1e-3)
     return opt.step
 

@@ -105,7 +105,8 @@ def _runs(params, tag=""):
     return [pytest.param(torch_run(p.values[0]), id=f"pad{tag}-{p.id}") for p in params]
 
 
-TORCH = _runs(PAD_CASES) + _runs(REFLECT_CROP_CASES, "-reflect-crop") + _runs(random_pad_cases(40, 21), "-random")
+TORCH = (_runs(PAD_CASES) + _runs(REFLECT_CROP_CASES, "-reflect-crop")
+         + _runs(random_pad_cases(40, 21), "-random"))
 
 
 # ---- the reference against PyTorch -------------------------------------------------------------------
@@ -155,7 +156,8 @@ def ref_torch_run(shape, padv, mode):
     return run
 
 
-REFERENCE_TORCH = [pytest.param(ref_torch_run(s, p, m), id=f"pad-{m}-{'x'.join(map(str, s))}-pad{','.join(map(str, p))}")
+REFERENCE_TORCH = [pytest.param(ref_torch_run(s, p, m),
+                                id=f"pad-{m}-{'x'.join(map(str, s))}-pad{','.join(map(str, p))}")
                    for s, p, m in REF_TORCH_PAD_CASES]
 
 
@@ -169,7 +171,8 @@ def grad_run(mode):
     return run
 
 
-GRADCHECK = [pytest.param(grad_run(m), id=f"pad-{m}") for m in ("constant", "reflect", "symmetric", "replicate", "circular")]
+GRADCHECK = [pytest.param(grad_run(m), id=f"pad-{m}")
+             for m in ("constant", "reflect", "symmetric", "replicate", "circular")]
 
 
 # ---- bad, huge, empty and unusual input ---------------------------------------------------------------
@@ -245,7 +248,8 @@ LAYOUTS = [
 
 NAN_INF = [
     pytest.param(lambda x: F.pad(x, (2, 2, 1, 1), mode="circular"),
-                 lambda x: TF.pad(from_numpy(x), (2, 2, 1, 1), mode="circular"), (2, 3, 9, 9), id="pad-circular"),
+                 lambda x: TF.pad(from_numpy(x), (2, 2, 1, 1), mode="circular"), (2, 3, 9, 9),
+                 id="pad-circular"),
 ]
 
 

@@ -1030,15 +1030,15 @@ def _distinct(shape, rng):
 LAYERS = [
     layer_case("maxpool2d", lambda: nn.MaxPool2d(2), (2, 2, 6, 6), fd_input=_distinct),
     layer_case("maxpool2d-ceil", lambda: nn.MaxPool2d(3, 2, padding=1, ceil_mode=True), (1, 2, 7, 6),
-          lambda: TNN.MaxPool2d(3, 2, padding=1, ceil_mode=True), fd_input=_distinct),
+               lambda: TNN.MaxPool2d(3, 2, padding=1, ceil_mode=True), fd_input=_distinct),
     layer_case("maxpool1d", lambda: nn.MaxPool1d(2), (2, 2, 9), fd_input=_distinct),
     layer_case("avgpool2d", lambda: nn.AvgPool2d(3, 2, padding=1, count_include_pad=False), (2, 2, 7, 7),
-          lambda: TNN.AvgPool2d(3, 2, padding=1, count_include_pad=False), fd_input=_distinct),
+               lambda: TNN.AvgPool2d(3, 2, padding=1, count_include_pad=False), fd_input=_distinct),
     layer_case("avgpool1d", lambda: nn.AvgPool1d(2), (2, 2, 9), fd_input=_distinct),
     layer_case("adaptiveavg", lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 2, 7, 5),
-          lambda: TNN.AdaptiveAvgPool2d((3, 2))),
+               lambda: TNN.AdaptiveAvgPool2d((3, 2))),
     layer_case("adaptivemax", lambda: nn.AdaptiveMaxPool2d(2), (2, 2, 5, 5), lambda: TNN.AdaptiveMaxPool2d(2),
-          fd_input=_distinct),
+               fd_input=_distinct),
 ]
 
 

@@ -73,7 +73,8 @@ def ref_torch_run(log, dim):
     return run
 
 
-REFERENCE_TORCH = [pytest.param(ref_torch_run(log, dim), id=f"{'log_softmax' if log else 'softmax'}-3x4x5-dim{dim}")
+REFERENCE_TORCH = [pytest.param(ref_torch_run(log, dim),
+                                id=f"{'log_softmax' if log else 'softmax'}-3x4x5-dim{dim}")
                    for log in (False, True) for dim in (0, 1, -1, 2)]
 
 
