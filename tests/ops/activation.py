@@ -46,8 +46,8 @@ class Activation:
     def __init__(self, name, variants=({},), layer=None, kink=False):
         self.name, self.variants, self.layer, self.kink = name, [dict(v) for v in variants], layer, kink
 
-    def _id(self, kw, sep="-"):
-        return self.name + "".join(f"{sep}{k}={v}" for k, v in kw.items())
+    def _id(self, kw):
+        return self.name + "".join(f"-{k}={v}" for k, v in kw.items())
 
     def fn(self, x, **kw):
         return getattr(F, self.name)(x, **kw)
