@@ -9,9 +9,9 @@ from . import data, datasets, functional, kernels, models, nn, optim, transforms
 from ._random import manual_seed
 from ._runtime import available_isas, get_isa, get_num_threads, set_isa, set_num_threads
 from .interop import from_torch, to_torch
+from .model_summary import receptive_field, summary
 from .serialization import load, save
-from .shapes import (conv_output_size, conv_transpose_output_size, pool_output_size,
-                     receptive_field, same_padding, summary)
+from .shapes import conv_output_size, conv_transpose_output_size, pool_output_size, same_padding
 from .training import History, evaluate, train
 
 __version__ = "0.1.0"
