@@ -232,7 +232,8 @@ def test_sixteen_lane_kernels_on_an_emulated_vector(tmp_path):
     exe = tmp_path / "test_lanes16"
     base = [CC, "-std=c11", "-O1", "-g", "-fno-trapping-math", "-ffp-contract=fast", "-Wall", "-Wextra",
             "-Werror", "-Wno-unused-function", f"-I{ROOT / 'csrc'}", str(ROOT / "tests" / "c" / "test_lanes16.c"),
-            str(ROOT / "csrc" / "threads.c"), str(ROOT / "csrc" / "common.c"), "-o", str(exe), "-pthread", "-lm"]
+            str(ROOT / "csrc" / "threads.c"), str(ROOT / "csrc" / "common.c"),
+            str(ROOT / "csrc" / "platform.c"), "-o", str(exe), "-pthread", "-lm"]
     sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     res = subprocess.run(base + sanitize, capture_output=True, text=True)
     if res.returncode != 0:
