@@ -51,8 +51,8 @@ setup(
     ext_modules=[
         Extension(
             "cnnpy._cnn",
-            sources=sorted(glob.glob("csrc/*.c")),
-            depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/generic/*.h")),
+            sources=sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/python/*.c")),
+            depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/generic/*.h") + glob.glob("csrc/python/*.h")),
             include_dirs=["csrc", numpy.get_include()],
         )
     ]

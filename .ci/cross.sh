@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI: the engine beyond x86-64 Linux and GCC — where students are (issue 14). Five gates:
 #
-#  1. compilers: csrc/*.c (the binding too, against Python's and NumPy's headers) and tests/c/*.c
+#  1. compilers: csrc/*.c, the binding csrc/python/*.c (against Python's and NumPy's headers) and tests/c/*.c
 #     with GCC and with Clang: -Wall -Wextra -Wshadow -Wvla -Werror, and -std=c11 -pedantic for
 #     all but the binding (whose CPython/NumPy idioms -pedantic rejects); then every plain-C test
 #     runs natively from both builds, and the GCC build again under qemu-x86_64 -cpu Nehalem: an
@@ -23,7 +23,7 @@
 #     run under wine — twice: with C11 atomics, and as MSVC builds it, without them
 #     (-D__STDC_NO_ATOMICS__: the platform's Win32 Interlocked atomics, common.c's fallback).
 #
-# Every tests/c/*.c is a test: built against csrc/*.c (all but the binding module.c), run with no
+# Every tests/c/*.c is a test: built against csrc/*.c (the engine; the binding is csrc/python/), run with no
 # arguments except test_pool_restart (POOL_ROUNDS restarts, 2000 by default; the pytest suite runs
 # 30,000 natively). Exit status 0 means every check passed.
 #
@@ -60,7 +60,7 @@ if [ ${#need[@]} -gt 0 ]; then
     stamp "packages installed"
 fi
 
-ENGINE=$(ls csrc/*.c | grep -v '/module\.c$')
+ENGINE=$(ls csrc/*.c)
 TESTS=$(ls tests/c/*.c)
 FLAGS=(-std=c11 -O3 -fno-trapping-math -fno-math-errno -ffp-contract=fast -Icsrc)  # setup.py's
 WARN=(-Wall -Wextra -Wshadow -Wvla -Werror)
@@ -124,8 +124,10 @@ PYINC=$("$PYTHON" -c "import sysconfig; print(sysconfig.get_paths()['include'])"
 NPINC=$("$PYTHON" -c "import numpy; print(numpy.get_include())")
 LINK="-pthread -lm"
 for cc in gcc clang; do
-    "$cc" "${FLAGS[@]}" "${WARN[@]}" -pthread -I"$PYINC" -I"$NPINC" -fPIC -c csrc/module.c \
-        -o "$work/module-$cc.o"
+    for f in csrc/python/*.c; do
+        "$cc" "${FLAGS[@]}" "${WARN[@]}" -pthread -I"$PYINC" -I"$NPINC" -fPIC -c "$f" \
+            -o "$work/$(basename "$f" .c)-$cc.o"
+    done
     build "$cc" "$work/$cc" "${FLAGS[@]}" "${WARN[@]}" -pedantic -pthread
     run_tests "$cc" "$work/$cc"
 done
@@ -137,7 +139,7 @@ fi
 
 # ---- 2. what cl.exe sees -----------------------------------------------------------------------------
 stubs=$work/stubs
-for h in $(grep -ho '^[[:space:]]*#[[:space:]]*include <[^>]*>' csrc/*.c csrc/*.h csrc/generic/*.h tests/c/*.c |
+for h in $(grep -ho '^[[:space:]]*#[[:space:]]*include <[^>]*>' csrc/*.c csrc/*.h csrc/generic/*.h csrc/python/*.[ch] tests/c/*.c |
            sed 's/.*<\(.*\)>/\1/' | sort -u); do
     mkdir -p "$(dirname "$stubs/$h")"
     : >"$stubs/$h"
@@ -147,7 +149,7 @@ GNU_ONLY='__attribute__|__builtin_|__asm__|\basm[[:space:]]*\(|\b__typeof|\btype
 NOT_IN_MSVC='(^|/)(stdatomic|threads|pthread|unistd|cpuid|x86intrin|complex)\.h$|/sys/'
 bad=0
 for arch in "-D_WIN64=1 -D_M_X64=100 -D_M_AMD64=100" "-D_WIN64=1 -D_M_ARM64=1" "-D_M_IX86=600"; do
-    for f in csrc/*.c tests/c/*.c; do
+    for f in csrc/*.c csrc/python/*.c tests/c/*.c; do
         # shellcheck disable=SC2086
         if ! gcc -E -H -P -undef -nostdinc -std=c11 -isystem "$stubs" -Icsrc "${MSVC_COMMON[@]}" $arch "$f" \
                 >"$work/msvc.i" 2>"$work/msvc.err"; then
@@ -165,7 +167,7 @@ for arch in "-D_WIN64=1 -D_M_X64=100 -D_M_AMD64=100" "-D_WIN64=1 -D_M_ARM64=1" "
     done
 done
 [ "$bad" = 0 ] || { echo "cross.sh: FAILED: MSVC view" >&2; exit 1; }
-stamp "MSVC view (x64, ARM64, x86): no GNU-only construct outside a guard in $(ls csrc/*.c tests/c/*.c | wc -l) files"
+stamp "MSVC view (x64, ARM64, x86): no GNU-only construct outside a guard in $(ls csrc/*.c csrc/python/*.c tests/c/*.c | wc -l) files"
 
 # ---- 3. aarch64 under qemu, and what vectorises --------------------------------------------------------
 LINK="-static -pthread -lm"

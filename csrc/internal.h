@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "cnn.h"
+#include "kinds.h"
 #include "platform.h" /* portability macros (CNN_FORCE_INLINE, ...) */
 
 /* ---- checked allocation ------------------------------------------------------------------------ */
@@ -71,8 +72,6 @@ struct cnn_kernel_table; /* below */
  * its kernels from it (cnn_set_isa from another thread may change cnn_kernels() meanwhile). */
 cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch,
                         const struct cnn_kernel_table **table);
-
-enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
 
 /* ---- kernel tables: one per instruction set, chosen at run time ------------------------------------ */
 

@@ -194,12 +194,12 @@ def test_fast_kernels_match_reference_kernel(case, algo, dtype):
     rng = rng_for(case, "algo")
     x, wt, bias = ref_make(case, dtype, rng)
     args = (s[0], s[1], p[0][0], p[0][1], p[1][0], p[1][1], d[0], d[1], g)
-    y_ref = _cnn.conv2d_forward(x, wt, bias, *args, _cnn.ALGO_REFERENCE)
-    y = _cnn.conv2d_forward(x, wt, bias, *args, ALGOS[algo])
+    y_ref = _cnn.conv2d_forward(x, wt, bias, args, _cnn.ALGO_REFERENCE)
+    y = _cnn.conv2d_forward(x, wt, bias, args, ALGOS[algo])
     assert_close(y, y_ref, dtype, scale=10)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    want = _cnn.conv2d_backward(gy, x, wt, True, True, True, *args, _cnn.ALGO_REFERENCE)
-    got = _cnn.conv2d_backward(gy, x, wt, True, True, True, *args, ALGOS[algo])
+    want = _cnn.conv2d_backward(gy, x, wt, True, True, True, args, _cnn.ALGO_REFERENCE)
+    got = _cnn.conv2d_backward(gy, x, wt, True, True, True, args, ALGOS[algo])
     for a, e in zip(got, want):
         assert_close(a, e, dtype, scale=100)
 
@@ -246,7 +246,7 @@ def test_conv2d_property_against_reference(c):
     kw = dict(stride=c["s"], padding=c["pads"], dilation=c["d"], groups=c["g"])
     y_ref = ref.conv2d(x, w, b, **kw)
     (pt, pb), (pl, pr) = c["pads"]
-    args = (*c["s"], pt, pb, pl, pr, *c["d"], c["g"], c["algo"])
+    args = ((*c["s"], pt, pb, pl, pr, *c["d"], c["g"]), c["algo"])
     assert_close(_cnn.conv2d_forward(x, w, b, *args), y_ref)
     gy = rng.standard_normal(y_ref.shape)
     got = _cnn.conv2d_backward(gy, x, w, True, True, b is not None, *args)

@@ -59,8 +59,8 @@ def arrays(case, dtype, rng, integers=False):
 
 def run(case, algo, x, wt, b, gy):
     args = engine_args(case)
-    y = _cnn.conv2d_forward(x, wt, b, *args, algo)
-    return (y, *_cnn.conv2d_backward(gy, x, wt, True, True, True, *args, algo))
+    y = _cnn.conv2d_forward(x, wt, b, args, algo)
+    return (y, *_cnn.conv2d_backward(gy, x, wt, True, True, True, args, algo))
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def each_isa():
 def test_blocked_equals_reference_kernel_exactly_on_integers(case, dtype, each_isa):
     rng = rng_for(case, "blocked-int")
     x, wt, b = arrays(case, dtype, rng, integers=True)
-    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, *engine_args(case), 1).shape).astype(dtype)
+    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(dtype)
     for isa in each_isa:
         cnnpy.set_isa(isa)
         want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
@@ -111,7 +111,7 @@ def test_blocked_matches_the_numpy_reference(case, dtype, each_isa):
 def test_blocked_bitwise_equal_for_any_thread_count(case, dtype):
     rng = rng_for(case, "blocked-threads")
     x, wt, b = arrays(case, dtype, rng)
-    gy = rng.standard_normal(_cnn.conv2d_forward(x, wt, b, *engine_args(case), 1).shape).astype(dtype)
+    gy = rng.standard_normal(_cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(dtype)
     before, work = cnnpy.get_num_threads(), _cnn.set_min_part_work(1)
     try:
         cnnpy.set_num_threads(1)
@@ -170,7 +170,7 @@ def test_blocked_property_against_reference(c):
     kw = dict(stride=c["s"], padding=c["pads"], dilation=c["d"], groups=c["g"])
     y_ref = ref.conv2d(x, w, b, **kw)
     (pt, pb), (pl, pr) = c["pads"]
-    args = (*c["s"], pt, pb, pl, pr, *c["d"], c["g"], ALGO_BLOCKED)
+    args = ((*c["s"], pt, pb, pl, pr, *c["d"], c["g"]), ALGO_BLOCKED)
     assert_close(_cnn.conv2d_forward(x, w, b, *args), y_ref, c["dtype"], scale=10)
     gy = rng.standard_normal(y_ref.shape).astype(c["dtype"])
     got = _cnn.conv2d_backward(gy, x, w, True, True, True, *args)
@@ -214,8 +214,8 @@ def test_auto_runs_what_the_rule_picks():
         wt = rng.standard_normal((co, ci // g, kh, kw)).astype(np.float32)
         args = (s, s, 0, 0, 0, 0, 1, 1, g)
         picked = _cnn.conv_choose_algo(*layer)
-        assert np.array_equal(_cnn.conv2d_forward(x, wt, None, *args, _cnn.ALGO_AUTO),
-                              _cnn.conv2d_forward(x, wt, None, *args, picked))
+        assert np.array_equal(_cnn.conv2d_forward(x, wt, None, args, _cnn.ALGO_AUTO),
+                              _cnn.conv2d_forward(x, wt, None, args, picked))
 
 
 # ---- the AVX-512 shapes of the kernels, on any machine with AVX2 -------------------------------------

@@ -56,11 +56,11 @@ def test_fast_kernels_match_reference_kernel(case, algo, dtype):
     rng = rng_for(case, "algoT")
     x, wt, bias, _ = ref_make(case, dtype, rng)
     args = (*s, *p, *op, *d, g)
-    y_ref = _cnn.conv_transpose2d_forward(x, wt, bias, *args, _cnn.ALGO_REFERENCE)
-    assert_close(_cnn.conv_transpose2d_forward(x, wt, bias, *args, algo), y_ref, dtype, scale=10)
+    y_ref = _cnn.conv_transpose2d_forward(x, wt, bias, args, _cnn.ALGO_REFERENCE)
+    assert_close(_cnn.conv_transpose2d_forward(x, wt, bias, args, algo), y_ref, dtype, scale=10)
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
-    want = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, *args, _cnn.ALGO_REFERENCE)
-    got = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, *args, algo)
+    want = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, args, _cnn.ALGO_REFERENCE)
+    got = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, args, algo)
     for a, e in zip(got, want):
         assert_close(a, e, dtype, scale=100)
 
@@ -88,7 +88,7 @@ def test_conv_transpose2d_property_against_reference(c):
     b = rng.standard_normal(c["co"]) if c["bias"] else None
     kw = dict(stride=c["s"], padding=c["p"], output_padding=c["op"], groups=c["g"], dilation=c["d"])
     y_ref = ref.conv_transpose2d(x, w, b, **kw)
-    args = (*c["s"], *c["p"], *c["op"], *c["d"], c["g"], c["algo"])
+    args = ((*c["s"], *c["p"], *c["op"], *c["d"], c["g"]), c["algo"])
     assert_close(_cnn.conv_transpose2d_forward(x, w, b, *args), y_ref)
     gy = rng.standard_normal(y_ref.shape)
     got = _cnn.conv_transpose2d_backward(gy, x, w, True, True, b is not None, *args)

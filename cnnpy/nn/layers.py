@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._args import as_float, as_int, as_tuple, pad_mode
+from .._args import as_float, as_int, as_tuple, check_groups, pad_mode
 from . import init
 from .module import Module, Parameter
 
@@ -63,9 +63,8 @@ class _ConvNd(_Cached):
         self.in_channels = as_int(name, "in_channels", in_channels, 1)
         self.out_channels = as_int(name, "out_channels", out_channels, 1)
         self.groups = as_int(name, "groups", groups, 1)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"{name}: in_channels ({self.in_channels}) and out_channels "
-                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
+        check_groups(name, self.groups, {"in_channels": self.in_channels,
+                                         "out_channels": self.out_channels})
         self.kernel_size = as_tuple(name, "kernel_size", kernel_size, self._dims, 1)
         self.stride = as_tuple(name, "stride", stride, self._dims, 1)
         self.dilation = as_tuple(name, "dilation", dilation, self._dims, 1)
@@ -174,9 +173,8 @@ class _ConvTransposeNd(_Cached):
         self.in_channels = as_int(name, "in_channels", in_channels, 1)
         self.out_channels = as_int(name, "out_channels", out_channels, 1)
         self.groups = as_int(name, "groups", groups, 1)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"{name}: in_channels ({self.in_channels}) and out_channels "
-                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
+        check_groups(name, self.groups, {"in_channels": self.in_channels,
+                                         "out_channels": self.out_channels})
         self.kernel_size = as_tuple(name, "kernel_size", kernel_size, self._dims, 1)
         self.stride = as_tuple(name, "stride", stride, self._dims, 1)
         self.padding = as_tuple(name, "padding", padding, self._dims, 0)
