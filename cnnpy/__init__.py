@@ -13,8 +13,7 @@ from .model_summary import receptive_field, summary
 from .serialization import load, save
 from .shapes import conv_output_size, conv_transpose_output_size, pool_output_size, same_padding
 from .training import History, evaluate, train
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "functional", "nn", "optim", "data", "datasets", "transforms", "models", "kernels",

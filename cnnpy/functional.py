@@ -23,7 +23,7 @@ from . import _cnn
 from ._args import (as_array, as_float, as_int, as_tuple, cast, check_groups, check_numel, out_len,
                     pad_mode, real_dtype, reduction)
 from ._random import get_rng
-from .shapes import resolve_padding
+from .shapes import conv_padding
 
 __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad", "interpolate",
@@ -127,26 +127,6 @@ def _grad4(op: str, form: _Form, grad_output, dtype, want) -> np.ndarray:
 
 # ---- convolution ---------------------------------------------------------------------------------
 
-def _conv_padding(op, padding, dims, sizes, ks, ss, ds):
-    """-> ((top, bottom), (left, right)) for the engine, from any padding form."""
-    def one(p, d):  # one dim's padding: an int, a (before, after) pair or a string
-        return resolve_padding(op, tuple(p) if isinstance(p, list) else p, sizes[d], ks[d], ss[d], ds[d])
-
-    if isinstance(padding, (tuple, list)):
-        items = list(padding)
-        if dims == 1 and len(items) == 2 and not any(isinstance(p, (str, tuple, list)) for p in items):
-            per = [one(tuple(items), 0)]  # (left, right)
-        elif len(items) == dims:
-            per = [one(p, d) for d, p in enumerate(items)]
-        else:
-            form = "(p,), (left, right) or ((left, right),)" if dims == 1 else \
-                "(pH, pW) or ((top, bottom), (left, right))"
-            raise ValueError(f"{op}: padding must be an int, 'valid', 'same', 'full', {form}; got {padding!r}")
-    else:
-        per = [one(padding, d) for d in range(dims)]
-    return ((0, 0), per[0]) if dims == 1 else (per[0], per[1])
-
-
 class _ConvSetup:
     """Normalised arguments of conv1d/conv2d, shared by forward and backward."""
 
@@ -177,7 +157,7 @@ class _ConvSetup:
         sizes = x4.shape[2:] if dims == 2 else x4.shape[3:]
         if any(k == 0 for k in k_t):
             raise ValueError(f"{op}: kernel size {'x'.join(map(str, k_t))} must be non-zero")
-        pads = _conv_padding(op, padding, dims, sizes, k_t, stride_t, dil_t)
+        pads = conv_padding(op, padding, dims, sizes, k_t, stride_t, dil_t)
         self.stride, self.dilation = _hw(stride_t, dims), _hw(dil_t, dims)
         self.mode_code = pad_mode(op, "padding_mode", padding_mode)
         self.value = 0.0 if padding_mode == "zeros" else as_float(op, "value", value)

@@ -38,7 +38,8 @@ import numpy as np
 
 from . import _cnn, nn
 from ._args import PAD_MODES
-from .functional import _conv_padding
+from ._padding import pad_index
+from .shapes import conv_padding
 
 if TYPE_CHECKING:
     import torch
@@ -47,8 +48,6 @@ __all__ = ["to_torch", "from_torch"]
 
 _TORCH_MODES = {_cnn.PAD_REFLECT: "reflect", _cnn.PAD_REPLICATE: "replicate",
                 _cnn.PAD_CIRCULAR: "circular"}
-_MODE_NAME = {_cnn.PAD_REFLECT: "reflect", _cnn.PAD_SYMMETRIC: "symmetric",
-              _cnn.PAD_REPLICATE: "replicate", _cnn.PAD_CIRCULAR: "circular"}
 
 
 def _torch(op):
@@ -58,13 +57,6 @@ def _torch(op):
         raise ImportError(f"cnnpy.{op} needs PyTorch (pip install torch); cnnpy itself never "
                           f"does") from exc
     return torch
-
-
-def _pad_index(n, before, after, code):
-    """Indices into 0..n-1 of cnnpy's padding of a length-n axis in mode `code` (reflect,
-    symmetric, replicate, circular; any width cnnpy accepts): padding as a gather."""
-    from .functional import pad
-    return pad(np.arange(n, dtype=np.float64), (before, after), mode=_MODE_NAME[code]).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,7 +75,7 @@ def _torch_classes():
         def _padded(self, x):
             dims = len(self.kernel_size)
             sizes = tuple(x.shape[-dims:])
-            pads = _conv_padding(type(self).__name__, self.cnnpy_padding, dims, sizes,
+            pads = conv_padding(type(self).__name__, self.cnnpy_padding, dims, sizes,
                                  self.kernel_size, self.stride, self.dilation)[-dims:]
             code = PAD_MODES[self.cnnpy_padding_mode]
             if code == _cnn.PAD_CONSTANT:
@@ -91,7 +83,7 @@ def _torch_classes():
                 return F.pad(x, flat) if any(flat) else x
             for axis, (n, (b, a)) in enumerate(zip(sizes, pads), start=x.dim() - dims):
                 if b or a:
-                    index = torch.from_numpy(_pad_index(n, b, a, code)).to(x.device)
+                    index = torch.from_numpy(pad_index(n, b, a, code)).to(x.device)
                     x = x.index_select(axis, index)
             return x
 
@@ -231,7 +223,7 @@ def _static_pads(m):
         if any(s != 1 for s in m.stride):
             return None  # TensorFlow's rule at stride > 1 follows the input size
         return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(m.kernel_size, m.dilation)]
-    return _conv_padding(type(m).__name__, m.padding, m._dims, (1,) * m._dims, m.kernel_size,
+    return conv_padding(type(m).__name__, m.padding, m._dims, (1,) * m._dims, m.kernel_size,
                          m.stride, m.dilation)[-m._dims:]
 
 

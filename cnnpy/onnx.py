@@ -42,8 +42,9 @@ import numpy as np
 
 from . import _cnn, nn
 from ._args import PAD_MODES, as_int
-from .functional import _conv_padding
-from .interop import _pad_index
+from ._padding import pad_index
+from ._version import __version__
+from .shapes import conv_padding
 
 if TYPE_CHECKING:
     import onnx
@@ -165,7 +166,7 @@ def _explicit_pad(g, layer, x, sizes, per_dim, code):
         return g.node(layer, "Pad", [x, g.ints(f"{layer.name}/pads", pads)], mode=_ONNX_PAD_MODE[code])
     for axis, (n, (b, a)) in enumerate(zip(sizes, per_dim), start=rank - len(sizes)):
         if b or a:
-            index = g.ints(f"{layer.name}/pad_index", _pad_index(n, b, a, code))
+            index = g.ints(f"{layer.name}/pad_index", pad_index(n, b, a, code))
             x = g.node(layer, "Gather", [x, index], axis=axis)
     return x
 
@@ -180,7 +181,7 @@ def _conv(g, layer, x):
     m = layer.module
     g.needs_batch_first(layer)
     sizes = _spatial(layer, m._dims)
-    per_dim = _conv_padding(layer.kind, m.padding, m._dims, sizes, m.kernel_size, m.stride,
+    per_dim = conv_padding(layer.kind, m.padding, m._dims, sizes, m.kernel_size, m.stride,
                             m.dilation)[-m._dims:]
     code = PAD_MODES[m.padding_mode]
     if code != _cnn.PAD_CONSTANT and any(b or a for b, a in per_dim):
@@ -558,14 +559,10 @@ def export(model: nn.Module, path: str | os.PathLike | BinaryIO | None, input_sh
         initializer=g.initializers)
     opsets = [onnx.helper.make_opsetid("", OPSET)]
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="cnnpy",
-                                   producer_version=_version(),
+                                   producer_version=__version__,
                                    ir_version=onnx.helper.find_min_ir_version_for(opsets))
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
         onnx.save_model(proto, os.fspath(path) if isinstance(path, os.PathLike) else path)
     return proto
 
-
-def _version():
-    from . import __version__
-    return __version__

@@ -15,7 +15,7 @@ from . import _cnn
 from ._args import as_int, out_len
 
 __all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding",
-           "resolve_padding"]
+           "resolve_padding", "conv_padding"]
 
 
 def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple:
@@ -219,3 +219,30 @@ def __getattr__(name):
         from . import model_summary
         return getattr(model_summary, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def conv_padding(op: str, padding, dims: int, sizes, ks, ss, ds) -> tuple:
+    """((top, bottom), (left, right)) for the engine from any padding form of ``F.conv1d``/``F.conv2d``
+    (an int, per-dim ints or pairs, 'valid', 'same', 'full'), given the `dims` spatial sizes,
+    kernel sizes, strides and dilations; 1-D gives ((0, 0), (left, right)). `op` names the caller
+    in errors.
+
+    >>> conv_padding("conv2d", "same", 2, (91, 91), (3, 3), (2, 2), (1, 1))
+    ((1, 1), (1, 1))
+    """
+    def one(p, d):  # one dim's padding: an int, a (before, after) pair or a string
+        return resolve_padding(op, tuple(p) if isinstance(p, list) else p, sizes[d], ks[d], ss[d], ds[d])
+
+    if isinstance(padding, (tuple, list)):
+        items = list(padding)
+        if dims == 1 and len(items) == 2 and not any(isinstance(p, (str, tuple, list)) for p in items):
+            per = [one(tuple(items), 0)]  # (left, right)
+        elif len(items) == dims:
+            per = [one(p, d) for d, p in enumerate(items)]
+        else:
+            form = "(p,), (left, right) or ((left, right),)" if dims == 1 else \
+                "(pH, pW) or ((top, bottom), (left, right))"
+            raise ValueError(f"{op}: padding must be an int, 'valid', 'same', 'full', {form}; got {padding!r}")
+    else:
+        per = [one(padding, d) for d in range(dims)]
+    return ((0, 0), per[0]) if dims == 1 else (per[0], per[1])

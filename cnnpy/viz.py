@@ -29,7 +29,9 @@ import shutil
 import numpy as np
 
 from . import functional as F
+from .nn.layers import ReLU
 from .nn.module import Module, Parameter, Sequential
+from .shapes import conv_padding
 
 __all__ = ["animate", "Animation", "GIF", "show_kernels", "show_feature_maps", "show_images",
            "plot_history", "saliency", "show_saliency"]
@@ -159,7 +161,7 @@ def _conv_scene(op, dims, x, k, stride, padding, dilation, padding_mode, value, 
     (sh, sw), (dh, dw) = _pair(op, "stride", stride, dims), _pair(op, "dilation", dilation, dims)
     sizes, ks = x.shape, k.shape
     # the per-side padding exactly as the engine resolves it (strings, pairs, per-dim forms)
-    (pt, pb), (pl, pr) = F._conv_padding(op, padding, dims, sizes if dims == 2 else sizes[1:],
+    (pt, pb), (pl, pr) = conv_padding(op, padding, dims, sizes if dims == 2 else sizes[1:],
                                          ks if dims == 2 else ks[1:], (sh, sw) if dims == 2 else (sw,),
                                          (dh, dw) if dims == 2 else (dw,))
     fill = 0.0 if padding_mode == "zeros" else float(value)
@@ -906,7 +908,6 @@ def saliency(model, x, method: str = "gradient", target=None) -> np.ndarray:
     PyTorch: ``torch.autograd.grad(model(x)[:, target].sum(), x)``; guided backpropagation with
     backward hooks on ``nn.ReLU``.
     """
-    from .nn.layers import ReLU
     if method not in ("gradient", "guided"):
         raise ValueError(f"saliency: method must be 'gradient' or 'guided', got {method!r}")
     arr = np.asarray(x)

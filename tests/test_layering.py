@@ -15,6 +15,7 @@ LOCAL_IMPORTS = {
     **{("cnnpy.__main__", f"cnnpy.{m}"): "the demo command imports what it runs"
        for m in ("data", "datasets", "models", "nn", "optim")},
     ("cnnpy.shapes", "cnnpy.model_summary"): "the old names cnnpy.shapes.summary/receptive_field",
+    ("cnnpy.training", "cnnpy.viz"): "History.plot draws with the optional viz module (matplotlib)",
 }
 
 
