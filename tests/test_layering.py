@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "cnnpy"
+import cnnpy
+
+# the package that runs: the source tree in a checkout, site-packages when the wheel is tested
+PACKAGE = Path(cnnpy.__file__).resolve().parent
 
 # imports inside functions: (module, target) -> reason; any other one hides a dependency
 LOCAL_IMPORTS = {
