@@ -359,7 +359,8 @@ static int fusable_act(const net_op *op)
 }
 
 /* A pooling whose windows tile its input: window = stride, no padding, no dilation, and
- * ceil_mode only where it changes nothing. Max pooling keeps the argmax in 7 bits. */
+ * ceil_mode only where it changes nothing. Max pooling keeps the argmax in 7 bits, average
+ * pooling a branch bit per window element in 64. */
 static int fusable_pool(const net_op *op)
 {
     const cnn_pool2d_desc *d = &op->pd;
@@ -369,7 +370,7 @@ static int fusable_pool(const net_op *op)
         return 0;
     if (d->ceil_mode && ((d->in_h - d->kernel_h) % d->stride_h || (d->in_w - d->kernel_w) % d->stride_w))
         return 0;
-    return op->kind == OP_AVGPOOL || d->kernel_h * d->kernel_w <= 128;
+    return d->kernel_h * d->kernel_w <= (op->kind == OP_AVGPOOL ? 64 : 128);
 }
 
 /* Conv output rows per forward item: a tile of about 32K elements (in cache), a multiple of the

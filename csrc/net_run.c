@@ -85,23 +85,25 @@ static const uint8_t *dropout_mask(const cnn_net *net, net_op *op, int train,
     return op->own_mask;
 }
 
-#ifdef CNN_NET_PROFILE /* benchmarks only (tests/c/test_net.c bench): seconds per op and pass */
+#ifdef CNN_NET_PROFILE /* benchmarks only (tests/c/test_net.c bench): seconds per op and pass, the
+                        * calling thread's CPU time (a loaded machine's waits not counted) */
 #include <time.h>
 double cnn_net_profile[64][2];
-int64_t cnn_net_profile_ops[64][2]; /* the layers of op k, [-1, -1] after the last */
+int64_t cnn_net_profile_ops[64][2]; /* the layers of op k */
+int64_t cnn_net_profile_n;          /* ops recorded */
 static double profile_clock(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 #define PROFILE_START(k) const double profile_t0 = profile_clock()
 #define PROFILE_STOP(op, k, pass)                                                                 \
     do {                                                                                          \
-        if ((k) < 63) {                                                                           \
+        if ((k) < 64) {                                                                           \
             cnn_net_profile[k][pass] += profile_clock() - profile_t0;                            \
             cnn_net_profile_ops[k][0] = (op)->first, cnn_net_profile_ops[k][1] = (op)->last;      \
-            cnn_net_profile_ops[(k) + 1][0] = cnn_net_profile_ops[(k) + 1][1] = -1;               \
+            if ((k) >= cnn_net_profile_n) cnn_net_profile_n = (k) + 1;                            \
         }                                                                                         \
     } while (0)
 #else

@@ -5,7 +5,7 @@
  * steady-state step; 1 and 2 threads bitwise; errors refused with the layer and field, leaving
  * the caller's arrays untouched. Built and run by tests/test_c_engine.py. Exit status 0 means
  * every check passed. `test_net bench` times the lecture's networks instead (see main). */
-#define _XOPEN_SOURCE 700 /* getrusage, clock_gettime */
+#define _XOPEN_SOURCE 700 /* getrusage, clock_gettime with the CPU-time clocks */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -894,7 +894,7 @@ static void set_shape(shape4 *s, int ndim, int64_t a, int64_t b, int64_t c, int6
 static void test_against_engine_calls(void)
 {
     static net_case c;
-    printf("compiled steps against the same layers as engine calls:\n");
+    printf("compiled steps against the same layers as engine calls (%s):\n", cnn_isa_name(cnn_get_isa()));
     /* GausNet (conv-relu-avgpool twice, linear, linear), BCE with logits, Adam */
     memset(&c, 0, sizeof c);
     c.name = "GausNet 18x18";
@@ -1274,10 +1274,10 @@ static void test_own_dropout_masks(void)
 
 /* ---- timing (test_net bench) ------------------------------------------------------------------------- */
 
-static double now(void)
+static double clock_s(clockid_t which)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(which, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -1290,6 +1290,7 @@ static int cmp_double(const void *a, const void *b)
 #ifdef CNN_NET_PROFILE /* net_run.c built with it: seconds per op, forward and backward */
 extern double cnn_net_profile[64][2];
 extern int64_t cnn_net_profile_ops[64][2];
+extern int64_t cnn_net_profile_n;
 #endif
 
 /* Median milliseconds of a step of the network: compiled (fused), compiled without fusion, and
@@ -1302,7 +1303,7 @@ static void bench_case(const char *name, const cnn_layer_desc *L, int64_t n, con
     rng_state = 31;
     gaussian_images(CNN_FLOAT32, shape[0], shape[2], x, t);
     const void *target = loss == CNN_LOSS_MSE ? (const void *)x : (const void *)t;
-    double ms[3][64];
+    double ms[3][64], cpu[3][64];
     for (int variant = 0; variant < 3; variant++) {
         model m;
         make_model(&m, L, n, loss, CNN_OPTIM_ADAM, CNN_FLOAT32, 2);
@@ -1323,23 +1324,25 @@ static void bench_case(const char *name, const cnn_layer_desc *L, int64_t n, con
             double value;
             set_hparams(&m, CNN_OPTIM_ADAM, 0);
             const long f0 = minor_faults();
-            const double t0 = now();
+            const double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             if (variant < 2) CHECK(cnn_net_step(m.net, &a, &value) == CNN_OK);
             else ref_step(L, n, &m, x, &xs, target, loss, CNN_OPTIM_ADAM, NULL, NULL);
             if (k >= 0) {
-                ms[variant][k] = 1e3 * (now() - t0);
+                ms[variant][k] = 1e3 * (clock_s(CLOCK_MONOTONIC) - t0);
+                cpu[variant][k] = 1e3 * (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
                 faults += minor_faults() - f0;
             }
         }
         qsort(ms[variant], (size_t)repeats, sizeof(double), cmp_double);
-        printf("  %-22s %-28s %7.3f ms  (%.1f page faults per step)\n", name,
+        qsort(cpu[variant], (size_t)repeats, sizeof(double), cmp_double);
+        printf("  %-22s %-24s %7.3f ms wall, %7.3f ms CPU (%.1f page faults per step)\n", name,
                variant == 0 ? "compiled, fused" : variant == 1 ? "compiled, unfused" : "separate engine calls",
-               ms[variant][repeats / 2], (double)faults / repeats);
+               ms[variant][repeats / 2], cpu[variant][repeats / 2], (double)faults / repeats);
 #ifdef CNN_NET_PROFILE
         if (variant == 0)
-            for (int k = 0; k < 64 && cnn_net_profile_ops[k][1] >= 0; k++)
+            for (int64_t k = 0; k < cnn_net_profile_n; k++)
                 if (cnn_net_profile[k][0] + cnn_net_profile[k][1] > 0)
-                    printf("      layers %2lld-%-2lld  forward %7.3f ms  backward %7.3f ms\n",
+                    printf("      layers %2lld-%-2lld  forward %7.3f ms  backward %7.3f ms  (CPU, calling thread)\n",
                            (long long)cnn_net_profile_ops[k][0], (long long)cnn_net_profile_ops[k][1],
                            1e3 * cnn_net_profile[k][0] / repeats, 1e3 * cnn_net_profile[k][1] / repeats);
 #endif
@@ -1370,7 +1373,13 @@ int main(int argc, char **argv)
     cnn_set_num_threads(2);
     test_errors();
     test_own_dropout_masks();
-    test_against_engine_calls();
+    const cnn_isa best = cnn_get_isa();
+    for (int isa = CNN_ISA_SCALAR; isa <= CNN_ISA_AVX512; isa++)
+        if (cnn_isa_available((cnn_isa)isa)) {
+            cnn_set_isa((cnn_isa)isa);
+            test_against_engine_calls();
+        }
+    cnn_set_isa(best);
     test_threads_bitwise();
     test_gausnet_trains();
     if (failures) {
