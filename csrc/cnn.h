@@ -697,9 +697,12 @@ cnn_status cnn_net_output_shape(const cnn_net *net, int in_ndim, const int64_t *
 /* Where the last failed call on this network failed (bindings, forward, step). */
 const cnn_net_error *cnn_net_last_error(const cnn_net *net);
 
-/* Plans the network for inputs of this shape: validates every layer against it and (re)builds
- * the arena when the shape, the thread count or the instruction set changed since the last plan.
- * On failure the previous plan stays. */
+/* Plans the network for inputs of this shape: validates every layer against it and builds the
+ * arena. The network keeps its last two plans, so that alternating between two shapes (the
+ * training batch and the last, smaller one; or a training and an inference batch) allocates
+ * nothing after the first time; planning a kept shape only switches to it. A plan is made again
+ * when the thread count, the instruction set or the fusion setting changed (forward and step do
+ * that themselves). On failure the current plan stays. */
 cnn_status cnn_net_plan(cnn_net *net, int in_ndim, const int64_t *in_shape, cnn_net_error *err);
 /* Bytes of the arena of the current plan (0 before the first). */
 int64_t cnn_net_arena_bytes(const cnn_net *net);
@@ -715,7 +718,9 @@ cnn_status cnn_net_bind_param(cnn_net *net, int64_t i, void *data, void *grad, v
                               void *state1, void *state2);
 /* Binds the loss's constant weights: cross entropy, weight (classes) or NULL; the binary cross
  * entropies, weight and pos_weight with the output's number of elements (broadcast by the caller)
- * or NULL. Kept until bound again. Bound for one plan: planning another shape unbinds them. */
+ * or NULL. Kept until bound again. The binary cross entropies' weights are bound for the current
+ * plan's shape: after planning another shape, cnn_net_step refuses (CNN_EINVAL, field "weight")
+ * until they are bound again. */
 cnn_status cnn_net_bind_loss_weights(cnn_net *net, const void *weight, const void *pos_weight);
 
 /* Inference on the planned shape: y (the output's shape) = the network applied to x, with

@@ -325,6 +325,7 @@ void cnn_net_destroy(cnn_net *net)
 {
     if (!net) return;
     net_free_plan(net->plan);
+    net_free_plan(net->spare);
     free(net->layers);
     free(net->params);
     free(net->wparam);
@@ -386,22 +387,33 @@ cnn_status cnn_net_output_shape(const cnn_net *net, int in_ndim, const int64_t *
     return st;
 }
 
-/* Plans again unless the plan fits this shape, the thread count and the instruction set. */
+/* Whether plan p was made for this shape and the current thread count, instruction set and
+ * fusion setting. */
+static int plan_fits(const cnn_net *net, const net_plan *p, const net_shape *in)
+{
+    return p && p->in.ndim == in->ndim &&
+           !memcmp(p->in.dims, in->dims, (size_t)in->ndim * sizeof(int64_t)) &&
+           p->threads == cnn_get_num_threads() && p->table == cnn_kernels() && p->fused == net->fuse;
+}
+
+/* Makes the plan for this shape current: the current one, the spare one (the shapes swap), or a
+ * new one (which becomes current; the old current becomes the spare). */
 static cnn_status replan(cnn_net *net, const net_shape *in, cnn_net_error *err)
 {
-    const net_plan *p = net->plan;
-    if (p && p->in.ndim == in->ndim && !memcmp(p->in.dims, in->dims, (size_t)in->ndim * sizeof(int64_t)) &&
-        p->threads == cnn_get_num_threads() && p->table == cnn_kernels() && p->fused == net->fuse)
+    if (plan_fits(net, net->plan, in)) return CNN_OK;
+    net_plan *other = net->spare;
+    if (plan_fits(net, other, in)) {
+        net->spare = net->plan;
+        net->plan = other;
         return CNN_OK;
+    }
     net_plan *fresh;
     cnn_status st = net_build_plan(net, in, &fresh, err);
     if (st) return st;
-    const int same_output = p && p->shapes[net->n_layers].numel == fresh->shapes[net->n_layers].numel;
-    net_free_plan(net->plan);
+    fresh->id = ++net->plans;
+    net_free_plan(net->spare);
+    net->spare = net->plan;
     net->plan = fresh;
-    net->generation++;
-    /* class weights keep their meaning; elementwise weights were for the old output shape */
-    if (net->loss.kind == CNN_LOSS_CROSS_ENTROPY || same_output) net->loss_w_generation = net->generation;
     return CNN_OK;
 }
 
@@ -465,8 +477,8 @@ cnn_status cnn_net_bind_loss_weights(cnn_net *net, const void *weight, const voi
         return net_fail(&net->err, CNN_EINVAL, CNN_NET_WHERE_LOSS, weight ? "weight" : "pos_weight", -1);
     net->loss_w = weight;
     net->loss_pw = pos_weight;
-    net->loss_w_bound = weight || pos_weight;
-    net->loss_w_generation = net->generation;
+    net->loss_w_bound = bce && (weight || pos_weight); /* class weights fit every shape */
+    net->loss_w_plan = net->plan ? net->plan->id : 0;
     return CNN_OK;
 }
 
@@ -504,7 +516,7 @@ cnn_status cnn_net_step(cnn_net *net, const cnn_net_step_args *a, double *loss)
                         !a ? "args" : !a->x ? "x" : !a->target ? "target" : "loss", -1);
     if (net->loss.kind == CNN_LOSS_NONE)
         return net_fail(&net->err, CNN_EINVAL, CNN_NET_WHERE_LOSS, "kind", -1);
-    if (net->loss_w_bound && net->loss_w_generation != net->generation)
+    if (net->loss_w_bound && net->loss_w_plan != net->plan->id) /* bound for another shape */
         return net_fail(&net->err, CNN_EINVAL, CNN_NET_WHERE_LOSS, "weight", -1);
     return net_run_step(net, a, loss);
 }

@@ -86,6 +86,7 @@ typedef struct {
     double *loss_work;    /* cross entropy: a log-softmax row */
     char *arena;
     int64_t bytes;
+    uint64_t id;          /* which plan of its network (loss weights are bound for one) */
 } net_plan;
 
 struct cnn_net {
@@ -100,10 +101,11 @@ struct cnn_net {
     int64_t n_params;
     net_param *params;
     int64_t *wparam, *bparam; /* per layer: its weight's and bias's parameter (-1: none) */
-    net_plan *plan;
-    uint64_t generation;  /* plans made; loss weights are bound for one */
+    net_plan *plan;       /* the current plan */
+    net_plan *spare;      /* the one before, kept: alternating shapes re-plan nothing */
+    uint64_t plans;       /* plans made */
     const void *loss_w, *loss_pw;
-    uint64_t loss_w_generation;
+    uint64_t loss_w_plan; /* the plan the elementwise loss weights were bound for */
     int loss_w_bound;
     cnn_net_error err;    /* where the last failed call failed */
 };

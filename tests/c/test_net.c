@@ -128,15 +128,18 @@ static void init_params(model *m, uint64_t seed)
     }
 }
 
-static void make_model(model *m, const cnn_layer_desc *layers, int64_t n, cnn_loss_kind loss,
-                       cnn_optim_kind optim, cnn_dtype dt, uint64_t seed)
+/* A network with parameters bound to fresh arrays, initialised from seed. Cross entropy has label
+ * smoothing 0.1 (as ref_step). */
+static void make_model_red(model *m, const cnn_layer_desc *layers, int64_t n, cnn_loss_kind loss,
+                           cnn_reduction red, cnn_optim_kind optim, cnn_dtype dt, uint64_t seed)
 {
     cnn_loss_desc l = {0};
     cnn_net_error err;
     memset(m, 0, sizeof *m);
     l.kind = loss;
-    l.reduction = CNN_REDUCE_MEAN;
+    l.reduction = red;
     l.ignore_index = -100;
+    l.label_smoothing = loss == CNN_LOSS_CROSS_ENTROPY ? 0.1 : 0.0;
     m->dt = dt;
     cnn_status st = cnn_net_create(layers, n, &l, optim, dt, 99, &m->net, &err);
     if (st) {
@@ -152,6 +155,12 @@ static void make_model(model *m, const cnn_layer_desc *layers, int64_t n, cnn_lo
         cnn_net_bind_param(m->net, i, m->data[i], m->grad[i], m->state[i][0], m->state[i][1], m->state[i][2]);
     }
     init_params(m, seed);
+}
+
+static void make_model(model *m, const cnn_layer_desc *layers, int64_t n, cnn_loss_kind loss,
+                       cnn_optim_kind optim, cnn_dtype dt, uint64_t seed)
+{
+    make_model_red(m, layers, n, loss, CNN_REDUCE_MEAN, optim, dt, seed);
 }
 
 static void free_model(model *m)
@@ -233,6 +242,17 @@ static cnn_conv2d_desc conv_desc(const cnn_layer_desc *L, const shape4 *in)
     d.pad_left = L->conv.pad_left;
     d.pad_right = L->conv.pad_right;
     d.groups = L->conv.groups;
+    /* padding="same" as cnnpy.same_padding: output ceil(n / s), the odd element after */
+    for (int axis = 0; axis < 2; axis++) {
+        if (!(axis ? L->conv.same_w : two && L->conv.same_h)) continue;
+        const int64_t n = axis ? d.in_w : d.in_h, k = axis ? d.kernel_w : d.kernel_h;
+        const int64_t st = axis ? d.stride_w : d.stride_h, dl = axis ? d.dilation_w : d.dilation_h;
+        const int64_t out = (n + st - 1) / st;
+        int64_t total = (out - 1) * st + dl * (k - 1) + 1 - n;
+        total = total > 0 ? total : 0;
+        *(axis ? &d.pad_left : &d.pad_top) = total / 2;
+        *(axis ? &d.pad_right : &d.pad_bottom) = total - total / 2;
+    }
     return d;
 }
 
@@ -240,10 +260,11 @@ static cnn_conv_transpose2d_desc convt_desc(const cnn_layer_desc *layers, const 
                                             const shape4 *in)
 {
     cnn_conv_transpose2d_desc d = {0};
+    const int two = L->spatial_dims == 2;
     d.batch = in->d[0];
     d.in_channels = in->d[1];
-    d.in_h = in->d[2];
-    d.in_w = in->d[3];
+    d.in_h = two ? in->d[2] : 1;
+    d.in_w = in->d[in->ndim - 1];
     if (L->kind == CNN_LAYER_TIED_CONV_TRANSPOSE) {
         const cnn_layer_desc *o = &layers[L->tied.layer];
         d.out_channels = o->conv.in_channels;
@@ -260,15 +281,15 @@ static cnn_conv_transpose2d_desc convt_desc(const cnn_layer_desc *layers, const 
         d.output_padding_w = L->tied.output_padding_w;
     } else {
         d.out_channels = L->conv_transpose.out_channels;
-        d.kernel_h = L->conv_transpose.kernel_h;
+        d.kernel_h = two ? L->conv_transpose.kernel_h : 1;
         d.kernel_w = L->conv_transpose.kernel_w;
-        d.stride_h = L->conv_transpose.stride_h;
+        d.stride_h = two ? L->conv_transpose.stride_h : 1;
         d.stride_w = L->conv_transpose.stride_w;
-        d.pad_h = L->conv_transpose.pad_h;
+        d.pad_h = two ? L->conv_transpose.pad_h : 0;
         d.pad_w = L->conv_transpose.pad_w;
-        d.output_padding_h = L->conv_transpose.output_padding_h;
+        d.output_padding_h = two ? L->conv_transpose.output_padding_h : 0;
         d.output_padding_w = L->conv_transpose.output_padding_w;
-        d.dilation_h = L->conv_transpose.dilation_h;
+        d.dilation_h = two ? L->conv_transpose.dilation_h : 1;
         d.dilation_w = L->conv_transpose.dilation_w;
         d.groups = L->conv_transpose.groups;
     }
@@ -328,6 +349,7 @@ typedef struct {
     void *xin[MAXL];      /* conv: the (padded) input its kernel read; others: NULL */
     void *wuse[MAXL];     /* conv: the weight its kernel read (flipped); tied linear: W^T */
     int64_t *idx[MAXL];
+    uint8_t *mask[MAXL];  /* dropout: the mask per element */
 } ref_state;
 
 static void flip_copy(cnn_dtype dt, int64_t outer, int64_t kk, const void *src, void *dst, int add)
@@ -361,10 +383,11 @@ static void transpose_copy(cnn_dtype dt, int64_t rows, int64_t cols, const void 
 }
 
 /* One training step of model m's layers through the engine's entry points. masks[i]: layer i's
- * dropout mask (elementwise). Returns the loss. */
+ * dropout mask (a byte per element; dropout2d a byte per channel). Returns the loss (reduction
+ * 'none': the sum of the values). Cross entropy uses label smoothing 0.1. */
 static double ref_step(const cnn_layer_desc *layers, int64_t n, const model *m, const void *x,
-                       const shape4 *xs, const void *target, cnn_loss_kind loss, cnn_optim_kind optim,
-                       uint8_t *const *masks, void *out)
+                       const shape4 *xs, const void *target, cnn_loss_kind loss, cnn_reduction red,
+                       cnn_optim_kind optim, uint8_t *const *masks, void *out)
 {
     const cnn_dtype dt = m->dt;
     const size_t es = esize(dt);
@@ -419,8 +442,8 @@ static double ref_step(const cnn_layer_desc *layers, int64_t n, const model *m, 
             int64_t oh, ow;
             CHECK(cnn_conv_transpose2d_output_shape(&d, &oh, &ow) == CNN_OK);
             o->d[1] = d.out_channels;
-            o->d[2] = oh;
-            o->d[3] = ow;
+            if (L->spatial_dims == 2) o->d[2] = oh;
+            o->d[o->ndim - 1] = ow;
             r.act[i + 1] = zalloc(numel_of(o), es);
             CHECK(cnn_conv_transpose2d_forward(&d, dt, CNN_ALGO_AUTO, xi, wp, bp, r.act[i + 1]) == CNN_OK);
             break;
@@ -497,10 +520,21 @@ static double ref_step(const cnn_layer_desc *layers, int64_t n, const model *m, 
             CHECK(cnn_softmax_forward(dt, numel_of(in) / in->d[in->ndim - 1], in->d[in->ndim - 1], 1, xi,
                                       r.act[i + 1]) == CNN_OK);
             break;
-        case CNN_LAYER_DROPOUT:
-            r.act[i + 1] = zalloc(numel_of(in), es);
-            CHECK(cnn_dropout_forward(dt, numel_of(in), L->p, masks[i], xi, r.act[i + 1]) == CNN_OK);
+        case CNN_LAYER_UNFLATTEN: /* of dim 1 */
+            o->ndim = 1 + L->unflatten.ndims;
+            for (int d = 0; d < L->unflatten.ndims; d++) o->d[1 + d] = L->unflatten.sizes[d];
+            r.act[i + 1] = zalloc(numel_of(o), es);
+            memcpy(r.act[i + 1], xi, (size_t)numel_of(o) * es);
             break;
+        case CNN_LAYER_DROPOUT:
+        case CNN_LAYER_DROPOUT2D: { /* a channel mask broadcast over the plane, as dropout2d does */
+            const int64_t k = numel_of(in), per = L->kind == CNN_LAYER_DROPOUT ? 1 : k / (in->d[0] * in->d[1]);
+            r.mask[i] = zalloc(k, 1);
+            for (int64_t j = 0; j < k; j++) r.mask[i][j] = masks[i][j / per];
+            r.act[i + 1] = zalloc(k, es);
+            CHECK(cnn_dropout_forward(dt, k, L->p, r.mask[i], xi, r.act[i + 1]) == CNN_OK);
+            break;
+        }
         default:
             CHECK(!"layer kind not in the reference");
         }
@@ -510,21 +544,42 @@ static double ref_step(const cnn_layer_desc *layers, int64_t n, const model *m, 
     const int64_t on = numel_of(os);
     void *pred = r.act[n];
     double value = 0;
-    void *lv = zalloc(1, es), *g = zalloc(on, es), *one = zalloc(1, es);
-    set(dt, one, 0, 1.0);
-    if (loss == CNN_LOSS_MSE) {
-        CHECK(cnn_mse_loss_forward(dt, on, pred, target, CNN_REDUCE_MEAN, lv) == CNN_OK);
-        CHECK(cnn_mse_loss_backward(dt, on, one, pred, target, CNN_REDUCE_MEAN, g, NULL) == CNN_OK);
-    } else if (loss == CNN_LOSS_BCE_LOGITS) {
-        CHECK(cnn_bce_logits_loss_forward(dt, on, pred, target, NULL, NULL, CNN_REDUCE_MEAN, lv) == CNN_OK);
-        CHECK(cnn_bce_logits_loss_backward(dt, on, one, pred, target, NULL, NULL, CNN_REDUCE_MEAN, g, NULL) == CNN_OK);
-    } else {
-        CHECK(cnn_cross_entropy_forward(dt, os->d[0], os->d[1], 1, pred, target, NULL, -100, 0.0,
-                                        CNN_REDUCE_MEAN, lv) == CNN_OK);
-        CHECK(cnn_cross_entropy_backward(dt, os->d[0], os->d[1], 1, one, pred, target, NULL, -100, 0.0,
-                                         CNN_REDUCE_MEAN, g) == CNN_OK);
+    void *lv = zalloc(on, es), *g = zalloc(on, es), *one = zalloc(on, es);
+    const int64_t rows = os->d[0], inner = on / os->d[0] / os->d[1];
+    for (int64_t i = 0; i < on; i++) set(dt, one, i, 1.0); /* grad_output: 1, or ones for 'none' */
+    cnn_status s1 = CNN_EINVAL, s2 = CNN_EINVAL;
+    int64_t values = red == CNN_REDUCE_NONE ? on : 1;
+    switch (loss) {
+    case CNN_LOSS_MSE:
+        s1 = cnn_mse_loss_forward(dt, on, pred, target, red, lv);
+        s2 = cnn_mse_loss_backward(dt, on, one, pred, target, red, g, NULL);
+        break;
+    case CNN_LOSS_L1:
+        s1 = cnn_l1_loss_forward(dt, on, pred, target, red, lv);
+        s2 = cnn_l1_loss_backward(dt, on, one, pred, target, red, g, NULL);
+        break;
+    case CNN_LOSS_BCE:
+        s1 = cnn_bce_loss_forward(dt, on, pred, target, NULL, red, lv);
+        s2 = cnn_bce_loss_backward(dt, on, one, pred, target, NULL, red, g, NULL);
+        break;
+    case CNN_LOSS_BCE_LOGITS:
+        s1 = cnn_bce_logits_loss_forward(dt, on, pred, target, NULL, NULL, red, lv);
+        s2 = cnn_bce_logits_loss_backward(dt, on, one, pred, target, NULL, NULL, red, g, NULL);
+        break;
+    case CNN_LOSS_CROSS_ENTROPY:
+        values = red == CNN_REDUCE_NONE ? rows * inner : 1;
+        s1 = cnn_cross_entropy_forward(dt, rows, os->d[1], inner, pred, target, NULL, -100, 0.1, red, lv);
+        s2 = cnn_cross_entropy_backward(dt, rows, os->d[1], inner, one, pred, target, NULL, -100, 0.1, red, g);
+        break;
+    case CNN_LOSS_CORRELATION:
+        values = red == CNN_REDUCE_NONE ? rows : 1;
+        s1 = cnn_correlation_loss_forward(dt, rows, on / rows, pred, target, red, lv);
+        s2 = cnn_correlation_loss_backward(dt, rows, on / rows, one, pred, target, red, g, NULL);
+        break;
+    default: break;
     }
-    value = get(dt, lv, 0);
+    CHECK(s1 == CNN_OK && s2 == CNN_OK);
+    for (int64_t i = 0; i < values; i++) value += get(dt, lv, i); /* 'none': the sum, in order */
     if (out) memcpy(out, pred, (size_t)on * es);
     for (int64_t i = 0; i < m->np; i++) memset(m->grad[i], 0, (size_t)m->numel[i] * es);
     /* backward: g is d loss / d act[i + 1] */
@@ -617,7 +672,12 @@ static double ref_step(const cnn_layer_desc *layers, int64_t n, const model *m, 
         case CNN_LAYER_SOFTMAX:
             CHECK(cnn_softmax_backward(dt, k / in->d[in->ndim - 1], in->d[in->ndim - 1], 1, g, r.act[i + 1], dx) == CNN_OK);
             break;
-        case CNN_LAYER_DROPOUT: CHECK(cnn_dropout_backward(dt, k, L->p, masks[i], g, dx) == CNN_OK); break;
+        case CNN_LAYER_UNFLATTEN: memcpy(dx, g, (size_t)k * es); break;
+        case CNN_LAYER_DROPOUT:
+        case CNN_LAYER_DROPOUT2D:
+            CHECK(cnn_dropout_backward(dt, k, L->p, r.mask[i], g, dx) == CNN_OK);
+            free(r.mask[i]);
+            break;
         default: break;
         }
         if (gb) add_into(dt, m->numel[bi[i]], gb, m->grad[bi[i]]);
@@ -783,6 +843,7 @@ typedef struct {
     int64_t n;
     shape4 in;
     cnn_loss_kind loss;
+    cnn_reduction red;
     cnn_optim_kind optim;
     int variant;
 } net_case;
@@ -791,9 +852,9 @@ static void check_case(const net_case *c, cnn_dtype dt, int steps)
 {
     model ref, unfused, fused;
     const size_t es = esize(dt);
-    make_model(&ref, c->layers, c->n, c->loss, c->optim, dt, 7);
-    make_model(&unfused, c->layers, c->n, c->loss, c->optim, dt, 7);
-    make_model(&fused, c->layers, c->n, c->loss, c->optim, dt, 7);
+    make_model_red(&ref, c->layers, c->n, c->loss, c->red, c->optim, dt, 7);
+    make_model_red(&unfused, c->layers, c->n, c->loss, c->red, c->optim, dt, 7);
+    make_model_red(&fused, c->layers, c->n, c->loss, c->red, c->optim, dt, 7);
     cnn_net_set_fusion(unfused.net, 0);
     cnn_net_error err;
     CHECK(cnn_net_plan(unfused.net, c->in.ndim, c->in.d, &err) == CNN_OK);
@@ -806,13 +867,15 @@ static void check_case(const net_case *c, cnn_dtype dt, int steps)
     void *x = zalloc(xn, es), *t = zalloc(on, c->loss == CNN_LOSS_CROSS_ENTROPY ? sizeof(int64_t) : es);
     void *y_ref = zalloc(on, es), *y_un = zalloc(on, es), *y_fu = zalloc(on, es);
     uint8_t *masks[MAXL] = {0};
+    int64_t mask_len[MAXL] = {0};
     for (int64_t i = 0; i < c->n; i++)
-        if (c->layers[i].kind == CNN_LAYER_DROPOUT) {
+        if (c->layers[i].kind == CNN_LAYER_DROPOUT || c->layers[i].kind == CNN_LAYER_DROPOUT2D) {
             int64_t k = 1;
             int nd;
             int64_t sh[CNN_NET_MAX_DIMS];
             cnn_net_output_shape(fused.net, c->in.ndim, c->in.d, i, &nd, sh, &err);
-            for (int d = 0; d < nd; d++) k *= sh[d];
+            for (int d = 0; d < (c->layers[i].kind == CNN_LAYER_DROPOUT ? nd : 2); d++) k *= sh[d];
+            mask_len[i] = k;
             masks[i] = zalloc(k, 1);
         }
     int bitwise_unfused = 1, bitwise_fused = 1;
@@ -820,24 +883,18 @@ static void check_case(const net_case *c, cnn_dtype dt, int steps)
     for (int s = 0; s < steps; s++) {
         random_fill(dt, xn, x);
         if (c->loss == CNN_LOSS_CROSS_ENTROPY)
-            for (int64_t i = 0; i < out_shape[0]; i++) ((int64_t *)t)[i] = (int64_t)(uniform01() * (double)out_shape[1]);
-        else if (c->loss == CNN_LOSS_BCE_LOGITS)
-            for (int64_t i = 0; i < on; i++) set(dt, t, i, uniform01() < 0.5);
+            for (int64_t i = 0; i < on / out_shape[1]; i++)
+                ((int64_t *)t)[i] = (int64_t)(uniform01() * (double)out_shape[1]);
+        else if (c->loss == CNN_LOSS_BCE_LOGITS || c->loss == CNN_LOSS_BCE)
+            for (int64_t i = 0; i < on; i++) set(dt, t, i, uniform01());
         else
             random_fill(dt, on, t);
         for (int64_t i = 0; i < c->n; i++)
-            if (masks[i]) {
-                int64_t k = 1;
-                int nd;
-                int64_t sh[CNN_NET_MAX_DIMS];
-                cnn_net_output_shape(fused.net, c->in.ndim, c->in.d, i, &nd, sh, &err);
-                for (int d = 0; d < nd; d++) k *= sh[d];
-                for (int64_t j = 0; j < k; j++) masks[i][j] = uniform01() >= c->layers[i].p;
-            }
+            for (int64_t j = 0; j < mask_len[i]; j++) masks[i][j] = uniform01() >= c->layers[i].p;
         set_hparams(&ref, c->optim, c->variant);
         set_hparams(&unfused, c->optim, c->variant);
         set_hparams(&fused, c->optim, c->variant);
-        const double l_ref = ref_step(c->layers, c->n, &ref, x, &c->in, t, c->loss, c->optim, masks, y_ref);
+        const double l_ref = ref_step(c->layers, c->n, &ref, x, &c->in, t, c->loss, c->red, c->optim, masks, y_ref);
         cnn_net_step_args a = {0};
         double l_un = -1, l_fu = -1;
         a.x = x;
@@ -1017,6 +1074,105 @@ static void test_against_engine_calls(void)
     c.loss = CNN_LOSS_CROSS_ENTROPY;
     c.optim = CNN_OPTIM_ADAM;
     check_case(&c, CNN_FLOAT32, 3);
+    /* 1-D: symmetric padding, conv + relu fused without pooling, a strided grouped transpose
+     * convolution with output padding, unflatten, L1 summed, SGD */
+    memset(&c, 0, sizeof c);
+    c.name = "1-D transpose, unflatten";
+    c.layers[0] = conv(1, 3, 6, 3, 1, 1);
+    c.layers[0].conv.pad_mode = CNN_PAD_SYMMETRIC;
+    c.layers[1] = simple(CNN_LAYER_RELU);
+    c.layers[2] = simple(CNN_LAYER_CONV_TRANSPOSE);
+    c.layers[2].spatial_dims = 1;
+    c.layers[2].conv_transpose.in_channels = 6;
+    c.layers[2].conv_transpose.out_channels = 4;
+    c.layers[2].conv_transpose.kernel_w = 3;
+    c.layers[2].conv_transpose.stride_w = 2;
+    c.layers[2].conv_transpose.output_padding_w = 1;
+    c.layers[2].conv_transpose.dilation_w = 1;
+    c.layers[2].conv_transpose.groups = 2;
+    c.layers[2].conv_transpose.bias = 1;
+    c.layers[3] = simple(CNN_LAYER_TANH);
+    c.layers[4] = pool(1, CNN_LAYER_AVGPOOL, 2);
+    c.layers[5] = simple(CNN_LAYER_FLATTEN);
+    c.layers[6] = linear(84, 6);
+    c.layers[7] = simple(CNN_LAYER_UNFLATTEN);
+    c.layers[7].unflatten.dim = 1;
+    c.layers[7].unflatten.ndims = 2;
+    c.layers[7].unflatten.sizes[0] = 2;
+    c.layers[7].unflatten.sizes[1] = 3;
+    c.layers[8] = simple(CNN_LAYER_FLATTEN);
+    c.n = 9;
+    set_shape(&c.in, 3, 4, 3, 20, 0);
+    c.loss = CNN_LOSS_L1;
+    c.red = CNN_REDUCE_SUM;
+    c.optim = CNN_OPTIM_SGD;
+    check_case(&c, CNN_FLOAT32, 3);
+    check_case(&c, CNN_FLOAT64, 2);
+    /* a constant fill of 0.5, dilation, max pooling with padding and dilation (not fused),
+     * channel dropout, sigmoid before average pooling with divisor_override (fused, keeping the
+     * activation), adaptive average pooling, BCE on probabilities without reduction */
+    memset(&c, 0, sizeof c);
+    c.name = "dilation, dropout2d, BCE";
+    c.layers[0] = conv(2, 2, 4, 3, 1, 1);
+    c.layers[0].conv.pad_mode = CNN_PAD_CONSTANT;
+    c.layers[0].conv.pad_value = 0.5;
+    c.layers[0].conv.dilation_h = c.layers[0].conv.dilation_w = 2;
+    c.layers[1] = simple(CNN_LAYER_RELU);
+    c.layers[2] = pool(2, CNN_LAYER_MAXPOOL, 3);
+    c.layers[2].pool.stride_h = c.layers[2].pool.stride_w = 2;
+    c.layers[2].pool.pad_h = c.layers[2].pool.pad_w = 1;
+    c.layers[2].pool.dilation_h = c.layers[2].pool.dilation_w = 2;
+    c.layers[3] = simple(CNN_LAYER_DROPOUT2D);
+    c.layers[3].p = 0.4;
+    c.layers[4] = conv(2, 4, 4, 1, 1, 0);
+    c.layers[5] = simple(CNN_LAYER_SIGMOID);
+    c.layers[6] = pool(2, CNN_LAYER_AVGPOOL, 2);
+    c.layers[6].pool.divisor_override = 3;
+    c.layers[7] = simple(CNN_LAYER_ADAPTIVE_AVGPOOL);
+    c.layers[7].spatial_dims = 2;
+    c.layers[7].adaptive.out_h = c.layers[7].adaptive.out_w = 3;
+    c.layers[8] = simple(CNN_LAYER_FLATTEN);
+    c.layers[9] = linear(36, 5);
+    c.layers[10] = simple(CNN_LAYER_SIGMOID);
+    c.n = 11;
+    set_shape(&c.in, 4, 3, 2, 20, 20);
+    c.loss = CNN_LOSS_BCE;
+    c.red = CNN_REDUCE_NONE;
+    c.optim = CNN_OPTIM_ADAM;
+    c.variant = 1;
+    check_case(&c, CNN_FLOAT32, 3);
+    check_case(&c, CNN_FLOAT64, 2);
+    /* padding "same" at stride 2, leaky relu before max pooling and relu after average pooling
+     * (both fused), conv + tanh fused without pooling, correlation loss, RMSprop */
+    memset(&c, 0, sizeof c);
+    c.name = "same padding, correlation";
+    c.layers[0] = conv(2, 1, 3, 3, 2, 0);
+    c.layers[0].conv.same_h = c.layers[0].conv.same_w = 1;
+    c.layers[1] = simple(CNN_LAYER_LEAKY_RELU);
+    c.layers[1].negative_slope = 0.2;
+    c.layers[2] = pool(2, CNN_LAYER_MAXPOOL, 2);
+    c.layers[3] = conv(2, 3, 4, 3, 1, 1);
+    c.layers[4] = pool(2, CNN_LAYER_AVGPOOL, 2);
+    c.layers[5] = simple(CNN_LAYER_RELU);
+    c.layers[6] = conv(2, 4, 2, 1, 1, 0);
+    c.layers[7] = simple(CNN_LAYER_TANH);
+    c.layers[8] = simple(CNN_LAYER_FLATTEN);
+    c.n = 9;
+    set_shape(&c.in, 4, 2, 1, 15, 15);
+    c.loss = CNN_LOSS_CORRELATION;
+    c.red = CNN_REDUCE_MEAN;
+    c.optim = CNN_OPTIM_RMSPROP;
+    check_case(&c, CNN_FLOAT32, 3);
+    check_case(&c, CNN_FLOAT64, 2);
+    {
+        model m;
+        cnn_net_error err;
+        int nd;
+        int64_t sh[CNN_NET_MAX_DIMS];
+        make_model(&m, c.layers, 1, CNN_LOSS_NONE, CNN_OPTIM_NONE, CNN_FLOAT32, 1);
+        CHECK(cnn_net_output_shape(m.net, 4, c.in.d, 0, &nd, sh, &err) == CNN_OK && sh[2] == 8 && sh[3] == 8);
+        free_model(&m);
+    }
 }
 
 /* ---- GausNet trained through the C API alone --------------------------------------------------- */
@@ -1075,6 +1231,39 @@ static void test_gausnet_trains(void)
     free(pred);
     free(x);
     free(y);
+    free_model(&m);
+}
+
+/* Alternating between two batch sizes (the last, smaller batch of an epoch) switches between two
+ * kept plans: after the first round, no allocation and no page fault. */
+static void test_two_shapes(void)
+{
+    cnn_layer_desc L[9];
+    model m;
+    const int64_t n = gausnet(L, 18, CNN_LAYER_MAXPOOL);
+    make_model(&m, L, n, CNN_LOSS_BCE_LOGITS, CNN_OPTIM_ADAM, CNN_FLOAT32, 4);
+    float x[16 * 18 * 18], t[16];
+    rng_state = 8;
+    random_fill(CNN_FLOAT32, 16 * 18 * 18, x);
+    for (int i = 0; i < 16; i++) t[i] = uniform01() < 0.5;
+    cnn_net_step_args a = {0};
+    a.x = x;
+    a.target = t;
+    a.hparams = m.hp;
+    long faults = 0;
+    for (int round = 0; round < 4; round++)
+        for (int64_t batch = 16; batch >= 5; batch -= 11) {
+            const int64_t shape[4] = {batch, 1, 18, 18};
+            cnn_net_error err;
+            double loss;
+            const long before = minor_faults();
+            CHECK(cnn_net_plan(m.net, 4, shape, &err) == CNN_OK);
+            set_hparams(&m, CNN_OPTIM_ADAM, 0);
+            CHECK(cnn_net_step(m.net, &a, &loss) == CNN_OK);
+            if (round >= 2) faults += minor_faults() - before;
+        }
+    printf("alternating batches of 16 and 5: %ld page faults in the last 4 steps\n", faults);
+    if (!SANITIZED) CHECK(faults == 0);
     free_model(&m);
 }
 
@@ -1326,7 +1515,7 @@ static void bench_case(const char *name, const cnn_layer_desc *L, int64_t n, con
             const long f0 = minor_faults();
             const double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             if (variant < 2) CHECK(cnn_net_step(m.net, &a, &value) == CNN_OK);
-            else ref_step(L, n, &m, x, &xs, target, loss, CNN_OPTIM_ADAM, NULL, NULL);
+            else ref_step(L, n, &m, x, &xs, target, loss, CNN_REDUCE_MEAN, CNN_OPTIM_ADAM, NULL, NULL);
             if (k >= 0) {
                 ms[variant][k] = 1e3 * (clock_s(CLOCK_MONOTONIC) - t0);
                 cpu[variant][k] = 1e3 * (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
@@ -1381,6 +1570,7 @@ int main(int argc, char **argv)
         }
     cnn_set_isa(best);
     test_threads_bitwise();
+    test_two_shapes();
     test_gausnet_trains();
     if (failures) {
         printf("%d of %d checks FAILED\n", failures, checks);
