@@ -435,15 +435,18 @@ cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void 
  *   nothing and touch no new page. Plan again for another input shape (the last, smaller batch):
  *   planning the shape already planned costs nothing.
  *
- *   Where the layer sequence allows it, layers run fused: a convolution (or transpose
- *   convolution) with its bias and a following activation, and a following pooling with
- *   window = stride (no padding, dilation 1, floor mode), forward and backward; the pooled output
- *   and a one-byte mask or argmax per output are written instead of the full-size intermediates.
- *   Everything else runs layer by layer on the engine's kernels. A step equals the sequence of
- *   engine calls (cnn_conv2d_forward, cnn_relu_forward, ...) that computes the same thing: bitwise
- *   where nothing is fused; fused layers do the same arithmetic in the same order per element,
- *   bitwise today, and are tested to within 1e-6 relative (float32) / 1e-13 (float64) should a
- *   kernel change its summation order. Results are bitwise identical for any thread count.
+ *   Where the layer sequence allows it, layers run fused, forward and backward: a convolution
+ *   with its bias, followed by an activation (relu, leaky relu with a slope >= 0, sigmoid, tanh)
+ *   and/or a pooling whose window equals its stride (max or average, no padding, dilation 1,
+ *   ceil_mode only where it changes nothing), in either order; a transpose convolution followed
+ *   by an activation. A fused group computes the convolution in tiles that stay in cache and
+ *   writes its pooled output and a one-byte mask or argmax per output element instead of the
+ *   full-size intermediates. Everything else runs layer by layer on the engine's kernels. A step
+ *   equals the sequence of engine calls (cnn_conv2d_forward, cnn_relu_forward, ...) that
+ *   computes the same thing: bitwise where nothing is fused; a fused group does the same
+ *   arithmetic in the same order per element, bitwise today (tests/c/test_net.c), and is
+ *   required to stay within 1e-6 relative (float32) / 1e-13 (float64) should a kernel change its
+ *   summation order. Results are bitwise identical for any thread count.
  *
  * Ownership
  *   The network owns its arena and nothing else. The CALLER owns every parameter array, its
@@ -462,10 +465,11 @@ cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void 
  * Errors
  *   Every function returns a cnn_status. Descriptors are validated by cnn_net_create, shapes by
  *   cnn_net_plan, bindings and per-step values by cnn_net_step, all before anything the caller owns
- *   is written: a failed call leaves parameters, gradients, states and outputs untouched. The
- *   optional cnn_net_error says where (layer index and field name).
+ *   is written: a failed call leaves parameters, gradients, states and outputs untouched. Where
+ *   it failed (layer index and field name) is in the cnn_net_error of cnn_net_create and
+ *   cnn_net_plan, and in cnn_net_last_error() after any call on a network.
  *
- * Example: a one-layer model y = conv(x) trained with MSE and Adam
+ * Example: a one-layer model y = conv(x), trained with MSE and Adam on inputs (8, 1, 28, 28)
  *
  *     cnn_layer_desc layer = {0};
  *     layer.kind = CNN_LAYER_CONV; layer.spatial_dims = 2;
@@ -484,18 +488,25 @@ cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void 
  *     cnn_net_bind_param(net, 0, w, dw, w_exp_avg, w_exp_avg_sq, NULL);
  *     cnn_net_bind_param(net, 1, b, db, b_exp_avg, b_exp_avg_sq, NULL);
  *     cnn_optim_hparams hp[2] = {0};
- *     cnn_net_step_args a = {0};
- *     a.x = x; a.target = t; a.hparams = hp;
+ *     cnn_net_step_args args = {0};
+ *     args.x = images; args.target = targets; args.hparams = hp;
  *     for (int64_t t = 1; t <= 100; t++) {
  *         for (int i = 0; i < 2; i++) {
  *             hp[i].lr = 1e-3; hp[i].beta1 = 0.9; hp[i].beta2 = 0.999; hp[i].eps = 1e-8;
  *             hp[i].step = t;
  *         }
  *         double value;
- *         cnn_status st = cnn_net_step(net, &a, &value);
- *         if (st) fprintf(stderr, "layer %lld, %s: %s\n", (long long)err.layer, err.field, cnn_strerror(st));
+ *         cnn_status st = cnn_net_step(net, &args, &value);
+ *         if (st) fprintf(stderr, "layer %lld, %s: %s\n", (long long)cnn_net_last_error(net)->layer,
+ *                         cnn_net_last_error(net)->field, cnn_strerror(st));
  *     }
  *     cnn_net_destroy(net);
+ *
+ * Layers run as the same-named layers of cnnpy.nn (and PyTorch's) in training mode: a
+ * convolution pads implicitly with zeros, or explicitly (into the arena) for another mode or a
+ * nonzero constant, and convolves with the flipped kernel for flip = 1; max pooling keeps its
+ * argmax; FLATTEN, UNFLATTEN and IDENTITY are views of their input. One network object runs one
+ * call at a time (the calls are not reentrant on one object; separate objects are independent).
  */
 
 #define CNN_NET_MAX_DIMS 8 /* dims of any tensor of a network */

@@ -423,8 +423,8 @@ cnn_status cnn_net_plan(cnn_net *net, int in_ndim, const int64_t *in_shape, cnn_
     cnn_status st;
     net_fail(err, CNN_OK, CNN_NET_WHERE_CALL, "", -1);
     if (!net) return net_fail(err, CNN_EINVAL, CNN_NET_WHERE_CALL, "net", -1);
-    if ((st = read_shape(in_ndim, in_shape, &in, err)) || (st = replan(net, &in, err))) {
-        if (err) net->err = *err;
+    if ((st = read_shape(in_ndim, in_shape, &in, &net->err)) || (st = replan(net, &in, &net->err))) {
+        if (err) *err = net->err;
         return st;
     }
     return CNN_OK;
