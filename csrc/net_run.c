@@ -111,22 +111,27 @@ static double profile_clock(void)
 #define PROFILE_STOP(op, k, pass) (void)0
 #endif
 
+/* Op k's forward (backward = 0) or backward pass. */
+static void run_op(cnn_net *net, net_plan *p, int64_t k, int backward, int train,
+                   const uint8_t *const *masks, const uint8_t *training)
+{
+    net_op *op = &p->ops[k];
+    int active = 0;
+    const uint8_t *mask = op->kind == OP_DROPOUT ? dropout_mask(net, op, train, masks, training, !backward, &active) : NULL;
+    PROFILE_START(k);
+    if (net->dtype == CNN_FLOAT32)
+        (backward ? backward_op_f32 : forward_op_f32)(net, p, op, mask, active);
+    else
+        (backward ? backward_op_f64 : forward_op_f64)(net, p, op, mask, active);
+    PROFILE_STOP(op, k, backward);
+}
+
 cnn_status net_run_forward(cnn_net *net, const void *x, int train, const uint8_t *const *masks,
                            const uint8_t *training)
 {
     net_plan *p = net->plan;
     bind_tensors(p, net->n_layers, x);
-    for (int64_t k = 0; k < p->n_ops; k++) {
-        net_op *op = &p->ops[k];
-        int active = 0;
-        const uint8_t *mask = op->kind == OP_DROPOUT ? dropout_mask(net, op, train, masks, training, 1, &active) : NULL;
-        PROFILE_START(k);
-        if (net->dtype == CNN_FLOAT32)
-            forward_op_f32(net, p, op, mask, active);
-        else
-            forward_op_f64(net, p, op, mask, active);
-        PROFILE_STOP(op, k, 0);
-    }
+    for (int64_t k = 0; k < p->n_ops; k++) run_op(net, p, k, 0, train, masks, training);
     if (train) net->draws++;
     return CNN_OK;
 }
@@ -180,17 +185,7 @@ cnn_status net_run_step(cnn_net *net, const cnn_net_step_args *a, double *loss)
         memset(net->params[i].grad, 0, (size_t)net->params[i].numel * net->elsize);
     if (net->dtype == CNN_FLOAT32) loss_backward_f32(net, p, a->target);
     else loss_backward_f64(net, p, a->target);
-    for (int64_t k = p->n_ops - 1; k >= 0; k--) {
-        net_op *op = &p->ops[k];
-        int active = 0;
-        const uint8_t *mask = op->kind == OP_DROPOUT ? dropout_mask(net, op, 1, a->masks, a->training, 0, &active) : NULL;
-        PROFILE_START(k);
-        if (net->dtype == CNN_FLOAT32)
-            backward_op_f32(net, p, op, mask, active);
-        else
-            backward_op_f64(net, p, op, mask, active);
-        PROFILE_STOP(op, k, 1);
-    }
+    for (int64_t k = p->n_ops - 1; k >= 0; k--) run_op(net, p, k, 1, 1, a->masks, a->training);
     if (a->hparams && net->optim != CNN_OPTIM_NONE)
         for (int64_t i = 0; i < net->n_params; i++) {
             if (net->dtype == CNN_FLOAT32) update_f32(net, p, &net->params[i], &a->hparams[i]);
