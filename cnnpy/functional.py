@@ -23,7 +23,7 @@ from . import _cnn
 from ._args import (as_array, as_float, as_int, as_tuple, cast, check_numel, out_len, pad_mode,
                     real_dtype, reduction)
 from ._random import get_rng
-from .shapes import _resolve_padding
+from .shapes import resolve_padding
 
 __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad", "interpolate",
@@ -130,7 +130,7 @@ def _grad4(op: str, form: _Form, grad_output, dtype, want) -> np.ndarray:
 def _conv_padding(op, padding, dims, sizes, ks, ss, ds):
     """-> ((top, bottom), (left, right)) for the engine, from any padding form."""
     def one(p, d):  # one dim's padding: an int, a (before, after) pair or a string
-        return _resolve_padding(op, tuple(p) if isinstance(p, list) else p, sizes[d], ks[d], ss[d], ds[d])
+        return resolve_padding(op, tuple(p) if isinstance(p, list) else p, sizes[d], ks[d], ss[d], ds[d])
 
     if isinstance(padding, (tuple, list)):
         items = list(padding)
@@ -936,7 +936,7 @@ def _linear_setup(op, input, weight, bias):
 
 
 def linear(input, weight, bias=None):
-    """``input @ weight.T + bias`` for input (*, in_features), weight (out_features, in_features).
+    """``input @ weight.T + bias`` for input ``(*, in_features)``, weight ``(out_features, in_features)``.
 
     >>> import numpy as np
     >>> linear(np.ones((2, 3)), np.ones((4, 3)), np.zeros(4)).shape

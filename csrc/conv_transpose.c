@@ -55,8 +55,8 @@ static cnn_status transpose_prepare(const cnn_conv_transpose2d_desc *d, cnn_dtyp
     g->kW = d->kernel_w;
     g->sH = d->stride_h;
     g->sW = d->stride_w;
-    g->dH = d->dilation_h;
-    g->dW = d->dilation_w;
+    g->dilH = d->dilation_h;
+    g->dilW = d->dilation_w;
     g->pT = d->pad_h;
     g->pL = d->pad_w;
     g->groups = d->groups;

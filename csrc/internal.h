@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "cnn.h"
+#include "platform.h" /* portability macros (CNN_FORCE_INLINE, ...) */
 
 /* ---- checked allocation ------------------------------------------------------------------------ */
 
@@ -55,7 +56,7 @@ static inline int64_t cnn_work_grain(double work) /* double: the products may pa
  * padding that no symmetric conv padding describes. Every input read is bounds-checked against H, W. */
 typedef struct {
     int64_t N, C_in, H, W, C_out, OH, OW;
-    int64_t kH, kW, sH, sW, dH, dW, pT, pL, groups;
+    int64_t kH, kW, sH, sW, dilH, dilW, pT, pL, groups; /* dil: dilation */
     int threads; /* scratch slices allocated, one per thread that may run (conv_prepare sets it) */
 } conv_geom;
 

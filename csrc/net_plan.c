@@ -166,8 +166,8 @@ static cnn_status transpose_layer(const infer_ctx *c, int64_t i, const net_shape
     g->kW = d.kernel_w;
     g->sH = d.stride_h;
     g->sW = d.stride_w;
-    g->dH = d.dilation_h;
-    g->dW = d.dilation_w;
+    g->dilH = d.dilation_h;
+    g->dilW = d.dilation_w;
     g->pT = d.pad_h;
     g->pL = d.pad_w;
     g->groups = d.groups;

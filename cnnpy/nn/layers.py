@@ -110,6 +110,11 @@ class _ConvNd(_Cached):
             self.bias.grad += gb
         return gx
 
+    def summary_stats(self, input_shape, output_shape):
+        taps = (self.in_channels // self.groups) * math.prod(self.kernel_size)
+        return {"mult_adds": math.prod(output_shape) * taps,
+                "window": (self.kernel_size, self.stride, self.dilation)}
+
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}, padding={self.padding!r}")
@@ -220,6 +225,11 @@ class _ConvTransposeNd(_Cached):
         if self.bias is not None:
             self.bias.grad += gb
         return gx
+
+    def summary_stats(self, input_shape, output_shape):
+        taps = (self.out_channels // self.groups) * math.prod(self.kernel_size)
+        return {"mult_adds": math.prod(input_shape) * taps, "transposed": True,
+                "window": (self.kernel_size, self.stride, self.dilation)}
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -347,6 +357,9 @@ class _MaxPoolNd(_Cached):
         back = F.max_pool2d_backward if self._dims == 2 else F.max_pool1d_backward
         return back(grad_output, saved["x"], indices=saved["indices"], **self._args())
 
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": (self.kernel_size, self.stride, self.dilation)}
+
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
                 + (f", dilation={self.dilation}" if self.dilation != (1,) * self._dims else "")
@@ -412,6 +425,9 @@ class _AvgPoolNd(_Cached):
         back = F.avg_pool2d_backward if self._dims == 2 else F.avg_pool1d_backward
         return back(grad_output, self._saved_values()["x"], **self._args())
 
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": (self.kernel_size, self.stride, (1,) * self._dims)}
+
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
@@ -444,6 +460,16 @@ class AvgPool1d(_AvgPoolNd):
     _dims = 1
 
 
+def _adaptive_window(output_size, input_shape):
+    """The window an adaptive pooling of input_shape (N, C, ...) to output_size slides: kernel
+    ceil(n / out), stride max(n // out, 1), per spatial dim (None keeps a dim)."""
+    sizes = input_shape[2:]
+    out = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * len(sizes)
+    k = tuple(-(-n // (o or n)) for n, o in zip(sizes, out))
+    s = tuple(max(n // (o or n), 1) for n, o in zip(sizes, out))
+    return k, s, (1,) * len(k)
+
+
 class AdaptiveAvgPool2d(_Cached):
     """Average pooling to a fixed output size (int or (oH, oW); None keeps a dim).
 
@@ -465,6 +491,9 @@ class AdaptiveAvgPool2d(_Cached):
 
     def backward(self, grad_output):
         return F.adaptive_avg_pool2d_backward(grad_output, self._saved_values()["x"], self.output_size)
+
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": _adaptive_window(self.output_size, input_shape)}
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -495,6 +524,9 @@ class AdaptiveMaxPool2d(_Cached):
         saved = self._saved_values()
         return F.adaptive_max_pool2d_backward(grad_output, saved["x"], self.output_size,
                                               indices=saved["indices"])
+
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": _adaptive_window(self.output_size, input_shape)}
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -540,6 +572,9 @@ class Linear(_Cached):
             self.bias.grad += gb
         return gx
 
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": math.prod(output_shape) * self.in_features, "window": None}
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
@@ -584,6 +619,9 @@ class TiedLinear(_Cached):
         if self.bias is not None:
             self.bias.grad += gb
         return gx
+
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": math.prod(output_shape) * self.in_features, "window": None}
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, tied"
