@@ -446,10 +446,11 @@ cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void 
  *   writes its pooled output and a one-byte mask or argmax per output element instead of the
  *   full-size intermediates. Everything else runs layer by layer on the engine's kernels. A step
  *   equals the sequence of engine calls (cnn_conv2d_forward, cnn_relu_forward, ...) that
- *   computes the same thing: bitwise where nothing is fused; a fused group does the same
- *   arithmetic in the same order per element, bitwise today (tests/c/test_net.c), and is
- *   required to stay within 1e-6 relative (float32) / 1e-13 (float64) should a kernel change its
- *   summation order. Results are bitwise identical for any thread count.
+ *   computes the same thing: bitwise where nothing is fused. A fused group computes its outputs,
+ *   masks and bias gradient bitwise too, and its weight gradient image by image: bitwise where
+ *   the convolution kernel sums image by image, else within rounding (1e-6 relative float32,
+ *   1e-13 float64, per step); cnn_net_set_fusion(net, 0) gives the bitwise sequence. Results are
+ *   bitwise identical for any thread count.
  *
  * Ownership
  *   The network owns its arena and nothing else. The CALLER owns every parameter array, its
