@@ -373,6 +373,21 @@ static int fusable_pool(const net_op *op)
     return d->kernel_h * d->kernel_w <= (op->kind == OP_AVGPOOL ? 64 : 128);
 }
 
+/* Whether a fused group's backward takes the weight and bias gradients image by image from the
+ * gradient it rebuilds in cache, rather than from the whole rebuilt gradient (dconv) with the
+ * convolution's own kernels: only when nothing else needs dconv (no input gradient, one group)
+ * and dconv is large, so that not writing it saves real memory traffic. The whole-batch kernels
+ * are bitwise the unfused ones; image by image is bitwise only where the kernel sums image by
+ * image (the blocked float32 kernel sums small images together). */
+#define NET_DCONV_WORTH_SKIPPING ((int64_t)2 << 20) /* bytes: past the L2 cache */
+
+static int dw_per_image(const net_op *op, size_t elsize)
+{
+    const net_fused *f = &op->f;
+    const double bytes = (double)f->g.N * f->C * f->OH * f->OW * (double)elsize;
+    return !f->transpose && f->g.groups == 1 && !op->need_dx && bytes > (double)NET_DCONV_WORTH_SKIPPING;
+}
+
 /* Conv output rows per forward item: a tile of about 32K elements (in cache), a multiple of the
  * pooling window, and at least two items per thread when the image allows. */
 static int64_t tile_rows(const net_fused *f, int threads)
@@ -432,7 +447,6 @@ static int64_t fuse_at(net_op *ops, int64_t i, int64_t n_ops, int threads)
     if (f->pool == NET_POOL_MAX) f->mask_bytes = 1;
     else if (f->pool == NET_POOL_AVG && bit) f->mask_bytes = after ? 1 : (f->pk_h * f->pk_w + 7) / 8;
     f->save_act = f->pool == NET_POOL_AVG && act && !bit && !after;
-    f->dw_per_image = !c->transpose && c->g.groups == 1;
     f->tile_rows = tile_rows(f, threads);
     c->kind = OP_FUSED;
     c->last = ops[j - 1].last;
@@ -636,6 +650,7 @@ cnn_status net_build_plan(cnn_net *net, const net_shape *in, net_plan **out, cnn
             op->w_direct = !seen[op->wparam];
             seen[op->wparam] = 1;
         }
+        if (op->kind == OP_FUSED) op->f.dw_per_image = dw_per_image(op, net->elsize);
     }
     free(seen);
     arena_cursor a = {NULL, 0, 0};

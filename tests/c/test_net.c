@@ -972,6 +972,12 @@ static void test_against_engine_calls(void)
     c.optim = CNN_OPTIM_ADAM;
     check_case(&c, CNN_FLOAT32, 3);
     check_case(&c, CNN_FLOAT64, 3);
+    /* full-size images: the first group's conv-output gradient (12 x 6 x 91 x 91) is large, so its
+     * weight gradient is taken image by image in cache */
+    c.name = "GausNet 91x91 (per image)";
+    c.n = gausnet(c.layers, 91, CNN_LAYER_AVGPOOL);
+    set_shape(&c.in, 4, 12, 1, 91, 91);
+    check_case(&c, CNN_FLOAT32, 2);
     /* the Gaussian autoencoder (maxpool, transpose convolutions), MSE, Adam with amsgrad */
     memset(&c, 0, sizeof c);
     c.name = "Gaussian AE 19x19";
