@@ -667,6 +667,8 @@ typedef struct {
     int centered;        /* RMSprop: uses state2 */
     int64_t step;        /* Adam: t >= 1, this update's count (bias corrections); SGD: 1 when the
                           * momentum buffer starts from this step's gradient; RMSprop: unused */
+    int skip;            /* nonzero: no update of this parameter (not in the optimizer); its
+                          * gradient is computed all the same, its state arrays are not needed */
 } cnn_optim_hparams;
 
 /* Where a refused descriptor, shape or binding is: `layer` is the layer's index, or

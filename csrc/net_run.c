@@ -143,7 +143,7 @@ static cnn_status check_step(cnn_net *net, const cnn_net_step_args *a)
         const net_param *q = &net->params[i];
         if (!q->data) return net_fail(&net->err, CNN_EINVAL, q->layer, "data", i);
         if (!q->grad) return net_fail(&net->err, CNN_EINVAL, q->layer, "grad", i);
-        if (!a->hparams || net->optim == CNN_OPTIM_NONE) continue;
+        if (!a->hparams || net->optim == CNN_OPTIM_NONE || a->hparams[i].skip) continue;
         const cnn_optim_hparams *h = &a->hparams[i];
         const char *missing = NULL;
         switch (net->optim) {
@@ -188,6 +188,7 @@ cnn_status net_run_step(cnn_net *net, const cnn_net_step_args *a, double *loss)
     for (int64_t k = p->n_ops - 1; k >= 0; k--) run_op(net, p, k, 1, 1, a->masks, a->training);
     if (a->hparams && net->optim != CNN_OPTIM_NONE)
         for (int64_t i = 0; i < net->n_params; i++) {
+            if (a->hparams[i].skip) continue;
             if (net->dtype == CNN_FLOAT32) update_f32(net, p, &net->params[i], &a->hparams[i]);
             else update_f64(net, p, &net->params[i], &a->hparams[i]);
         }

@@ -1433,6 +1433,13 @@ static void test_errors(void)
     CHECK(untouched);
     CHECK(cnn_net_bind_param(m.net, 2, m.data[2], m.grad[2], m.state[2][0], m.state[2][1], NULL) == CNN_OK);
     CHECK(cnn_net_step(m.net, &a, &value) == CNN_OK && value > 0);
+    /* a parameter outside the optimizer: its gradient computed, its values and state left */
+    float keep[54];
+    memcpy(keep, m.data[0], sizeof keep);
+    m.hp[0].skip = 1;
+    CHECK(cnn_net_bind_param(m.net, 0, m.data[0], m.grad[0], NULL, NULL, NULL) == CNN_OK);
+    CHECK(cnn_net_step(m.net, &a, &value) == CNN_OK);
+    CHECK(memcmp(keep, m.data[0], sizeof keep) == 0 && ((float *)m.grad[0])[0] != 0);
     CHECK(cnn_net_bind_loss_weights(m.net, NULL, x) == CNN_EINVAL); /* pos_weight: BCE with logits only */
     CHECK(cnn_net_param_shape(m.net, m.np, NULL, NULL, NULL, NULL, NULL) == CNN_EINVAL);
     free_model(&m);
