@@ -1565,6 +1565,30 @@ static void bench_case(const char *name, const cnn_layer_desc *L, int64_t n, con
     free(t);
 }
 
+/* Median milliseconds of GausNet inference (cnn_net_forward) on a batch of 200. */
+static void bench_inference(int repeats)
+{
+    cnn_layer_desc L[9];
+    const int64_t n = gausnet(L, 91, CNN_LAYER_AVGPOOL), shape[4] = {200, 1, 91, 91};
+    model m;
+    make_model(&m, L, n, CNN_LOSS_NONE, CNN_OPTIM_NONE, CNN_FLOAT32, 2);
+    cnn_net_error err;
+    CHECK(cnn_net_plan(m.net, 4, shape, &err) == CNN_OK);
+    float *x = zalloc(200 * 91 * 91, sizeof(float)), y[200];
+    rng_state = 3;
+    gaussian_images(CNN_FLOAT32, 200, 91, x, NULL);
+    double ms[64];
+    for (int k = -3; k < repeats; k++) {
+        const double t0 = clock_s(CLOCK_MONOTONIC);
+        CHECK(cnn_net_forward(m.net, x, y) == CNN_OK);
+        if (k >= 0) ms[k] = 1e3 * (clock_s(CLOCK_MONOTONIC) - t0);
+    }
+    qsort(ms, (size_t)repeats, sizeof(double), cmp_double);
+    printf("  %-22s %-24s %7.3f ms wall\n", "GausNet inference", "batch 200, compiled", ms[repeats / 2]);
+    free(x);
+    free_model(&m);
+}
+
 static int bench(int repeats)
 {
     cnn_layer_desc L[9];
@@ -1576,13 +1600,15 @@ static int bench(int repeats)
         bench_case("GausNet", L, n, shape, CNN_LOSS_BCE_LOGITS, repeats);
         const int64_t m = gaussian_ae(L);
         bench_case("Gaussian autoencoder", L, m, shape, CNN_LOSS_MSE, repeats);
+        bench_inference(repeats);
     }
     return failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "bench") == 0) return bench(argc > 2 ? atoi(argv[2]) : 50);
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) /* test_net bench [repeats <= 64] */
+        return bench(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 64 ? atoi(argv[2]) : 40);
     cnn_set_num_threads(2);
     test_errors();
     test_own_dropout_masks();
