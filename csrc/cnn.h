@@ -424,6 +424,352 @@ cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void 
                             double alpha, double eps, double weight_decay, double momentum,
                             int maximize);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Networks: a sequence of layers with a loss and an optimizer, trained by one call per step.     */
+/*
+ * Overview
+ *   cnn_net_create() builds a network from an array of layer descriptors (cnn_layer_desc: a kind
+ *   and that kind's fields), applied in order as torch.nn.Sequential applies its modules, plus a
+ *   loss (cnn_loss_desc) and an optimizer kind. cnn_net_plan() fixes the input shape and lays
+ *   out ONE arena for it: every activation, every value a backward pass needs (max-pool argmax,
+ *   activation masks, dropout masks), every activation gradient and all kernel scratch. The
+ *   arena is allocated and touched once there; cnn_net_forward() (inference: dropout off) and
+ *   cnn_net_step() (forward, loss, backward and optimizer update in one call) then allocate
+ *   nothing and touch no new page. Plan again for another input shape (the last, smaller batch):
+ *   planning the shape already planned costs nothing.
+ *
+ *   Where the layer sequence allows it, layers run fused, forward and backward: a convolution
+ *   with its bias, followed by an activation (relu, leaky relu with a slope >= 0, sigmoid, tanh)
+ *   and/or a pooling whose window equals its stride (max or average, no padding, dilation 1,
+ *   ceil_mode only where it changes nothing), in either order; a transpose convolution followed
+ *   by an activation. A fused group computes the convolution in tiles that stay in cache and
+ *   writes its pooled output and a one-byte mask or argmax per output element instead of the
+ *   full-size intermediates. Everything else runs layer by layer on the engine's kernels. A step
+ *   equals the sequence of engine calls (cnn_conv2d_forward, cnn_relu_forward, ...) that
+ *   computes the same thing: bitwise where nothing is fused. A fused group computes its outputs,
+ *   masks and bias gradient bitwise too, and its weight gradient image by image: bitwise where
+ *   the convolution kernel sums image by image, else within rounding (1e-6 relative float32,
+ *   1e-13 float64, per step); cnn_net_set_fusion(net, 0) gives the bitwise sequence. Results are
+ *   bitwise identical for any thread count.
+ *
+ * Ownership
+ *   The network owns its arena and nothing else. The CALLER owns every parameter array, its
+ *   gradient and the optimizer's state arrays: cnn_net_bind_param() hands the network pointers
+ *   to them, which it uses during later calls and never frees; they must stay valid, C-contiguous,
+ *   of the network's dtype, and must not overlap each other or an input. The same holds for the
+ *   loss weights (cnn_net_bind_loss_weights). Inputs, targets and masks passed to a call are only
+ *   read during that call.
+ *
+ * Gradients
+ *   cnn_net_step() OVERWRITES each bound gradient with this step's gradient (zero, then
+ *   accumulate), as zero_grad(); loss.backward(); optimizer.step() does. A weight shared by two
+ *   layers (CNN_LAYER_TIED_LINEAR, CNN_LAYER_TIED_CONV_TRANSPOSE) receives both gradients: the
+ *   later layer's first, then the earlier one's added to it.
+ *
+ * Errors
+ *   Every function returns a cnn_status. Descriptors are validated by cnn_net_create, shapes by
+ *   cnn_net_plan, bindings and per-step values by cnn_net_step, all before anything the caller owns
+ *   is written: a failed call leaves parameters, gradients, states and outputs untouched. Where
+ *   it failed (layer index and field name) is in the cnn_net_error of cnn_net_create and
+ *   cnn_net_plan, and in cnn_net_last_error() after any call on a network.
+ *
+ * Example: a one-layer model y = conv(x), trained with MSE and Adam on inputs (8, 1, 28, 28)
+ *
+ *     cnn_layer_desc layer = {0};
+ *     layer.kind = CNN_LAYER_CONV; layer.spatial_dims = 2;
+ *     layer.conv.in_channels = 1; layer.conv.out_channels = 2;
+ *     layer.conv.kernel_h = layer.conv.kernel_w = 3;
+ *     layer.conv.stride_h = layer.conv.stride_w = layer.conv.dilation_h = layer.conv.dilation_w = 1;
+ *     layer.conv.pad_top = layer.conv.pad_bottom = layer.conv.pad_left = layer.conv.pad_right = 1;
+ *     layer.conv.groups = 1; layer.conv.bias = 1;
+ *     cnn_loss_desc loss = {0};
+ *     loss.kind = CNN_LOSS_MSE; loss.reduction = CNN_REDUCE_MEAN;
+ *     cnn_net *net; cnn_net_error err;
+ *     cnn_net_create(&layer, 1, &loss, CNN_OPTIM_ADAM, CNN_FLOAT32, 1234, &net, &err);
+ *     const int64_t shape[4] = {8, 1, 28, 28};
+ *     cnn_net_plan(net, 4, shape, &err);
+ *     // parameter 0 is the weight (2, 1, 3, 3), 1 the bias (2): cnn_net_param_shape says so
+ *     cnn_net_bind_param(net, 0, w, dw, w_exp_avg, w_exp_avg_sq, NULL);
+ *     cnn_net_bind_param(net, 1, b, db, b_exp_avg, b_exp_avg_sq, NULL);
+ *     cnn_optim_hparams hp[2] = {0};
+ *     cnn_net_step_args args = {0};
+ *     args.x = images; args.target = targets; args.hparams = hp;
+ *     for (int64_t t = 1; t <= 100; t++) {
+ *         for (int i = 0; i < 2; i++) {
+ *             hp[i].lr = 1e-3; hp[i].beta1 = 0.9; hp[i].beta2 = 0.999; hp[i].eps = 1e-8;
+ *             hp[i].step = t;
+ *         }
+ *         double value;
+ *         cnn_status st = cnn_net_step(net, &args, &value);
+ *         if (st) fprintf(stderr, "layer %lld, %s: %s\n", (long long)cnn_net_last_error(net)->layer,
+ *                         cnn_net_last_error(net)->field, cnn_strerror(st));
+ *     }
+ *     cnn_net_destroy(net);
+ *
+ * Layers run as the same-named layers of cnnpy.nn (and PyTorch's) in training mode: a
+ * convolution pads implicitly with zeros, or explicitly (into the arena) for another mode or a
+ * nonzero constant, and convolves with the flipped kernel for flip = 1; max pooling keeps its
+ * argmax; FLATTEN, UNFLATTEN and IDENTITY are views of their input. One network object runs one
+ * call at a time (the calls are not reentrant on one object; separate objects are independent).
+ */
+
+#define CNN_NET_MAX_DIMS 8 /* dims of any tensor of a network */
+
+typedef enum {
+    CNN_LAYER_CONV = 1,               /* conv1d/conv2d: uses .conv */
+    CNN_LAYER_CONV_TRANSPOSE = 2,     /* conv_transpose1d/2d: uses .conv_transpose */
+    CNN_LAYER_MAXPOOL = 3,            /* max_pool1d/2d: uses .pool */
+    CNN_LAYER_AVGPOOL = 4,            /* avg_pool1d/2d: uses .pool */
+    CNN_LAYER_ADAPTIVE_AVGPOOL = 5,   /* uses .adaptive */
+    CNN_LAYER_ADAPTIVE_MAXPOOL = 6,   /* uses .adaptive */
+    CNN_LAYER_LINEAR = 7,             /* uses .linear */
+    CNN_LAYER_TIED_LINEAR = 8,        /* the transpose of a LINEAR layer's weight: uses .tied */
+    CNN_LAYER_TIED_CONV_TRANSPOSE = 9, /* a transpose conv on a CONV layer's weight: uses .tied */
+    CNN_LAYER_FLATTEN = 10,           /* uses .flatten; a reshape, no copy */
+    CNN_LAYER_UNFLATTEN = 11,         /* uses .unflatten; a reshape, no copy */
+    CNN_LAYER_RELU = 12,
+    CNN_LAYER_LEAKY_RELU = 13,        /* uses .negative_slope */
+    CNN_LAYER_SIGMOID = 14,
+    CNN_LAYER_TANH = 15,
+    CNN_LAYER_SOFTMAX = 16,           /* uses .dim */
+    CNN_LAYER_DROPOUT = 17,           /* uses .p: one mask byte per element */
+    CNN_LAYER_DROPOUT2D = 18,         /* uses .p: one mask byte per channel (see below) */
+    CNN_LAYER_IDENTITY = 19
+} cnn_layer_kind;
+
+/* One layer. Zero-initialise it, set `kind` and the fields of that kind's member. Sizes follow
+ * PyTorch's layers of the same name; the weight and bias shapes are listed by cnn_net_param_shape.
+ * Layers with spatial_dims = 1 take (N, C, L) inputs and use only the *_w fields (the *_h fields
+ * are ignored and act as kernel 1, stride 1, padding 0, dilation 1); spatial_dims = 2 take
+ * (N, C, H, W). Every other layer takes any shape with a leading batch dim, as PyTorch's does. */
+typedef struct {
+    cnn_layer_kind kind;
+    int spatial_dims; /* CONV, CONV_TRANSPOSE, the pools, TIED_CONV_TRANSPOSE (2 only): 1 or 2 */
+    union {
+        struct {
+            int64_t in_channels, out_channels; /* >= 1, each divisible by groups */
+            int64_t kernel_h, kernel_w;        /* >= 1; weight (out, in/groups, kernel_h, kernel_w) */
+            int64_t stride_h, stride_w;        /* >= 1 */
+            int64_t pad_top, pad_bottom;       /* >= 0 on each side (ignored on an axis with same) */
+            int64_t pad_left, pad_right;
+            int same_h, same_w;                /* nonzero: padding "same" on this axis at any
+                                                * stride, from the planned input size: output
+                                                * ceil(n / stride), total padding
+                                                * max((out-1)*stride + dilation*(k-1) + 1 - n, 0),
+                                                * the odd element after (cnnpy.same_padding) */
+            int64_t dilation_h, dilation_w;    /* >= 1 */
+            int64_t groups;                    /* >= 1 */
+            int bias;                          /* nonzero: a bias (out_channels) */
+            cnn_pad_mode pad_mode;             /* CNN_PAD_CONSTANT (fills pad_value), REFLECT,
+                                                * SYMMETRIC, REPLICATE, CIRCULAR: see Padding */
+            double pad_value;                  /* the CONSTANT fill; 0 pads implicitly */
+            int flip;                          /* nonzero: true convolution (mode="conv"), the
+                                                * kernel flipped along both spatial axes */
+        } conv;
+        struct {
+            int64_t in_channels, out_channels; /* >= 1, divisible by groups */
+            int64_t kernel_h, kernel_w;        /* weight (in, out/groups, kernel_h, kernel_w) */
+            int64_t stride_h, stride_w;        /* >= 1 */
+            int64_t pad_h, pad_w;              /* >= 0: removed from both ends of the output */
+            int64_t output_padding_h, output_padding_w; /* < stride or < dilation */
+            int64_t dilation_h, dilation_w;    /* >= 1 */
+            int64_t groups;                    /* >= 1 */
+            int bias;                          /* nonzero: a bias (out_channels) */
+        } conv_transpose;
+        struct {
+            int64_t kernel_h, kernel_w;        /* >= 1 */
+            int64_t stride_h, stride_w;        /* >= 1 (PyTorch's default: the kernel size) */
+            int64_t pad_h, pad_w;              /* 0 <= pad <= kernel / 2 (-inf for max, 0 for avg) */
+            int64_t dilation_h, dilation_w;    /* >= 1; max pooling only (avg: 1) */
+            int ceil_mode;                     /* nonzero: PyTorch's ceil_mode */
+            int count_include_pad;             /* avg: divide by the window clipped to the padded input */
+            int64_t divisor_override;          /* avg: > 0 divides by this; 0 for none (1-D: 0) */
+        } pool;
+        struct {
+            int64_t out_h, out_w;              /* >= 1, or 0 to keep that input size (None) */
+        } adaptive;
+        struct {
+            int64_t in_features, out_features; /* >= 1; weight (out_features, in_features) */
+            int bias;                          /* nonzero: a bias (out_features) */
+        } linear;
+        struct {
+            int64_t layer;                     /* index of the layer whose weight is shared: a
+                                                * LINEAR (TIED_LINEAR) or a 2-D CONV with no
+                                                * flip (TIED_CONV_TRANSPOSE) */
+            int bias;                          /* nonzero: an own bias (the shared layer's
+                                                * in_features / in_channels) */
+            int64_t stride_h, stride_w;        /* TIED_CONV_TRANSPOSE: >= 1 */
+            int64_t pad_h, pad_w;              /* TIED_CONV_TRANSPOSE: >= 0 */
+            int64_t output_padding_h, output_padding_w; /* TIED_CONV_TRANSPOSE */
+        } tied;                                /* kernel size, dilation, groups: the conv's */
+        struct {
+            int64_t start_dim, end_dim;        /* may be negative (from the end), as PyTorch */
+        } flatten;
+        struct {
+            int64_t dim;                       /* may be negative */
+            int ndims;                         /* 1 .. CNN_NET_MAX_DIMS - 1 */
+            int64_t sizes[CNN_NET_MAX_DIMS];   /* ndims sizes >= 1 whose product is that dim */
+        } unflatten;
+        double negative_slope;                 /* LEAKY_RELU */
+        int64_t dim;                           /* SOFTMAX: may be negative */
+        double p;                              /* DROPOUT, DROPOUT2D: 0 <= p <= 1 */
+    };
+} cnn_layer_desc;
+/* DROPOUT2D draws one mask byte per (dim 0, dim 1) pair of its input, broadcast over the other
+ * dims, except for a 3-dim input, which it reads as an unbatched (C, H, W) image: one byte per
+ * dim 0 (cnnpy.functional.dropout2d's rule). */
+
+typedef enum {
+    CNN_LOSS_NONE = 0,          /* no loss: cnn_net_step refuses; forward only */
+    CNN_LOSS_MSE = 1,           /* target: the output's shape */
+    CNN_LOSS_L1 = 2,            /* target: the output's shape */
+    CNN_LOSS_BCE = 3,           /* probabilities; target: the output's shape */
+    CNN_LOSS_BCE_LOGITS = 4,    /* target: the output's shape */
+    CNN_LOSS_CROSS_ENTROPY = 5, /* output (N, C, ...) or (C); int64 target (N, ...) or one value */
+    CNN_LOSS_CORRELATION = 6    /* 1 - Pearson r over (N, rest); target: the output's shape */
+} cnn_loss_kind;
+
+/* The loss after the last layer, as the losses above (and cnnpy.nn's loss layers) compute it.
+ * With CNN_REDUCE_NONE the step backpropagates d loss_i / d x with every loss_i weighted 1 and
+ * reports the sum of the loss_i. Class weights (cross entropy) and elementwise weights and
+ * pos_weight (the binary cross entropies, the output's shape) are bound with
+ * cnn_net_bind_loss_weights. */
+typedef struct {
+    cnn_loss_kind kind;
+    cnn_reduction reduction;
+    int64_t ignore_index;   /* cross entropy (PyTorch's default: -100) */
+    double label_smoothing; /* cross entropy: in [0, 1] */
+} cnn_loss_desc;
+
+typedef enum {
+    CNN_OPTIM_NONE = 0,   /* no update: cnn_net_step computes the loss and the gradients only */
+    CNN_OPTIM_SGD = 1,    /* state0: momentum_buffer (when momentum != 0) */
+    CNN_OPTIM_ADAM = 2,   /* state0: exp_avg, state1: exp_avg_sq, state2: max_exp_avg_sq (amsgrad) */
+    CNN_OPTIM_RMSPROP = 3 /* state0: square_avg, state1: momentum_buffer (momentum > 0),
+                           * state2: grad_avg (centered) */
+} cnn_optim_kind;
+
+/* The optimizer's values for one parameter and one step (cnn_sgd_step, cnn_adam_step,
+ * cnn_rmsprop_step give the formulas). Passed with every step: a scheduler may change lr, and
+ * parameter groups may differ. Fields another optimizer uses are ignored. */
+typedef struct {
+    double lr;
+    double momentum;     /* SGD, RMSprop */
+    double dampening;    /* SGD */
+    double weight_decay;
+    double beta1, beta2; /* Adam */
+    double alpha;        /* RMSprop */
+    double eps;          /* Adam, RMSprop */
+    int nesterov;        /* SGD */
+    int maximize;
+    int decoupled;       /* Adam: nonzero is AdamW */
+    int amsgrad;         /* Adam: uses state2 */
+    int centered;        /* RMSprop: uses state2 */
+    int64_t step;        /* Adam: t >= 1, this update's count (bias corrections); SGD: 1 when the
+                          * momentum buffer starts from this step's gradient; RMSprop: unused */
+    int skip;            /* nonzero: no update of this parameter (not in the optimizer); its
+                          * gradient is computed all the same, its state arrays are not needed */
+} cnn_optim_hparams;
+
+/* Where a refused descriptor, shape or binding is: `layer` is the layer's index, or
+ * CNN_NET_WHERE_LOSS, CNN_NET_WHERE_OPTIM, CNN_NET_WHERE_CALL (the call's own arguments: input
+ * shape, dtype, pointers); `field` names the descriptor field or argument ("kernel_h",
+ * "in_channels", "input shape"); `param` the parameter index for binding errors (-1 otherwise).
+ * Static strings, never NULL after a failed call. */
+#define CNN_NET_WHERE_LOSS (-1)
+#define CNN_NET_WHERE_OPTIM (-2)
+#define CNN_NET_WHERE_CALL (-3)
+typedef struct {
+    int64_t layer;
+    const char *field;
+    int64_t param;
+} cnn_net_error;
+
+typedef struct cnn_net cnn_net;
+
+/* Builds a network of n_layers >= 1 layers (copied: `layers` may be freed after the call).
+ * `loss` may be NULL (forward only). `seed` seeds the dropout masks the network draws itself
+ * (see cnn_net_step_args). *out is NULL after a failure; err (may be NULL) says what was refused. */
+cnn_status cnn_net_create(const cnn_layer_desc *layers, int64_t n_layers, const cnn_loss_desc *loss,
+                          cnn_optim_kind optim, cnn_dtype dtype, uint64_t seed, cnn_net **out,
+                          cnn_net_error *err);
+/* Frees the network and its arena (never the caller's arrays). NULL is ignored. */
+void cnn_net_destroy(cnn_net *net);
+
+/* Parameters, numbered in layer order, weight before bias, a shared weight once (under the layer
+ * that owns it): the order of torch.nn.Module.parameters(). */
+int64_t cnn_net_num_params(const cnn_net *net);
+/* Parameter i: *layer (the owning layer's index), *is_bias, *ndim and shape[0..ndim-1] (at most
+ * 4 entries), *numel. Any output pointer may be NULL. CNN_EINVAL for an invalid i. */
+cnn_status cnn_net_param_shape(const cnn_net *net, int64_t i, int64_t *layer, int *is_bias,
+                               int *ndim, int64_t *shape, int64_t *numel);
+
+/* The shape of layer `layer`'s output (layer = n_layers - 1: the network's) for an input of
+ * in_ndim dims in_shape (batch first), validating every layer on the way; no plan needed.
+ * out_shape holds CNN_NET_MAX_DIMS entries. */
+cnn_status cnn_net_output_shape(const cnn_net *net, int in_ndim, const int64_t *in_shape,
+                                int64_t layer, int *out_ndim, int64_t *out_shape,
+                                cnn_net_error *err);
+
+/* Where the last failed call on this network failed (bindings, forward, step). */
+const cnn_net_error *cnn_net_last_error(const cnn_net *net);
+
+/* Plans the network for inputs of this shape: validates every layer against it and builds the
+ * arena. The network keeps its last two plans, so that alternating between two shapes (the
+ * training batch and the last, smaller one; or a training and an inference batch) allocates
+ * nothing after the first time; planning a kept shape only switches to it. A plan is made again
+ * when the thread count, the instruction set or the fusion setting changed (forward and step do
+ * that themselves). On failure the current plan stays. */
+cnn_status cnn_net_plan(cnn_net *net, int in_ndim, const int64_t *in_shape, cnn_net_error *err);
+/* Bytes of the arena of the current plan (0 before the first). */
+int64_t cnn_net_arena_bytes(const cnn_net *net);
+/* Whether layers run fused (default 1). 0 runs every layer on its own (the comparison the tests
+ * make); the next call re-plans. */
+cnn_status cnn_net_set_fusion(cnn_net *net, int enabled);
+
+/* Binds parameter i to caller-owned arrays of its shape and the network's dtype: data (the
+ * values: read by forward, updated in place by step), grad (overwritten by step; may be NULL for
+ * forward-only use), and the optimizer's state arrays state0..2 as cnn_optim_kind lists them
+ * (NULL where not used). The pointers are kept until bound again; binding does no work. */
+cnn_status cnn_net_bind_param(cnn_net *net, int64_t i, void *data, void *grad, void *state0,
+                              void *state1, void *state2);
+/* Binds the loss's constant weights: cross entropy, weight (classes) or NULL; the binary cross
+ * entropies, weight and pos_weight with the output's number of elements (broadcast by the caller)
+ * or NULL. Kept until bound again. The binary cross entropies' weights are bound for the current
+ * plan's shape: after planning another shape, cnn_net_step refuses (CNN_EINVAL, field "weight")
+ * until they are bound again. */
+cnn_status cnn_net_bind_loss_weights(cnn_net *net, const void *weight, const void *pos_weight);
+
+/* Inference on the planned shape: y (the output's shape) = the network applied to x, with
+ * dropout off. Needs every parameter's data bound. */
+cnn_status cnn_net_forward(cnn_net *net, const void *x, void *y);
+
+/* What one training step reads and writes besides the bound arrays. */
+typedef struct {
+    const void *x;      /* the input, of the planned shape */
+    const void *target; /* the loss target: the output's shape in the network's dtype, or int64
+                         * class indices for cross entropy */
+    const cnn_optim_hparams *hparams; /* one per parameter; NULL: no update (gradients only) */
+    const uint8_t *const *masks; /* NULL, or one pointer per LAYER (n_layers entries): for a
+                         * dropout layer in training, its keep mask (1 keeps, 0 drops; a byte per
+                         * element, DROPOUT2D a byte per channel as described above) or NULL
+                         * to draw one: at the network's s-th step (s counts its steps from 0),
+                         * byte i of layer l keeps when u >= p, u = (the i-th output, from 0,
+                         * of a SplitMix64 generator seeded with k) >> 11, over 2^53, where
+                         * k = sm(seed ^ sm(s * 1024 + l)) and sm is SplitMix64's first output
+                         * for a seed (counter-based: the same bytes for any thread count).
+                         * Entries of other layers are ignored. */
+    const uint8_t *training; /* NULL (every layer in training mode) or one flag per layer: a
+                         * dropout layer whose flag is 0 passes its input through */
+    void *output;       /* NULL, or receives the network's output of this step (before the update) */
+} cnn_net_step_args;
+
+/* One training step on the planned shape: forward (dropout in training), the loss, backward
+ * into every bound gradient (overwritten), then the optimizer's update of every parameter and
+ * its state. *loss receives the loss value (reduction NONE: the sum). Needs data and grad bound
+ * for every parameter, and the state arrays a->hparams call for. */
+cnn_status cnn_net_step(cnn_net *net, const cnn_net_step_args *a, double *loss);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,6 +73,68 @@ struct cnn_kernel_table; /* below */
 cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch,
                         const struct cnn_kernel_table **table);
 
+/* Cross entropy (cnn_cross_entropy_forward / _backward) with the caller's scratch of `classes`
+ * doubles instead of an allocation (a network's arena). */
+cnn_status cnn_cross_entropy_forward_ws(cnn_dtype dtype, int64_t batch, int64_t classes,
+                                        int64_t inner, const void *x, const int64_t *t,
+                                        const void *w, int64_t ignore_index,
+                                        double label_smoothing, cnn_reduction red, void *loss,
+                                        double *work);
+cnn_status cnn_cross_entropy_backward_ws(cnn_dtype dtype, int64_t batch, int64_t classes,
+                                         int64_t inner, const void *dloss, const void *x,
+                                         const int64_t *t, const void *w, int64_t ignore_index,
+                                         double label_smoothing, cnn_reduction red, void *dx,
+                                         double *work);
+
+/* ---- fused layers of a network (generic/fused.h, run by net_run.c) ------------------------------ */
+
+/* A convolution (or transpose convolution) with its bias, an optional activation and an optional
+ * pooling whose window equals its stride (no padding, dilation 1, floor mode), before or after
+ * the activation. The forward runs the convolution's own kernels on tiles of output rows (a
+ * tile's conv_geom has N = 1, fewer output rows and a top padding pT that may be negative: the
+ * rows above the tile) and applies the activation and the pooling to each tile while it is in
+ * cache, writing the group's output and per output element one mask byte (mask_bytes) instead
+ * of the full-size intermediates. The backward rebuilds the convolution's output gradient image
+ * by image from the output gradient and those bytes, and runs the convolution's weight-gradient
+ * kernel image by image (the same per-element order as one call over the batch). */
+enum net_pool_kind { NET_POOL_NONE, NET_POOL_MAX, NET_POOL_AVG };
+
+typedef struct {
+    conv_geom g;        /* the whole convolution (transpose: the conv whose input gradient it is);
+                         * g.threads = the parts the arena's scratch was planned for */
+    cnn_algo algo;      /* resolved, never AUTO */
+    int transpose;      /* 1: forward = bias + conv_backward_data, image by image; no pool */
+    int act;            /* -1 none, else an enum act_kind */
+    int act_after_pool; /* the activation follows the pooling (conv -> pool -> act) */
+    double slope;       /* leaky relu */
+    int pool;           /* enum net_pool_kind */
+    int64_t pk_h, pk_w; /* pooling window = stride */
+    int64_t divisor_override; /* average pooling (0: none) */
+    int count_include_pad;    /* average pooling (no padding here: no effect on the divisor) */
+    int64_t C, OH, OW;  /* the convolution's output: channels and plane (transpose: g.C_in, g.H, g.W) */
+    int64_t PH, PW;     /* the group's output plane (OH, OW without pooling) */
+    int64_t tile_rows;  /* convolution output rows per forward item (a multiple of pk_h) */
+    int64_t mask_bytes; /* per group output element (0: none) */
+    int save_act;       /* keep the activation of every conv output (sigmoid/tanh before avg pool) */
+    int dw_per_image;   /* backward: dw and db from the rebuilt gradient image by image (groups 1) */
+    /* arrays of the network's dtype (void: one struct for both) */
+    const void *x, *w, *b; /* conv input (N, C_in, H, W) (transpose: its input), weight, bias or NULL */
+    void *y;            /* group output (N, C, PH, PW) */
+    uint8_t *mask;      /* (N, C, PH, PW) x mask_bytes */
+    void *act_out;      /* (N, C, OH, OW) when save_act */
+    void *scratch;      /* g.threads slices of scratch_len elements */
+    int64_t scratch_len;
+    const void *dy;     /* backward: gradient of the group output */
+    void *dw, *db;      /* backward: += (NULL skips) */
+    void *dconv;        /* backward: NULL, or (N, C, OH, OW) receives the conv output gradient */
+} net_fused;
+
+/* Scratch elements one part of a fused forward or backward needs besides the convolution
+ * kernel's own (which the caller sizes with conv_scratch_len on the tile geometries). */
+int64_t net_fused_tile_len(const net_fused *f);
+/* Tile geometry: image-less conv output rows [r0, r1) of g as their own convolution. */
+void net_conv_rows(const conv_geom *g, int64_t r0, int64_t r1, conv_geom *t);
+
 /* ---- kernel tables: one per instruction set, chosen at run time ------------------------------------ */
 
 /* Every hot kernel, for both dtypes, compiled once per instruction set (csrc/isa_*.c). The entry

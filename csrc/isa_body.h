@@ -16,6 +16,8 @@
 #include "generic/instantiate.h"
 #define CNN_GENERIC "optim.h"
 #include "generic/instantiate.h"
+#define CNN_GENERIC "fused.h"
+#include "generic/instantiate.h"
 
 const cnn_kernel_table CNN_ISA_TABLE = {
     .isa = CNN_ISA_ID,

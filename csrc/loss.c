@@ -174,10 +174,11 @@ static cnn_status ce_check(cnn_dtype dtype, int64_t batch, int64_t classes, int6
     return CNN_OK;
 }
 
-cnn_status cnn_cross_entropy_forward(cnn_dtype dtype, int64_t batch, int64_t classes,
-                                     int64_t inner, const void *x, const int64_t *t,
-                                     const void *w, int64_t ignore_index, double label_smoothing,
-                                     cnn_reduction red, void *loss)
+cnn_status cnn_cross_entropy_forward_ws(cnn_dtype dtype, int64_t batch, int64_t classes,
+                                        int64_t inner, const void *x, const int64_t *t,
+                                        const void *w, int64_t ignore_index,
+                                        double label_smoothing, cnn_reduction red, void *loss,
+                                        double *work)
 {
     cnn_status st = ce_check(dtype, batch, classes, inner, x, t, ignore_index, label_smoothing, red);
     if (st != CNN_OK) return st;
@@ -190,10 +191,48 @@ cnn_status cnn_cross_entropy_forward(cnn_dtype dtype, int64_t batch, int64_t cla
         return CNN_OK;
     }
     if (dtype == CNN_FLOAT32)
-        return cross_entropy_forward_f32(batch, classes, inner, x, t, w, ignore_index,
-                                         label_smoothing, red, loss);
-    return cross_entropy_forward_f64(batch, classes, inner, x, t, w, ignore_index, label_smoothing,
-                                     red, loss);
+        cross_entropy_forward_f32(batch, classes, inner, x, t, w, ignore_index, label_smoothing, red,
+                                  loss, work);
+    else
+        cross_entropy_forward_f64(batch, classes, inner, x, t, w, ignore_index, label_smoothing, red,
+                                  loss, work);
+    return CNN_OK;
+}
+
+cnn_status cnn_cross_entropy_backward_ws(cnn_dtype dtype, int64_t batch, int64_t classes,
+                                         int64_t inner, const void *dloss, const void *x,
+                                         const int64_t *t, const void *w, int64_t ignore_index,
+                                         double label_smoothing, cnn_reduction red, void *dx,
+                                         double *work)
+{
+    cnn_status st = ce_check(dtype, batch, classes, inner, x, t, ignore_index, label_smoothing, red);
+    if (st != CNN_OK) return st;
+    if (batch * inner == 0 || !dx) return CNN_OK;
+    if (!dloss) return CNN_EINVAL;
+    if (dtype == CNN_FLOAT32)
+        cross_entropy_backward_f32(batch, classes, inner, dloss, x, t, w, ignore_index,
+                                   label_smoothing, red, dx, work);
+    else
+        cross_entropy_backward_f64(batch, classes, inner, dloss, x, t, w, ignore_index,
+                                   label_smoothing, red, dx, work);
+    return CNN_OK;
+}
+
+/* The public entry points allocate the row of log-probabilities per call. */
+cnn_status cnn_cross_entropy_forward(cnn_dtype dtype, int64_t batch, int64_t classes,
+                                     int64_t inner, const void *x, const int64_t *t,
+                                     const void *w, int64_t ignore_index, double label_smoothing,
+                                     cnn_reduction red, void *loss)
+{
+    double *work;
+    cnn_status st = ce_check(dtype, batch, classes, inner, x, t, ignore_index, label_smoothing, red);
+    if (st != CNN_OK) return st;
+    work = NULL; /* no targets: no row needed (classes may be any size) */
+    if (batch * inner > 0 && (st = cnn_alloc(classes, sizeof(double), (void **)&work))) return st;
+    st = cnn_cross_entropy_forward_ws(dtype, batch, classes, inner, x, t, w, ignore_index,
+                                      label_smoothing, red, loss, work);
+    free(work);
+    return st;
 }
 
 cnn_status cnn_cross_entropy_backward(cnn_dtype dtype, int64_t batch, int64_t classes,
@@ -201,15 +240,15 @@ cnn_status cnn_cross_entropy_backward(cnn_dtype dtype, int64_t batch, int64_t cl
                                       const int64_t *t, const void *w, int64_t ignore_index,
                                       double label_smoothing, cnn_reduction red, void *dx)
 {
+    double *work;
     cnn_status st = ce_check(dtype, batch, classes, inner, x, t, ignore_index, label_smoothing, red);
     if (st != CNN_OK) return st;
-    if (batch * inner == 0 || !dx) return CNN_OK;
-    if (!dloss) return CNN_EINVAL;
-    if (dtype == CNN_FLOAT32)
-        return cross_entropy_backward_f32(batch, classes, inner, dloss, x, t, w, ignore_index,
-                                          label_smoothing, red, dx);
-    return cross_entropy_backward_f64(batch, classes, inner, dloss, x, t, w, ignore_index,
-                                      label_smoothing, red, dx);
+    work = NULL; /* no targets: no row needed (classes may be any size) */
+    if (batch * inner > 0 && (st = cnn_alloc(classes, sizeof(double), (void **)&work))) return st;
+    st = cnn_cross_entropy_backward_ws(dtype, batch, classes, inner, dloss, x, t, w, ignore_index,
+                                       label_smoothing, red, dx, work);
+    free(work);
+    return st;
 }
 
 /* ---- correlation ------------------------------------------------------------------------------------ */

@@ -1,6 +1,7 @@
-"""Builds the plain-C engine test (tests/c/test_engine.c + csrc/*.c without the binding) and runs
-it: once optimised, once under AddressSanitizer + UndefinedBehaviorSanitizer when the compiler
-can build with them."""
+"""Builds the plain-C tests (tests/c/test_engine.c: the engine's ops; tests/c/test_net.c: the network
+API, GausNet trained from C) with csrc/*.c and without the binding, and runs them: once
+optimised, once under AddressSanitizer + UndefinedBehaviorSanitizer and once under
+ThreadSanitizer when the compiler can build with them."""
 import os
 import shutil
 import subprocess
@@ -14,19 +15,20 @@ TSAN = ["-fsanitize=thread", "-fno-omit-frame-pointer"]  # the pool's data races
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer"]
 
 
-def build(tmp_path, extra):
+def build(tmp_path, extra, test="test_engine"):
     sources = [str(p) for p in sorted((ROOT / "csrc").glob("*.c"))]  # the binding is in csrc/python/
-    exe = tmp_path / "test_engine"
+    exe = tmp_path / test
     cmd = [CC, "-std=c11", "-O2", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=fast", "-g", "-Wall", "-Wextra", "-Wshadow", "-Werror", f"-I{ROOT / 'csrc'}",
-           str(ROOT / "tests" / "c" / "test_engine.c"), *sources, "-o", str(exe), *extra, "-pthread", "-lm"]
+           str(ROOT / "tests" / "c" / f"{test}.c"), *sources, "-o", str(exe), *extra, "-pthread", "-lm"]
     return subprocess.run(cmd, capture_output=True, text=True), exe
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize("test", ["test_engine", "test_net"])
 @pytest.mark.parametrize("sanitize", ["", "asan-ubsan", "tsan"], ids=["plain", "asan-ubsan", "tsan"])
-def test_c_engine(tmp_path, sanitize):
+def test_c_engine(tmp_path, sanitize, test):
     flags = {"": [], "asan-ubsan": SANITIZE, "tsan": TSAN}[sanitize]
-    res, exe = build(tmp_path, flags)
+    res, exe = build(tmp_path, flags, test)
     if res.returncode != 0:
         if sanitize and "sanitize" in res.stderr:
             pytest.skip("the compiler cannot build with sanitizers here")

@@ -25,3 +25,5 @@
 .K(sgd) = R(sgd_mt),
 .K(adam) = R(adam_mt),
 .K(rmsprop) = R(rmsprop_mt),
+.K(fused_forward) = R(fused_forward),
+.K(fused_backward) = R(fused_backward),

@@ -60,3 +60,7 @@ void (*K(adam))(int64_t n, real *p, const real *grad, real *m, real *v, real *vm
                 int maximize, int64_t step);
 void (*K(rmsprop))(int64_t n, real *p, const real *grad, real *sq, real *ga, real *buf, double lr,
                    double alpha, double eps, double weight_decay, double momentum, int maximize);
+
+/* fused layers of a network (generic/fused.h): forward and backward of one net_fused group */
+void (*K(fused_forward))(const net_fused *f);
+void (*K(fused_backward))(const net_fused *f);

@@ -70,13 +70,12 @@ static double R(ce_mix)(double eps, int64_t C, double nll, double smooth)
     return eps > 0 ? (1 - eps) * nll + eps / (double)C * smooth : nll;
 }
 
-static cnn_status R(cross_entropy_forward)(int64_t B, int64_t C, int64_t D, const real *x,
-                                           const int64_t *t, const real *w, int64_t ignore_index,
-                                           double eps, cnn_reduction red, real *loss)
+/* lp: scratch of C doubles (a row of log-probabilities). */
+static void R(cross_entropy_forward)(int64_t B, int64_t C, int64_t D, const real *x,
+                                     const int64_t *t, const real *w, int64_t ignore_index,
+                                     double eps, cnn_reduction red, real *loss, double *lp)
 {
-    double *lp, nll_sum = 0, smooth_sum = 0;
-    cnn_status st = cnn_alloc(C, sizeof(double), (void **)&lp);
-    if (st != CNN_OK) return st;
+    double nll_sum = 0, smooth_sum = 0;
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0; j < D; j++) {
             const int64_t i = b * D + j;
@@ -90,21 +89,17 @@ static cnn_status R(cross_entropy_forward)(int64_t B, int64_t C, int64_t D, cons
             nll_sum += nll;
             smooth_sum += smooth;
         }
-    free(lp);
-    if (red == CNN_REDUCE_NONE) return CNN_OK;
+    if (red == CNN_REDUCE_NONE) return;
     const double v = R(ce_mix)(eps, C, nll_sum, smooth_sum);
     loss[0] = (real)(red == CNN_REDUCE_SUM ? v : v / R(ce_denominator)(B * D, t, w, ignore_index));
-    return CNN_OK;
 }
 
-static cnn_status R(cross_entropy_backward)(int64_t B, int64_t C, int64_t D, const real *dloss,
-                                            const real *x, const int64_t *t, const real *w,
-                                            int64_t ignore_index, double eps, cnn_reduction red,
-                                            real *dx)
+static void R(cross_entropy_backward)(int64_t B, int64_t C, int64_t D, const real *dloss,
+                                      const real *x, const int64_t *t, const real *w,
+                                      int64_t ignore_index, double eps, cnn_reduction red,
+                                      real *dx, double *lp)
 {
-    double *lp, den = 1;
-    cnn_status st = cnn_alloc(C, sizeof(double), (void **)&lp);
-    if (st != CNN_OK) return st;
+    double den = 1;
     if (red == CNN_REDUCE_MEAN) den = R(ce_denominator)(B * D, t, w, ignore_index);
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0; j < D; j++) {
@@ -123,8 +118,6 @@ static cnn_status R(cross_entropy_backward)(int64_t B, int64_t C, int64_t D, con
                 dx[(b * C + c) * D + j] += (real)(dl - exp(lp[c]) * total);
             }
         }
-    free(lp);
-    return CNN_OK;
 }
 
 /* Sums for Pearson r over x, t (len elements): r = sxy / sqrt(sxx syy). */
