@@ -73,6 +73,8 @@ cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **sc
 
 enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
 
+#include "conv_transpose_plan.h" /* transpose convolution by output phases */
+
 /* ---- kernel tables: one per instruction set, chosen at run time ------------------------------------ */
 
 /* Every hot kernel, for both dtypes, compiled once per instruction set (csrc/isa_*.c). The entry
