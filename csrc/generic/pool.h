@@ -317,28 +317,34 @@ static inline void R(max_block)(const real *const *rows, int64_t nrows, const R(
 }
 #endif
 
-/* The phase rows of input rows [a, b) (rows[i] for row a + i), reusing those of the previous
- * output row: overlapping windows share rows. held[] names the input row each slot holds. */
+/* The phase rows of the window's input rows h0 + th*dH, th in [a, b) (rows[th - a]), reusing
+ * those of the previous output row: overlapping windows share rows. held[] names the input row
+ * each slot holds; a slot is free when it holds no row of this window. */
 static void R(max_rows)(const real *x, int64_t W, const R(pool_cols) *cols, int64_t h0, int64_t dH,
                         int64_t a, int64_t b, real (*ph)[POOL_ROW + POOL_TAPS], int64_t *held,
                         const real **rows)
 {
+    if (cols->s == 1) {
+        for (int64_t th = a; th < b; th++) rows[th - a] = x + (h0 + th * dH) * W;
+        return;
+    }
+    int keep[POOL_KROWS];
+    for (int64_t k = 0; k < POOL_KROWS; k++) {
+        const int64_t dist = held[k] - h0; /* th*dH for a row of this window */
+        keep[k] = held[k] != INT64_MIN && dist >= a * dH && dist < b * dH && dist % dH == 0;
+    }
     for (int64_t th = a; th < b; th++) {
         const int64_t ih = h0 + th * dH;
-        int64_t slot = -1, free_slot = -1;
-        if (cols->s == 1) {
-            rows[th - a] = x + ih * W;
-            continue;
-        }
-        for (int64_t k = 0; k < POOL_KROWS; k++) {
-            if (held[k] == ih) slot = k;
-            if (held[k] < h0 + a * dH) free_slot = k; /* above this window: no longer needed */
-        }
-        if (slot < 0) {
-            slot = free_slot;
-            held[slot] = ih;
-            R(pool_phases)(x + ih * W, W, cols->s, cols->ws, ph[slot]);
-        }
+        int64_t slot = -1;
+        for (int64_t k = 0; k < POOL_KROWS && slot < 0; k++)
+            if (keep[k] && held[k] == ih) slot = k;
+        for (int64_t k = 0; k < POOL_KROWS && slot < 0; k++)
+            if (!keep[k]) {
+                slot = k;
+                keep[k] = 1;
+                held[k] = ih;
+                R(pool_phases)(x + ih * W, W, cols->s, cols->ws, ph[k]);
+            }
         rows[th - a] = ph[slot];
     }
 }
