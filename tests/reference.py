@@ -350,7 +350,8 @@ def conv1d_backward(grad_y, x, w, b=None, stride=1, padding=(0, 0), dilation=1, 
 
 
 def _convT2d_setup(x, w, stride, padding, output_padding, groups, dilation):
-    """Validate conv_transpose2d arguments; OH = (H-1)*sH - 2*pH + dH*(kH-1) + opH + 1."""
+    """Validate conv_transpose2d arguments; OH = (H-1)*sH - 2*pH + dH*(kH-1) + opH + 1 (0 when the
+    padding crops the whole output: an empty output)."""
     N, Ci, H, W = x.shape
     Ci_w, cog, kH, kW = w.shape
     if Ci != Ci_w or Ci % groups != 0:
@@ -361,8 +362,8 @@ def _convT2d_setup(x, w, stride, padding, output_padding, groups, dilation):
     dH, dW = _tuple(dilation, 2, "dilation")
     OH = (H - 1) * sH - 2 * pH + dH * (kH - 1) + opH + 1
     OW = (W - 1) * sW - 2 * pW + dW * (kW - 1) + opW + 1
-    if OH <= 0 or OW <= 0:
-        raise ValueError("transposed convolution output size would be <= 0")
+    if OH < 0 or OW < 0:
+        raise ValueError("transposed convolution output size would be < 0")
     return N, Ci, H, W, cog, kH, kW, sH, sW, pH, pW, dH, dW, int(OH), int(OW)
 
 

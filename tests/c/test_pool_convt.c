@@ -177,8 +177,8 @@ static void pool_random(const cnn_kernel_table *k, int f32)
         d.dilation_w = pick(1, 3);
         d.pad_h = pick(0, d.kernel_h / 2);
         d.pad_w = pick(0, d.kernel_w / 2);
-        d.in_h = pick(1, 12);
-        d.in_w = pick(1, 40);
+        d.in_h = pick(1, 16);
+        d.in_w = pick(1, 70);
         d.planes = pick(1, 3);
         d.ceil_mode = (int)pick(0, 1);
         pool_case(k, f32, &d);
