@@ -201,6 +201,16 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Transpose convolution: the adjoint (gradient) of convolution with respect to its input.        */
+/* It runs by output phases: along an axis, outputs o = a + j*stride (phase a) receive exactly the
+ * kernel taps kk with kk*dilation - pad = a (mod stride), so each phase is an ordinary stride-1
+ * convolution (for k4 s2 p1: even outputs take taps 1 and 3, odd outputs taps 0 and 2). Every
+ * output is written once and nothing is multiplied by an inserted zero. `algo`: REFERENCE, the
+ * plain loops; DIRECT, the phases with direct register tiles (AUTO's choice); GEMM, the phases
+ * with im2col tiles and a GEMM each. Where the phases would read a padded input copy that dwarfs
+ * the data (a huge padding with dilation next to a small image), every algo but REFERENCE takes
+ * the general path instead: the convolution kernels with input and output exchanged. The input
+ * gradient is an ordinary stride-s convolution of dy, run by the convolution kernel `algo` names
+ * (AUTO: cnn_conv_choose_algo's rule). */
 
 typedef struct {
     int64_t batch;                 /* N */

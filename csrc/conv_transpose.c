@@ -148,8 +148,8 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
     /* the taps of a phase: kk in one residue class mod s / gcd(s, d) */
     const int64_t sh = d->stride_h / gcd64(d->stride_h, d->dilation_h);
     const int64_t sw = d->stride_w / gcd64(d->stride_w, d->dilation_w);
-    pl->ah.max_taps = (d->kernel_h + sh - 1) / sh;
-    pl->aw.max_taps = (d->kernel_w + sw - 1) / sw;
+    pl->ah.max_taps = (d->kernel_h - 1) / sh + 1;
+    pl->aw.max_taps = (d->kernel_w - 1) / sw + 1;
     int64_t th_len, tw_len, lead, wp, xpad = 0, kp;
     const int64_t cg = pl->C_in / pl->groups, mg = pl->C_out / pl->groups;
     const int64_t ks[3] = {cg, pl->ah.max_taps, pl->aw.max_taps};
@@ -181,13 +181,13 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
             /* im2col tile (Kp x tile) + GEMM output or dy tile (Mg x tile) + GEMM packing */
             int64_t tile = ((int64_t)1 << 17) / kp;
             tile = tile < 16 ? 16 : tile - tile % 16;
-            const int64_t most = (pl->ah.n_out + pl->ah.s - 1) / pl->ah.s * ((pl->aw.n_out + pl->aw.s - 1) / pl->aw.s);
+            const int64_t most = ((oh - 1) / d->stride_h + 1) * ((ow - 1) / d->stride_w + 1);
             pl->tile = tile < most ? tile : most;
             if ((st = cnn_mul_sizes(kp + mg, pl->tile, &t)) ||
                 (st = cnn_add_sizes(t, k->gemm_workspace_len(), &pl->slice)))
                 return st;
         } else { /* the weight gradient's gathered dy rows and its vectors of partial sums */
-            const int64_t rows = (oh + d->stride_h - 1) / d->stride_h, cols = (ow + d->stride_w - 1) / d->stride_w;
+            const int64_t rows = (oh - 1) / d->stride_h + 1, cols = (ow - 1) / d->stride_w + 1;
             const int64_t dyp[3] = {CONVT_CB, rows, (cols + CONVT_VL - 1) / CONVT_VL * CONVT_VL};
             const int64_t acc[3] = {kp, CONVT_CB, CONVT_VL};
             int64_t a1, a2;

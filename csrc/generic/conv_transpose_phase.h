@@ -446,7 +446,7 @@ static void R(ct_dw_direct_task)(void *vctx, int64_t begin, int64_t end, int par
     const convt_axis *ah = &pl->ah, *aw = &pl->aw;
     const int64_t Cg = pl->C_in / pl->groups, Mg = pl->C_out / pl->groups, plane = pl->OH * pl->OW;
     const int64_t Wp = pl->Wp, mblocks = (Mg + CONVT_CB - 1) / CONVT_CB, cbs = (Cg + t->blocks - 1) / t->blocks;
-    const int64_t rows_max = (pl->OH + ah->s - 1) / ah->s, cols_max = (pl->OW + aw->s - 1) / aw->s;
+    const int64_t rows_max = (pl->OH - 1) / ah->s + 1, cols_max = (pl->OW - 1) / aw->s + 1;
     const int64_t dstride = (cols_max + VL - 1) / VL * VL; /* the gathered dy's row length */
     real *dyp = R(ct_slice)(pl, part);
     real *acc = dyp + CONVT_CB * rows_max * dstride; /* vectors of sums, [k][c] by row tap */

@@ -29,8 +29,8 @@ static void pool_taps(int64_t start, int64_t k, int64_t d, int64_t n, int64_t *t
 static void pool_covering(int64_t i, int64_t s, int64_t p, int64_t span, int64_t out, int64_t *o0,
                           int64_t *o1)
 {
-    const int64_t lo = i + p - span + 1, hi = i + p; /* o*s in [lo, hi] */
-    const int64_t a = lo <= 0 ? 0 : (lo + s - 1) / s, b = hi < 0 ? 0 : hi / s + 1;
+    const int64_t lo = i + p - span + 1, hi = i + p; /* o*s in [lo, hi]; s may be near INT64_MAX */
+    const int64_t a = lo <= 0 ? 0 : (lo - 1) / s + 1, b = hi < 0 ? 0 : hi / s + 1;
     *o0 = a;
     *o1 = b < out ? b : out;
     if (*o1 < *o0) *o1 = *o0;
@@ -329,9 +329,9 @@ static void R(max_rows)(const real *x, int64_t W, const R(pool_cols) *cols, int6
         return;
     }
     int keep[POOL_KROWS];
-    for (int64_t k = 0; k < POOL_KROWS; k++) {
-        const int64_t dist = held[k] - h0; /* th*dH for a row of this window */
-        keep[k] = held[k] != INT64_MIN && dist >= a * dH && dist < b * dH && dist % dH == 0;
+    for (int64_t k = 0; k < POOL_KROWS; k++) { /* held[k] - h0 is th*dH for a row of this window */
+        keep[k] = held[k] >= 0 && held[k] - h0 >= a * dH && held[k] - h0 <= (b - 1) * dH &&
+                  (held[k] - h0) % dH == 0;
     }
     for (int64_t th = a; th < b; th++) {
         const int64_t ih = h0 + th * dH;
@@ -370,7 +370,7 @@ static void R(maxpool_plane)(const cnn_pool2d_desc *d, const R(pool_cols) *cols,
     int64_t held[POOL_KROWS];
     const real *rows[POOL_KROWS];
     R(plabel) row_label[POOL_KROWS], col_label[POOL_TAPS], lab[V];
-    for (int64_t k = 0; k < POOL_KROWS; k++) held[k] = INT64_MIN;
+    for (int64_t k = 0; k < POOL_KROWS; k++) held[k] = -1; /* no row */
     for (int64_t i = 0; i < cols->n; i++) col_label[i] = (R(plabel))cols->tap[i].tw * lw;
     for (int64_t oh = 0; oh < OH; oh++) {
         const int64_t h0 = oh * d->stride_h - d->pad_h;
