@@ -186,13 +186,16 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
             if ((st = cnn_mul_sizes(kp + mg, pl->tile, &t)) ||
                 (st = cnn_add_sizes(t, k->gemm_workspace_len(), &pl->slice)))
                 return st;
-        } else { /* the weight gradient's gathered dy rows and its vectors of partial sums */
+        } else { /* the weight gradient's gathered dy (images of about 64K reals at a time) and
+                    its vectors of partial sums */
             const int64_t rows = (oh - 1) / d->stride_h + 1, cols = (ow - 1) / d->stride_w + 1;
             const int64_t dyp[3] = {CONVT_CB, rows, (cols + CONVT_VL - 1) / CONVT_VL * CONVT_VL};
             const int64_t acc[3] = {kp, CONVT_CB, CONVT_VL};
             int64_t a1, a2;
-            if ((st = cnn_numel(3, dyp, &a1)) || (st = cnn_numel(3, acc, &a2)) ||
-                (st = cnn_add_sizes(a1, a2 + CONVT_VL, &pl->slice)))
+            if ((st = cnn_numel(3, dyp, &a1)) || (st = cnn_numel(3, acc, &a2))) return st;
+            pl->dw_images = ((int64_t)1 << 16) / a1;
+            pl->dw_images = pl->dw_images < 1 ? 1 : pl->dw_images > pl->N ? pl->N : pl->dw_images;
+            if ((st = cnn_mul_sizes(a1, pl->dw_images, &a1)) || (st = cnn_add_sizes(a1, a2 + CONVT_VL, &pl->slice)))
                 return st;
         }
         if ((st = cnn_mul_sizes(pl->slice, pl->threads, &t)) || (st = cnn_add_sizes(t, xpad, &t)) ||

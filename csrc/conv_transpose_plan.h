@@ -53,6 +53,7 @@ typedef struct convt_plan {
                                    (N, C_in, H, Wp), input (ih, iw) at (ih, pad_l + iw) */
     int64_t tile;               /* phase pixels per GEMM tile */
     int64_t slice;              /* reals per thread slice (phase GEMM or direct weight gradient) */
+    int64_t dw_images;          /* images whose dy the direct weight gradient gathers at a time */
     int64_t tables_bytes;       /* the axis tables at the start of the scratch */
     int64_t scratch_bytes;      /* all the scratch one call needs (any pass) */
     int64_t *tables;            /* bound scratch: the tables ... */

@@ -186,21 +186,24 @@ CT_INLINE void R(ct_fwd_tile)(const convt_plan *pl, const real *xg, int64_t jh, 
     R(ctv) acc[CONVT_CB][NV];
     for (int c = 0; c < cb; c++)
         for (int v = 0; v < NV; v++) acc[c][v] = R(ct_splat)(bias ? bias[c] : 0);
-    for (int64_t ci = 0; ci < Cg; ci++)
-        for (int64_t ta = 0; ta < Ta; ta++) {
-            const int64_t ih = jh + ah->off[ta0 + ta];
-            if (ih < 0 || ih >= H) continue;
-            const real *xr = xg + (ci * H + ih) * Wp + pl->pad_l + j0;
-            const real *wr = wblk + (ci * Ta + ta) * Tb * cb;
-            for (int64_t tb = 0; tb < Tb; tb++) {
+    /* taps outermost, input channels innermost: the longest loop, at constant strides */
+    const int64_t xstride = H * Wp, wstride = Ta * Tb * cb;
+    for (int64_t ta = 0; ta < Ta; ta++) {
+        const int64_t ih = jh + ah->off[ta0 + ta];
+        if (ih < 0 || ih >= H) continue;
+        for (int64_t tb = 0; tb < Tb; tb++) {
+            const real *xr = xg + ih * Wp + pl->pad_l + j0 + offw[tb];
+            const real *wr = wblk + (ta * Tb + tb) * cb;
+            for (int64_t ci = 0; ci < Cg; ci++, xr += xstride, wr += wstride) {
                 R(ctv) xv[NV];
-                for (int v = 0; v < NV; v++) xv[v] = R(ct_load)(xr + offw[tb] + v * VL);
+                for (int v = 0; v < NV; v++) xv[v] = R(ct_load)(xr + v * VL);
                 for (int c = 0; c < cb; c++) {
-                    const R(ctv) wv = R(ct_splat)(wr[tb * cb + c]);
+                    const R(ctv) wv = R(ct_splat)(wr[c]);
                     for (int v = 0; v < NV; v++) acc[c][v] = R(ct_fma)(wv, xv[v], acc[c][v]);
                 }
             }
         }
+    }
     const int64_t sW = aw->s;
     for (int c = 0; c < cb; c++) {
         real out[NV * VL];
@@ -382,27 +385,37 @@ static void R(ct_dw_gemm_task)(void *vctx, int64_t begin, int64_t end, int part)
  * phase's dy is first gathered into contiguous rows (zero past its last column, so that the lanes
  * beyond it add nothing); the tile's k share the row tap, so one range of rows holds x for all. */
 
-/* acc[c*kb + k] (vectors) += sum over rows r < nrows and vectors v < nvec of
- * dyp[c*cstride + r*dstride + v*VL ..] * xk[k][r*Wp + v*VL ..]. */
-CT_INLINE void R(ct_dw_tile)(const real *const *xk, int64_t Wp, const real *dyp, int64_t cstride,
-                             int64_t dstride, int64_t nrows, int64_t nvec, R(ctv) *acc, const int cb,
-                             const int kb)
+/* The reduction a weight-gradient tile runs over: images, rows, vectors of columns. */
+typedef struct {
+    int64_t nimg, nrows, nvec;
+    int64_t ximg, xrow;          /* strides of the input between images, rows */
+    int64_t dimg, dch, drow;     /* strides of the gathered dy between images, channels, rows */
+} R(ct_span);
+
+/* acc[c*kb + k] (vectors) += sum over images i, rows r, vectors v of
+ * dyp[i*dimg + c*dch + r*drow + v*VL ..] * xk[k][i*ximg + r*xrow + v*VL ..]. */
+CT_INLINE void R(ct_dw_tile)(const real *const *xk, const real *dyp, const R(ct_span) *sp, real *acc,
+                             const int cb, const int kb)
 {
     enum { VL = R(CT_VL) };
     R(ctv) s[CONVT_CB][CT_KB];
     for (int c = 0; c < cb; c++)
-        for (int k = 0; k < kb; k++) s[c][k] = acc[c * kb + k];
-    for (int64_t r = 0; r < nrows; r++)
-        for (int64_t v = 0; v < nvec; v++) {
-            R(ctv) xv[CT_KB];
-            for (int k = 0; k < kb; k++) xv[k] = R(ct_load)(xk[k] + r * Wp + v * VL);
-            for (int c = 0; c < cb; c++) {
-                const R(ctv) dv = R(ct_load)(dyp + c * cstride + r * dstride + v * VL);
-                for (int k = 0; k < kb; k++) s[c][k] = R(ct_fma)(dv, xv[k], s[c][k]);
+        for (int k = 0; k < kb; k++) s[c][k] = R(ct_load)(acc + (c * kb + k) * VL);
+    for (int64_t i = 0; i < sp->nimg; i++)
+        for (int64_t r = 0; r < sp->nrows; r++) {
+            const int64_t xo = i * sp->ximg + r * sp->xrow;
+            const real *dr = dyp + i * sp->dimg + r * sp->drow;
+            for (int64_t v = 0; v < sp->nvec; v++) {
+                R(ctv) xv[CT_KB];
+                for (int k = 0; k < kb; k++) xv[k] = R(ct_load)(xk[k] + xo + v * VL);
+                for (int c = 0; c < cb; c++) {
+                    const R(ctv) dv = R(ct_load)(dr + c * sp->dch + v * VL);
+                    for (int k = 0; k < kb; k++) s[c][k] = R(ct_fma)(dv, xv[k], s[c][k]);
+                }
             }
         }
     for (int c = 0; c < cb; c++)
-        for (int k = 0; k < kb; k++) acc[c * kb + k] = s[c][k];
+        for (int k = 0; k < kb; k++) R(ct_store)(acc + (c * kb + k) * VL, s[c][k]);
 }
 
 /* The tile shapes: cb channels x kb inputs, about 12 accumulators (16 vector registers with AVX2). */
@@ -411,33 +424,34 @@ static int R(ct_dw_kb)(int cb)
     return cb >= 6 ? 2 : cb >= 4 ? 3 : cb >= 2 ? 5 : 7;
 }
 
-static void R(ct_dw_tile_any)(const real *const *xk, int64_t Wp, const real *dyp, int64_t cstride,
-                              int64_t dstride, int64_t nrows, int64_t nvec, R(ctv) *acc, int cb, int kb)
+static void R(ct_dw_tile_any)(const real *const *xk, const real *dyp, const R(ct_span) *sp, real *acc,
+                              int cb, int kb)
 {
     switch (cb * 8 + kb) {
-    case 6 * 8 + 2: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 6, 2); break;
-    case 6 * 8 + 1: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 6, 1); break;
-    case 4 * 8 + 3: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 4, 3); break;
-    case 4 * 8 + 2: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 4, 2); break;
-    case 4 * 8 + 1: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 4, 1); break;
-    case 2 * 8 + 5: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 2, 5); break;
-    case 2 * 8 + 4: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 2, 4); break;
-    case 2 * 8 + 3: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 2, 3); break;
-    case 2 * 8 + 2: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 2, 2); break;
-    case 2 * 8 + 1: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 2, 1); break;
-    case 1 * 8 + 7: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 1, 7); break;
-    case 1 * 8 + 6: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 1, 6); break;
-    case 1 * 8 + 5: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 1, 5); break;
-    case 1 * 8 + 4: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 1, 4); break;
-    case 1 * 8 + 3: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 1, 3); break;
-    case 1 * 8 + 2: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 1, 2); break;
-    default: R(ct_dw_tile)(xk, Wp, dyp, cstride, dstride, nrows, nvec, acc, 1, 1); break;
+    case 6 * 8 + 2: R(ct_dw_tile)(xk, dyp, sp, acc, 6, 2); break;
+    case 6 * 8 + 1: R(ct_dw_tile)(xk, dyp, sp, acc, 6, 1); break;
+    case 4 * 8 + 3: R(ct_dw_tile)(xk, dyp, sp, acc, 4, 3); break;
+    case 4 * 8 + 2: R(ct_dw_tile)(xk, dyp, sp, acc, 4, 2); break;
+    case 4 * 8 + 1: R(ct_dw_tile)(xk, dyp, sp, acc, 4, 1); break;
+    case 2 * 8 + 5: R(ct_dw_tile)(xk, dyp, sp, acc, 2, 5); break;
+    case 2 * 8 + 4: R(ct_dw_tile)(xk, dyp, sp, acc, 2, 4); break;
+    case 2 * 8 + 3: R(ct_dw_tile)(xk, dyp, sp, acc, 2, 3); break;
+    case 2 * 8 + 2: R(ct_dw_tile)(xk, dyp, sp, acc, 2, 2); break;
+    case 2 * 8 + 1: R(ct_dw_tile)(xk, dyp, sp, acc, 2, 1); break;
+    case 1 * 8 + 7: R(ct_dw_tile)(xk, dyp, sp, acc, 1, 7); break;
+    case 1 * 8 + 6: R(ct_dw_tile)(xk, dyp, sp, acc, 1, 6); break;
+    case 1 * 8 + 5: R(ct_dw_tile)(xk, dyp, sp, acc, 1, 5); break;
+    case 1 * 8 + 4: R(ct_dw_tile)(xk, dyp, sp, acc, 1, 4); break;
+    case 1 * 8 + 3: R(ct_dw_tile)(xk, dyp, sp, acc, 1, 3); break;
+    case 1 * 8 + 2: R(ct_dw_tile)(xk, dyp, sp, acc, 1, 2); break;
+    default: R(ct_dw_tile)(xk, dyp, sp, acc, 1, 1); break;
     }
 }
 
 /* Items: (group, phase a, phase b, block of CONVT_CB output channels, block of input channels);
  * every dW element belongs to one item and is summed in the same order whatever the split:
- * images, rows, vectors, then its lanes. */
+ * images, rows, vectors, then its lanes. The phase's dy is gathered for pl->dw_images images at a
+ * time, so that a tile runs over all of them with its sums in registers. */
 static void R(ct_dw_direct_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
     enum { VL = R(CT_VL) };
@@ -447,9 +461,10 @@ static void R(ct_dw_direct_task)(void *vctx, int64_t begin, int64_t end, int par
     const int64_t Cg = pl->C_in / pl->groups, Mg = pl->C_out / pl->groups, plane = pl->OH * pl->OW;
     const int64_t Wp = pl->Wp, mblocks = (Mg + CONVT_CB - 1) / CONVT_CB, cbs = (Cg + t->blocks - 1) / t->blocks;
     const int64_t rows_max = (pl->OH - 1) / ah->s + 1, cols_max = (pl->OW - 1) / aw->s + 1;
-    const int64_t dstride = (cols_max + VL - 1) / VL * VL; /* the gathered dy's row length */
+    const int64_t dstride = (cols_max + CONVT_VL - 1) / CONVT_VL * CONVT_VL; /* gathered dy rows */
+    const int64_t dimg = CONVT_CB * rows_max * dstride;
     real *dyp = R(ct_slice)(pl, part);
-    real *acc = dyp + CONVT_CB * rows_max * dstride; /* vectors of sums, [k][c] by row tap */
+    real *acc = dyp + pl->dw_images * dimg; /* vectors of sums, [row tap][k][c] */
     for (int64_t item = begin; item < end; item++) {
         const int64_t cib = item % t->blocks, mbi = item / t->blocks % mblocks;
         const int64_t b = item / t->blocks / mblocks % aw->phases;
@@ -462,24 +477,28 @@ static void R(ct_dw_direct_task)(void *vctx, int64_t begin, int64_t end, int par
         if (c1 <= c0 || Ta == 0 || Tb == 0) continue;
         const int64_t nvec = (nb + VL - 1) / VL;
         for (int64_t i = 0; i < Ta * kn * mn * VL; i++) acc[i] = 0;
-        for (int64_t n = 0; n < pl->N; n++) {
-            /* dy of the phase for channels m0 .. m0+mn: dyp[c][jh][jw], zero past column nb */
-            const real *dyg = t->dy + (n * pl->C_out + gr * Mg + m0) * plane + a * pl->OW + b;
-            for (int64_t c = 0; c < mn; c++)
-                for (int64_t jh = 0; jh < na; jh++) {
-                    const real *restrict src = dyg + c * plane + jh * ah->s * pl->OW;
-                    real *restrict dst = dyp + (c * rows_max + jh) * dstride;
-                    if (aw->s == 2)
-                        for (int64_t jw = 0; jw < nb; jw++) dst[jw] = src[2 * jw];
-                    else
-                        for (int64_t jw = 0; jw < nb; jw++) dst[jw] = src[jw * aw->s];
-                    for (int64_t jw = nb; jw < nvec * VL; jw++) dst[jw] = 0;
-                }
-            const real *xg = R(ct_xpad)(pl) + (n * pl->C_in + gr * Cg) * pl->H * Wp + pl->pad_l;
+        for (int64_t n0 = 0; n0 < pl->N; n0 += pl->dw_images) {
+            const int64_t nimg = pl->N - n0 < pl->dw_images ? pl->N - n0 : pl->dw_images;
+            /* dy of the phase for channels m0 .. m0+mn: dyp[img][c][jh][jw], zero past column nb */
+            for (int64_t img = 0; img < nimg; img++)
+                for (int64_t c = 0; c < mn; c++)
+                    for (int64_t jh = 0; jh < na; jh++) {
+                        const real *restrict src = t->dy + ((n0 + img) * pl->C_out + gr * Mg + m0 + c) * plane +
+                                                   (a + jh * ah->s) * pl->OW + b;
+                        real *restrict dst = dyp + img * dimg + (c * rows_max + jh) * dstride;
+                        if (aw->s == 2)
+                            for (int64_t jw = 0; jw < nb; jw++) dst[jw] = src[2 * jw];
+                        else
+                            for (int64_t jw = 0; jw < nb; jw++) dst[jw] = src[jw * aw->s];
+                        for (int64_t jw = nb; jw < nvec * VL; jw++) dst[jw] = 0;
+                    }
+            const real *xg = R(ct_xpad)(pl) + (n0 * pl->C_in + gr * Cg) * pl->H * Wp + pl->pad_l;
             for (int64_t ta = 0; ta < Ta; ta++) {
                 const int64_t off = ah->off[ah->first[a] + ta];
                 const int64_t r0 = -off > 0 ? -off : 0, r1 = pl->H - off < na ? pl->H - off : na;
                 if (r1 <= r0) continue;
+                const R(ct_span) sp = {nimg, r1 - r0, nvec, pl->C_in * pl->H * Wp, Wp, dimg,
+                                       rows_max * dstride, dstride};
                 real *acc_t = acc + ta * kn * mn * VL;
                 for (int64_t mc = 0; mc < mn;) {
                     const int cb = mn - mc >= CONVT_CB ? CONVT_CB : mn - mc >= 4 ? 4 : mn - mc >= 2 ? 2 : 1;
@@ -487,20 +506,20 @@ static void R(ct_dw_direct_task)(void *vctx, int64_t begin, int64_t end, int par
                     for (int64_t k0 = 0; k0 < kn; k0 += kbmax) {
                         const int kb = (int)(kn - k0 < kbmax ? kn - k0 : kbmax);
                         const real *xk[CT_KB];
-                        for (int k = 0; k < kb; k++) { /* k0 + k = (ci - c0)*Tb + tb */
-                            const int64_t ci = c0 + (k0 + k) / Tb, tb = (k0 + k) % Tb;
+                        int64_t ci = c0 + k0 / Tb, tb = k0 % Tb; /* k0 + k = (ci - c0)*Tb + tb */
+                        for (int k = 0; k < kb; k++) {
                             xk[k] = xg + (ci * pl->H + r0 + off) * Wp + aw->off[aw->first[b] + tb];
+                            if (++tb == Tb) tb = 0, ci++;
                         }
-                        /* this tile's sums: rows mc .. mc+cb of the [k][m] block, k0 .. k0+kb */
-                        R(ctv) tile[CONVT_CB * CT_KB];
+                        /* this tile's sums, rows mc .. mc+cb of the [k][m] block, k0 .. k0+kb */
+                        real tile[CONVT_CB * CT_KB * R(CT_VL)];
                         for (int c = 0; c < cb; c++)
                             for (int k = 0; k < kb; k++)
-                                tile[c * kb + k] = R(ct_load)(acc_t + ((k0 + k) * mn + mc + c) * VL);
-                        R(ct_dw_tile_any)(xk, Wp, dyp + (mc * rows_max + r0) * dstride, rows_max * dstride,
-                                          dstride, r1 - r0, nvec, tile, cb, kb);
+                                memcpy(tile + (c * kb + k) * VL, acc_t + ((k0 + k) * mn + mc + c) * VL, VL * sizeof(real));
+                        R(ct_dw_tile_any)(xk, dyp + (mc * rows_max + r0) * dstride, &sp, tile, cb, kb);
                         for (int c = 0; c < cb; c++)
                             for (int k = 0; k < kb; k++)
-                                R(ct_store)(acc_t + ((k0 + k) * mn + mc + c) * VL, tile[c * kb + k]);
+                                memcpy(acc_t + ((k0 + k) * mn + mc + c) * VL, tile + (c * kb + k) * VL, VL * sizeof(real));
                     }
                     mc += cb;
                 }
