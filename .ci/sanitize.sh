@@ -90,7 +90,11 @@ fi
 echo "== sanitize.sh: built $so with ASan+UBSan in $((built - start)) s"
 
 # ---- the suite ---------------------------------------------------------------------------------------
-export LD_PRELOAD=$libasan
+# libstdc++ too: a C++ extension the tests import (matplotlib's ft2font, for cnnpy.viz) throws C++
+# exceptions, and ASan's __cxa_throw interceptor aborts when libstdc++ was not loaded before it
+libstdcxx=$("$CC" -print-file-name=libstdc++.so)
+[ -e "$libstdcxx" ] || libstdcxx=""
+export LD_PRELOAD="$libasan${libstdcxx:+ $libstdcxx}"
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export CNNPY_SANITIZED=1

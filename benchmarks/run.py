@@ -395,6 +395,16 @@ def all_cases() -> list:
     fam = "conv2d backward (dx, dw, db; torch: autograd.grad on a kept graph, no forward)"
     for n, ci, co, hw in ((1, 1, 6, 91), (1, 6, 4, 89), (32, 1, 6, 91), (32, 6, 4, 89), (1, 64, 64, 56)):
         cases.append(conv2d_case(fam, n, ci, co, hw, backward=True))
+    # -- issue 12 (convolution and dense kernels): the wide layers' backward, the MNIST net --
+    fam = "conv2d backward, larger shapes"
+    for n, ci, co, hw, k, s, p in ((1, 128, 128, 28, 3, 1, 1), (8, 16, 32, 32, 3, 2, 1),
+                                   (1, 256, 256, 14, 1, 1, 0)):
+        cases.append(conv2d_case(fam, n, ci, co, hw, k, s, p, backward=True))
+    fam = "conv2d, the MNIST net (5x5 p1)"
+    for n, ci, co, hw in ((32, 1, 10, 28), (32, 10, 20, 13)):
+        cases += [conv2d_case(fam, n, ci, co, hw, 5, 1, 1, backward=bwd, prefix="bwd " if bwd else "fwd ")
+                  for bwd in (False, True)]
+    # --
     fam = "conv1d"
     cases += [conv1d_case(fam, 16, 8, 16, 1024, 5, 2, bwd) for bwd in (False, True)]
     # transpose convolution and pooling (issue 12): the wide layer, the Gaussian autoencoder's two
@@ -407,7 +417,7 @@ def all_cases() -> list:
         for n, c, hw, k, s, p in ((32, 16, 56, 2, 2, 0), (8, 64, 56, 3, 2, 1), (32, 6, 91, 2, 2, 0)):
             cases += [pool_case(fam, kind, n, c, hw, k, s, p, bwd) for bwd in (False, True)]
     fam = "linear"
-    for n, fin, fout in ((32, 1936, 50), (64, 512, 512)):
+    for n, fin, fout in ((32, 784, 250), (32, 1936, 50), (64, 512, 512)):
         cases += [linear_case(fam, n, fin, fout, bwd) for bwd in (False, True)]
     cases += train_step_cases("training step (zero_grad, forward, loss, backward, Adam; FLOPs ~ 3x forward)")
     fam = "single-channel filtering vs scipy.signal.correlate2d"

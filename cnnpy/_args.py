@@ -45,6 +45,17 @@ def as_int(op: str, name: str, value, minimum: int | None = None) -> int:
     return value
 
 
+def check_groups(op: str, groups: int, channels: dict) -> None:
+    """Refuse channel counts that ``groups`` does not divide. ``channels`` maps how the message
+    names each count (an argument such as ``"in_channels"``, or ``"out channels"`` read from a
+    weight's shape) to the count. The one owner of this rule: layers check it when they are built
+    (as PyTorch's do), cnnpy.functional on every call; the engine only refuses a descriptor that
+    breaks it."""
+    for name, n in channels.items():
+        if n % groups:
+            raise ValueError(f"{op}: {name} {n} must be divisible by groups={groups}")
+
+
 def as_tuple(op: str, name: str, value, n: int, minimum: int | None = None) -> tuple:
     """An int repeated n times, or a sequence of n ints, as a tuple of ints >= minimum."""
     value = _scalar(value)

@@ -31,6 +31,11 @@ def set_isa(name: str) -> None:
     cnnpy operations."""
     if not isinstance(name, str):
         raise TypeError(f"set_isa: name must be a string, got {name!r}")
+    if name not in ("scalar", "avx2", "avx512"):
+        raise ValueError(f"set_isa: unknown instruction set {name!r}; use 'scalar', 'avx2' or "
+                         f"'avx512'")
+    if name not in available_isas():
+        raise ValueError(f"set_isa: {name} is not available on this machine or build")
     _cnn.set_isa(name)
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cnn
-from ._args import (as_array, as_float, as_int, as_tuple, cast, check_numel, out_len, pad_mode,
-                    real_dtype, reduction)
+from ._args import (as_array, as_float, as_int, as_tuple, cast, check_groups, check_numel, out_len,
+                    pad_mode, real_dtype, reduction)
 from ._random import get_rng
-from .shapes import _resolve_padding
+from .shapes import conv_padding
 
 __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad", "interpolate",
@@ -127,26 +127,6 @@ def _grad4(op: str, form: _Form, grad_output, dtype, want) -> np.ndarray:
 
 # ---- convolution ---------------------------------------------------------------------------------
 
-def _conv_padding(op, padding, dims, sizes, ks, ss, ds):
-    """-> ((top, bottom), (left, right)) for the engine, from any padding form."""
-    def one(p, d):  # one dim's padding: an int, a (before, after) pair or a string
-        return _resolve_padding(op, tuple(p) if isinstance(p, list) else p, sizes[d], ks[d], ss[d], ds[d])
-
-    if isinstance(padding, (tuple, list)):
-        items = list(padding)
-        if dims == 1 and len(items) == 2 and not any(isinstance(p, (str, tuple, list)) for p in items):
-            per = [one(tuple(items), 0)]  # (left, right)
-        elif len(items) == dims:
-            per = [one(p, d) for d, p in enumerate(items)]
-        else:
-            form = "(p,), (left, right) or ((left, right),)" if dims == 1 else \
-                "(pH, pW) or ((top, bottom), (left, right))"
-            raise ValueError(f"{op}: padding must be an int, 'valid', 'same', 'full', {form}; got {padding!r}")
-    else:
-        per = [one(padding, d) for d in range(dims)]
-    return ((0, 0), per[0]) if dims == 1 else (per[0], per[1])
-
-
 class _ConvSetup:
     """Normalised arguments of conv1d/conv2d, shared by forward and backward."""
 
@@ -165,9 +145,7 @@ class _ConvSetup:
         if c_in != w4.shape[1] * self.groups:
             raise ValueError(f"{op}: input has {c_in} channels but weight {tuple(w.shape)} with "
                              f"groups={self.groups} expects {w4.shape[1] * self.groups}")
-        if c_out % self.groups:
-            raise ValueError(f"{op}: out channels {c_out} (weight.shape[0]) must be divisible by "
-                             f"groups={self.groups}")
+        check_groups(op, self.groups, {"out channels": c_out})
         if b is not None:
             b = cast(b, self.dtype)
             if b.shape != (c_out,):
@@ -179,7 +157,7 @@ class _ConvSetup:
         sizes = x4.shape[2:] if dims == 2 else x4.shape[3:]
         if any(k == 0 for k in k_t):
             raise ValueError(f"{op}: kernel size {'x'.join(map(str, k_t))} must be non-zero")
-        pads = _conv_padding(op, padding, dims, sizes, k_t, stride_t, dil_t)
+        pads = conv_padding(op, padding, dims, sizes, k_t, stride_t, dil_t)
         self.stride, self.dilation = _hw(stride_t, dims), _hw(dil_t, dims)
         self.mode_code = pad_mode(op, "padding_mode", padding_mode)
         self.value = 0.0 if padding_mode == "zeros" else as_float(op, "value", value)
@@ -222,8 +200,9 @@ class _ConvSetup:
         self.dims = dims
 
     def engine_args(self):
+        """The engine's geometry tuple and algorithm."""
         (pt, pb), (pl, pr) = self.engine_pads
-        return (*self.stride, pt, pb, pl, pr, *self.dilation, self.groups, _ALGO)
+        return (*self.stride, pt, pb, pl, pr, *self.dilation, self.groups), _ALGO
 
 
 def _conv_forward(op, dims, *args):
@@ -333,8 +312,7 @@ class _TransposeSetup:
         if w4.shape[0] != c_in:
             raise ValueError(f"{op}: input has {c_in} channels but weight {tuple(w.shape)} expects "
                              f"{w4.shape[0]} (weight is (C_in, C_out/groups, ...))")
-        if c_in % self.groups:
-            raise ValueError(f"{op}: input channels {c_in} must be divisible by groups={self.groups}")
+        check_groups(op, self.groups, {"input channels": c_in})
         c_out = w4.shape[1] * self.groups
         if b is not None:
             b = cast(b, self.dtype)
@@ -367,9 +345,9 @@ class _TransposeSetup:
                                  f"output of length {full}") from None
         self.out_hw = _hw(out, dims)
         check_numel(op, "the output", (x4.shape[0], c_out, *self.out_hw), self.dtype)
-        self.args = (*_hw(s_t, dims), *(_hw(p_t, dims) if dims == 2 else (0, p_t[0])),
-                     *(_hw(op_t, dims) if dims == 2 else (0, op_t[0])), *_hw(d_t, dims),
-                     self.groups, _ALGO)
+        self.args = ((*_hw(s_t, dims), *(_hw(p_t, dims) if dims == 2 else (0, p_t[0])),
+                      *(_hw(op_t, dims) if dims == 2 else (0, op_t[0])), *_hw(d_t, dims),
+                      self.groups), _ALGO)  # the engine's geometry tuple and algorithm
         self.x4, self.w4, self.b = x4, w4, b
 
     @staticmethod
@@ -482,7 +460,7 @@ def _pad_setup(op, input, pad_arg, mode, value):
             raise ValueError(f"{op}: pads ({before}, {after}) do not fit dim {d} of "
                              f"size {x.shape[d]} in mode {mode!r}") from None
     check_numel(op, "the output", out, x.dtype)
-    return x, full, code, val
+    return x, full, code, val, tuple(out)
 
 
 def pad(input, pad, mode="constant", value=0.0):
@@ -499,14 +477,20 @@ def pad(input, pad, mode="constant", value=0.0):
 
     PyTorch: ``torch.nn.functional.pad`` (plus 'symmetric' and wide pads).
     """
-    x, full, code, val = _pad_setup("pad", input, pad, mode, value)
+    x, full, code, val, _ = _pad_setup("pad", input, pad, mode, value)
     return _cnn.pad_forward(x, full, code, val)
 
 
 def pad_backward(grad_output, input, pad, mode="constant", value=0.0):
     """Gradient of pad with respect to its input."""
-    x, full, code, _ = _pad_setup("pad_backward", input, pad, mode, value)
-    g = cast(as_array("pad_backward", "grad_output", grad_output), x.dtype)
+    op = "pad_backward"
+    x, full, code, _, out = _pad_setup(op, input, pad, mode, value)
+    g = cast(as_array(op, "grad_output", grad_output), x.dtype)
+    if g.ndim != x.ndim:
+        raise ValueError(f"{op}: the input has {x.ndim} dims, grad_output has {g.ndim}")
+    for axis, (n, want) in enumerate(zip(g.shape, out)):
+        if n != want:
+            raise ValueError(f"{op}: grad_output has size {n} along axis {axis}, expected {want}")
     return _cnn.pad_backward(g, x.shape, full, code)
 
 
@@ -529,6 +513,7 @@ class _PoolSetup:
                 raise ValueError(f"{op}: padding must be at most half the kernel size "
                                  f"({ki} // 2 = {ki // 2}), got {pi}")
         self.k, self.s, self.p, self.d = _hw(k, dims), _hw(s, dims), (_hw(p, dims) if dims == 2 else (0, p[0])), _hw(d, dims)
+        self.window = (*self.k, *self.s, *self.p, *self.d)  # the engine's window tuple
         self.ceil = bool(ceil_mode)
         h, w = self.x4.shape[2:]
         what = f"the output size for kernel_size={kernel_size!r}, padding={padding!r}, dilation={dilation!r}"
@@ -568,7 +553,7 @@ def _indices4(op, form, indices, shape, limit, missing=True):
 
 def _max_pool(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     s = _PoolSetup(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode)
-    y, idx = _cnn.max_pool2d_forward(s.x4, *s.k, *s.s, *s.p, *s.d, s.ceil)
+    y, idx = _cnn.max_pool2d_forward(s.x4, s.window, s.ceil)
     y = s.form.from4d(y)
     return (y, s.form.from4d(idx)) if return_indices else y
 
@@ -579,7 +564,7 @@ def _max_pool_backward(op, dims, grad_output, input, kernel_size, stride, paddin
     g4 = s.check_grad(op, grad_output)
     h, w = s.x4.shape[2:]
     if indices is None:
-        _, idx = _cnn.max_pool2d_forward(s.x4, *s.k, *s.s, *s.p, *s.d, s.ceil)
+        _, idx = _cnn.max_pool2d_forward(s.x4, s.window, s.ceil)
     else:
         idx = _indices4(op, s.form, indices, g4.shape, h * w)
     return s.form.from4d(_cnn.max_pool2d_backward(g4, idx, h, w))
@@ -640,7 +625,7 @@ def _avg_setup(op, dims, input, kernel_size, stride, padding, ceil_mode, count_i
         div = as_int(op, "divisor_override", divisor_override)
         if div <= 0:
             raise ValueError(f"{op}: divisor_override must be a positive int, got {div}")
-    return s, (*s.k, *s.s, *s.p, s.ceil, bool(count_include_pad), div)
+    return s, (s.window, s.ceil, bool(count_include_pad), div)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -917,6 +902,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         out = (int(np.floor(h * factors[0])), int(np.floor(w * factors[1])))
         if min(out) < 1:
             raise ValueError(f"{op}: scale_factor {scale_factor!r} leaves no pixels of a {h}x{w} image")
+    _spatial_ok(op, x4, 2)
     check_numel(op, "the output", (*x4.shape[:2], *out), x4.dtype)
     return form.from4d(_cnn.resize2d_forward(x4, out[0], out[1], modes[mode]))
 
@@ -939,7 +925,7 @@ def _linear_setup(op, input, weight, bias):
 
 
 def linear(input, weight, bias=None):
-    """``input @ weight.T + bias`` for input (*, in_features), weight (out_features, in_features).
+    """``input @ weight.T + bias`` for input ``(*, in_features)``, weight ``(out_features, in_features)``.
 
     >>> import numpy as np
     >>> linear(np.ones((2, 3)), np.ones((4, 3)), np.zeros(4)).shape

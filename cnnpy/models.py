@@ -193,7 +193,7 @@ class GaussianAutoencoder(nn.Sequential):
         return self[6:]
 
 
-ConvAutoencoder = GaussianAutoencoder  # the name DESIGN.md lists
+ConvAutoencoder = GaussianAutoencoder  # the contract's name for it (docs/design.md)
 
 
 class DenseAutoencoder(nn.Sequential):

@@ -81,7 +81,8 @@ def _step_count(op: str, name: str, value) -> int:
 
 
 def _array_problem(arr) -> str | None:
-    """Why the engine could not update `arr` in place, or None when it can."""
+    """Why the engine could not update `arr` in place, or None when it can. This check owns the
+    message users see; the binding refuses the same arrays again, tersely, for direct callers."""
     if not isinstance(arr, np.ndarray):
         return f"must be a numpy array, got {type(arr).__name__}"
     if arr.dtype not in _FLOATS:

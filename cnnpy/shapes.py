@@ -1,6 +1,9 @@
 """Output sizes of convolution, transpose convolution and pooling, with formulas that explain
-themselves. The numbers come from the engine's one output-size function per op family (the same
-ones the kernels use); this module only renders the formula around them.
+themselves, and the padding arithmetic behind ``padding="same"``. The numbers come from the
+engine's one output-size function per op family (the same ones the kernels use); this module only
+renders the formula around them. It is a leaf: it imports nothing of cnnpy but the engine and the
+argument checks, so every other module may use it (model summaries live in
+``cnnpy.model_summary``).
 
 >>> from cnnpy import conv_output_size
 >>> conv_output_size(91, 3, padding=1, explain=True)
@@ -8,13 +11,11 @@ ones the kernels use); this module only renders the formula around them.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from . import _cnn
 from ._args import as_int, out_len
 
 __all__ = ["conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding",
-           "summary", "receptive_field", "Summary"]
+           "resolve_padding", "conv_padding"]
 
 
 def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple:
@@ -36,8 +37,14 @@ def same_padding(n: int, kernel_size: int, stride: int = 1, dilation: int = 1) -
     return total // 2, total - total // 2
 
 
-def _resolve_padding(op: str, padding, n: int, k: int, s: int, d: int) -> tuple:
-    """padding as an int, a (before, after) pair or 'valid' / 'same' / 'full' -> (before, after)."""
+def resolve_padding(op: str, padding, n: int, k: int, s: int, d: int) -> tuple:
+    """The (before, after) padding of one dim of length ``n`` for a window of ``k`` taps, stride
+    ``s`` and dilation ``d``: ``padding`` is an int, a (before, after) pair or 'valid', 'same',
+    'full'. Errors name ``op``, the function that was called.
+
+    >>> resolve_padding("conv2d", "same", 91, 4, 1, 1), resolve_padding("conv2d", "full", 5, 3, 1, 2)
+    ((1, 2), (4, 4))
+    """
     if isinstance(padding, str):
         if padding == "valid":
             return 0, 0
@@ -83,7 +90,7 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1, explain: b
     k = as_int(op, "kernel_size", kernel_size, 1)
     s = as_int(op, "stride", stride, 1)
     d = as_int(op, "dilation", dilation, 1)
-    pb, pa = _resolve_padding(op, padding, n, k, s, d)
+    pb, pa = resolve_padding(op, padding, n, k, s, d)
     if d == 1:
         formula = f"floor(({n} + {_pad_text(pb, pa)} - {k}) / {s}) + 1"
     else:
@@ -205,136 +212,37 @@ def _per_dim_args(op, n, **args):
     return out
 
 
-# ---- model summary and receptive fields -------------------------------------------------------------
+def __getattr__(name):
+    """``cnnpy.shapes.summary``, ``receptive_field`` and ``Summary`` moved to
+    ``cnnpy.model_summary``; the old names still resolve (lazily, so this module imports no layer)."""
+    if name in ("summary", "receptive_field", "Summary"):
+        from . import model_summary
+        return getattr(model_summary, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-def _leaves(module, prefix=""):
-    """(name, module) of the layers a Sequential runs, nested Sequentials expanded."""
-    from .nn import Sequential
-    if isinstance(module, Sequential):
-        for name, child in module._modules.items():
-            yield from _leaves(child, f"{prefix}.{name}" if prefix else name)
+
+def conv_padding(op: str, padding, dims: int, sizes, ks, ss, ds) -> tuple:
+    """((top, bottom), (left, right)) for the engine from any padding form of ``F.conv1d``/``F.conv2d``
+    (an int, per-dim ints or pairs, 'valid', 'same', 'full'), given the `dims` spatial sizes,
+    kernel sizes, strides and dilations; 1-D gives ((0, 0), (left, right)). `op` names the caller
+    in errors.
+
+    >>> conv_padding("conv2d", "same", 2, (91, 91), (3, 3), (2, 2), (1, 1))
+    ((1, 1), (1, 1))
+    """
+    def one(p, d):  # one dim's padding: an int, a (before, after) pair or a string
+        return resolve_padding(op, tuple(p) if isinstance(p, list) else p, sizes[d], ks[d], ss[d], ds[d])
+
+    if isinstance(padding, (tuple, list)):
+        items = list(padding)
+        if dims == 1 and len(items) == 2 and not any(isinstance(p, (str, tuple, list)) for p in items):
+            per = [one(tuple(items), 0)]  # (left, right)
+        elif len(items) == dims:
+            per = [one(p, d) for d, p in enumerate(items)]
+        else:
+            form = "(p,), (left, right) or ((left, right),)" if dims == 1 else \
+                "(pH, pW) or ((top, bottom), (left, right))"
+            raise ValueError(f"{op}: padding must be an int, 'valid', 'same', 'full', {form}; got {padding!r}")
     else:
-        yield prefix or type(module).__name__, module
-
-
-def _layer_geometry(m, in_shape):
-    """(kernel, stride, dilation, transposed) per spatial dim of a windowed layer, else None."""
-    from . import nn
-    spatial = len(in_shape) - 2
-    windowed = (nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
-    if isinstance(m, windowed):
-        return m.kernel_size, m.stride, getattr(m, "dilation", (1,) * spatial), False
-    if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.TiedConvTranspose2d)):
-        return m.kernel_size, m.stride, m.dilation, True
-    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        out = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * spatial
-        sizes = in_shape[2:]
-        k = tuple(-(-n // (o or n)) for n, o in zip(sizes, out))
-        s = tuple(max(n // (o or n), 1) for n, o in zip(sizes, out))
-        return k, s, (1,) * spatial, False
-    return None
-
-
-def _mult_adds(m, x_shape, y_shape) -> int:
-    from . import nn
-    numel = int(np.prod(y_shape))
-    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-        return numel * (m.in_channels // m.groups) * int(np.prod(m.kernel_size))
-    if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.TiedConvTranspose2d)):
-        return int(np.prod(x_shape)) * (m.out_channels // m.groups) * int(np.prod(m.kernel_size))
-    if isinstance(m, (nn.Linear, nn.TiedLinear)):
-        return numel * m.in_features
-    return 0
-
-
-class Summary:
-    """The per-layer table of ``summary``: ``rows`` (dicts with layer, type, output_shape, params,
-    mult_adds, receptive_field, jump), ``total_params`` and ``total_mult_adds``; ``str()`` prints
-    it."""
-
-    def __init__(self, input_shape, rows):
-        self.input_shape = tuple(input_shape)
-        self.rows = rows
-        self.total_params = sum(r["params"] for r in rows)
-        self.total_mult_adds = sum(r["mult_adds"] for r in rows)
-
-    def __str__(self):
-        def fmt(v):
-            return "-" if v is None else "x".join(str(round(a, 3) if isinstance(a, float) else a) for a in v)
-
-        head = ("layer", "type", "output shape", "params", "mult-adds", "receptive field", "jump")
-        body = [(r["layer"], r["type"], str(tuple(r["output_shape"])), f"{r['params']:,}",
-                 f"{r['mult_adds']:,}", fmt(r["receptive_field"]), fmt(r["jump"])) for r in self.rows]
-        widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
-        line = "  ".join("{:<%d}" % w for w in widths)
-        out = [f"input shape {self.input_shape}", line.format(*head), line.format(*["-" * w for w in widths])]
-        out += [line.format(*row) for row in body]
-        out.append(f"total parameters: {self.total_params:,}   total multiply-adds: {self.total_mult_adds:,}")
-        return "\n".join(out)
-
-    __repr__ = __str__
-
-
-def summary(model, input_shape, dtype=np.float32) -> Summary:
-    """Per layer of ``model``: output shape, parameters (a shared weight counted once),
-    multiply-adds, receptive field and jump (per spatial dim, in input pixels) for an input of
-    ``input_shape`` (batch dim included). Runs one forward pass on zeros in eval mode.
-
-    >>> from cnnpy import nn, summary
-    >>> net = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2))
-    >>> s = summary(net, (1, 1, 91, 91))
-    >>> s.total_params, s.rows[-1]["output_shape"], s.rows[-1]["receptive_field"]
-    (60, (1, 6, 45, 45), (4, 4))
-
-    PyTorch: ``torchinfo.summary`` (plus receptive fields).
-    """
-    shape = tuple(as_int("summary", "input_shape", n, 0) for n in input_shape)
-    x = np.zeros(shape, dtype=dtype)
-    spatial = max(len(shape) - 2, 0)
-    rf, jump = [1] * spatial, [1] * spatial
-    seen, rows = set(), []
-    was_training = model.training
-    model.eval()
-    try:
-        for name, m in _leaves(model):
-            y = m(x)
-            if isinstance(y, tuple):  # layers with return_indices
-                y = y[0]
-            params = 0
-            for _, p in m.named_parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    params += p.data.size
-            geom = _layer_geometry(m, x.shape) if rf is not None and x.ndim == len(shape) else None
-            if geom is not None:
-                for i, (k, s, d) in enumerate(zip(*geom[:3])):
-                    span = d * (k - 1) + 1
-                    if geom[3]:  # transposed: each output sees ceil(span / s) inputs
-                        rf[i] += (-(-span // s) - 1) * jump[i]
-                        jump[i] = jump[i] // s if jump[i] % s == 0 else jump[i] / s
-                    else:
-                        rf[i] += (span - 1) * jump[i]
-                        jump[i] *= s
-            elif rf is not None and np.ndim(y) != len(shape):  # flattened: every input pixel counts
-                rf, jump = None, None
-            rows.append({"layer": name, "type": type(m).__name__, "output_shape": tuple(np.shape(y)),
-                         "params": params, "mult_adds": _mult_adds(m, x.shape, np.shape(y)),
-                         "receptive_field": tuple(rf) if rf is not None else tuple(shape[2:]),
-                         "jump": tuple(jump) if jump is not None else None})
-            x = y
-    finally:
-        model.train(was_training)
-    return Summary(shape, rows)
-
-
-def receptive_field(model, input_shape) -> list:
-    """[(layer, receptive_field, jump)] for each layer: how many input pixels (per spatial dim)
-    one output element sees, and how far apart (in input pixels) neighbouring outputs are. After a
-    Flatten every output sees the whole input and the jump is None.
-
-    >>> from cnnpy import nn, receptive_field
-    >>> net = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3))
-    >>> receptive_field(net, (1, 1, 32, 32))[-1]
-    ('2', (8, 8), (2, 2))
-    """
-    return [(r["layer"], r["receptive_field"], r["jump"]) for r in summary(model, input_shape).rows]
+        per = [one(padding, d) for d in range(dims)]
+    return ((0, 0), per[0]) if dims == 1 else (per[0], per[1])

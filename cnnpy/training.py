@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from .nn.module import _takes_input_grad
+from .nn.module import takes_input_grad
 
 __all__ = ["History", "train", "evaluate", "accuracy"]
 
@@ -89,6 +89,12 @@ class History:
     def as_dict(self) -> dict:
         return {"epoch": list(self.epochs), **{k: list(v) for k, v in self._values.items()}}
 
+    def plot(self, keys=None):
+        """Plot the losses and metrics per epoch (``cnnpy.viz.plot_history``; needs matplotlib,
+        ``pip install "cnnpy[plot]"``). Returns the matplotlib Figure."""
+        from .viz import plot_history
+        return plot_history(self, keys)
+
     def __repr__(self):
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self._values.items())
         return f"History({len(self.epochs)} epochs; last: {last})"
@@ -156,7 +162,7 @@ def train(model, loader, loss_fn, optimizer, epochs, val_loader=None, metrics=()
         raise ValueError(f"train: epochs must be a non-negative int, got {epochs!r}")
     fns = _metric_fns(metrics)
     history = History()
-    skip_input_grad = _takes_input_grad(model)
+    skip_input_grad = takes_input_grad(model)
     for epoch in range(1, int(epochs) + 1):
         model.train()
         start = time.perf_counter()

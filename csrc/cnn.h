@@ -72,7 +72,10 @@ typedef enum {
     CNN_ALGO_AUTO = 0,
     CNN_ALGO_REFERENCE = 1,
     CNN_ALGO_DIRECT = 2, /* direct loops over output rows: best when C_in/groups * kH * kW is small */
-    CNN_ALGO_GEMM = 3    /* im2col, tile by tile, into a blocked GEMM: best for larger channel counts */
+    CNN_ALGO_GEMM = 3,   /* im2col, tile by tile, into a blocked GEMM: best for larger channel counts */
+    CNN_ALGO_BLOCKED = 4 /* register tiles over a phase-split copy of the input, any geometry (float32
+                          * with AVX2 or AVX-512; elsewhere, and for the input gradient of a strided
+                          * convolution, direct or GEMM by the rule AUTO uses without it) */
 } cnn_algo;
 
 /* Instruction sets the kernels are compiled for; the best one the CPU supports is used unless
@@ -205,8 +208,8 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
  * kernel taps kk with kk*dilation - pad = a (mod stride), so each phase is an ordinary stride-1
  * convolution (for k4 s2 p1: even outputs take taps 1 and 3, odd outputs taps 0 and 2). Every
  * output is written once and nothing is multiplied by an inserted zero. `algo`: REFERENCE, the
- * plain loops; DIRECT, the phases with direct register tiles (AUTO's choice); GEMM, the phases
- * with im2col tiles and a GEMM each. Where the phases would read a padded input copy that dwarfs
+ * plain loops; DIRECT (and BLOCKED), the phases with direct register tiles (AUTO's choice); GEMM,
+ * the phases with im2col tiles and a GEMM each. Where the phases would read a padded input copy that dwarfs
  * the data (a huge padding with dilation next to a small image), every algo but REFERENCE takes
  * the general path instead: the convolution kernels with input and output exchanged. The input
  * gradient is an ordinary stride-s convolution of dy, run by the convolution kernel `algo` names

@@ -51,8 +51,8 @@ cnn_status conv_geom_from_desc(const cnn_conv2d_desc *d, conv_geom *g)
     g->kW = d->kernel_w;
     g->sH = d->stride_h;
     g->sW = d->stride_w;
-    g->dH = d->dilation_h;
-    g->dW = d->dilation_w;
+    g->dilH = d->dilation_h;
+    g->dilW = d->dilation_w;
     g->pT = d->pad_top;
     g->pL = d->pad_left;
     g->groups = d->groups;
@@ -75,7 +75,7 @@ cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **sc
     int64_t len;
     cnn_status st;
     *scratch = NULL;
-    if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_GEMM) return CNN_EINVAL;
+    if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_BLOCKED) return CNN_EINVAL;
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
     const cnn_kernel_table *k = *table = cnn_kernels();
     *algo = k->conv_resolve_algo(g, *algo);

@@ -83,10 +83,11 @@ static cnn_status padded_axis(int64_t n_in, int64_t n_out, int64_t k, int64_t s,
 
 /* The rule. The phase path computes each output once; its direct kernels (register tiles of
  * output channels x columns, reading the padded input in place) measured faster than im2col tiles
- * and a GEMM per phase for every case of benchmarks/run.py, channel counts 1 to 32, so AUTO takes
- * them; GEMM asks for the GEMM. The general path remains for geometries whose zero-padded input
- * copy (the phases' reach along the width) would dwarf the data: a huge dilation or padding next
- * to a small image, whose phases are mostly empty. (xpad is computed in double: no overflow.) */
+ * and a GEMM per phase for every case of benchmarks/run.py, channel counts 1 to 32, so AUTO (and
+ * DIRECT, and BLOCKED: they are register tiles over phase-split data) takes them; GEMM asks for
+ * the GEMM. The general path remains for geometries whose zero-padded input copy (the phases'
+ * reach along the width) would dwarf the data: a huge dilation or padding next to a small image,
+ * whose phases are mostly empty. (xpad is computed in double: no overflow.) */
 static convt_path convt_choose_path(const convt_plan *pl, cnn_algo algo, double xpad)
 {
     const double data = (double)pl->N * (double)pl->C_in * (double)pl->H * (double)pl->W +
@@ -113,7 +114,7 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
     int64_t oh, ow;
     cnn_status st;
     if ((st = cnn_conv_transpose2d_output_shape(d, &oh, &ow))) return st;
-    if (algo < CNN_ALGO_AUTO || algo > CNN_ALGO_GEMM) return CNN_EINVAL;
+    if (algo < CNN_ALGO_AUTO || algo > CNN_ALGO_BLOCKED) return CNN_EINVAL;
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
     const size_t es = dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double);
     *pl = (convt_plan){0};
@@ -133,8 +134,8 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
     conv_geom *g = &pl->g;
     *g = (conv_geom){.N = d->batch, .C_in = d->out_channels, .H = oh, .W = ow,
                      .C_out = d->in_channels, .OH = d->in_h, .OW = d->in_w, .kH = d->kernel_h,
-                     .kW = d->kernel_w, .sH = d->stride_h, .sW = d->stride_w, .dH = d->dilation_h,
-                     .dW = d->dilation_w, .pT = d->pad_h, .pL = d->pad_w, .groups = d->groups,
+                     .kW = d->kernel_w, .sH = d->stride_h, .sW = d->stride_w, .dilH = d->dilation_h,
+                     .dilW = d->dilation_w, .pT = d->pad_h, .pL = d->pad_w, .groups = d->groups,
                      .threads = pl->threads};
     pl->ah = (convt_axis){d->in_h, oh, d->stride_h, oh < d->stride_h ? oh : d->stride_h, 0, 0, 0, 0};
     pl->aw = (convt_axis){d->in_w, ow, d->stride_w, ow < d->stride_w ? ow : d->stride_w, 0, 0, 0, 0};
@@ -242,8 +243,8 @@ void convt_plan_bind(convt_plan *pl, void *scratch)
     pl->tables = scratch;
     pl->work = scratch ? (char *)scratch + pl->tables_bytes : NULL;
     if (pl->path != CONVT_PHASE_DIRECT && pl->path != CONVT_PHASE_GEMM) return;
-    bind_axis(&pl->ah, pl->kH, pl->g.pT, pl->g.dH, pl->tables);
-    bind_axis(&pl->aw, pl->kW, pl->g.pL, pl->g.dW, pl->tables + pl->ah.phases + 1 + 2 * pl->kH);
+    bind_axis(&pl->ah, pl->kH, pl->g.pT, pl->g.dilH, pl->tables);
+    bind_axis(&pl->aw, pl->kW, pl->g.pL, pl->g.dilW, pl->tables + pl->ah.phases + 1 + 2 * pl->kH);
 }
 
 /* ---- public entry points ----------------------------------------------------------------------------- */

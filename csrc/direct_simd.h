@@ -35,15 +35,15 @@ static void ds_pad_planes(const float *restrict x, int64_t C, int64_t H, int64_t
 static void ds_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
 {
     const int64_t ow = (g->OW + DS_VW - 1) / DS_VW * DS_VW;
-    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dH + 1;
-    *Wp = ow + (g->kW - 1) * g->dW;
+    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dilH + 1;
+    *Wp = ow + (g->kW - 1) * g->dilW;
 }
 
 /* One tile: y[c][0:vw] (c < cb, row stride ys) (+)= bias[c] + sum over ci, kh, kw of
- * w[c][ci][kh][kw] * xp[ci][kh*dH][j + kw*dW]; xp points at the tile's first input row/column.
+ * w[c][ci][kh][kw] * xp[ci][kh*dilH][j + kw*dilW]; xp points at the tile's first input row/column.
  * Inlined with a constant cb so the accumulators live in registers. */
-static inline __attribute__((always_inline)) void
-ds_tile(const float *restrict xp, int64_t Cg, int64_t kH, int64_t kW, int64_t dH, int64_t dW,
+CNN_FORCE_INLINE void
+ds_tile(const float *restrict xp, int64_t Cg, int64_t kH, int64_t kW, int64_t dilH, int64_t dilW,
         int64_t Hp, int64_t Wp, const float *restrict w, int64_t wstride, const int cb,
         const float *bias, float *restrict y, int64_t ys, int64_t vw, int accumulate)
 {
@@ -51,10 +51,10 @@ ds_tile(const float *restrict xp, int64_t Cg, int64_t kH, int64_t kW, int64_t dH
     for (int c = 0; c < cb; c++) acc[c] = bias ? ds_set1(bias[c]) : ds_zero();
     for (int64_t ci = 0; ci < Cg; ci++)
         for (int64_t kh = 0; kh < kH; kh++) {
-            const float *xr = xp + (ci * Hp + kh * dH) * Wp;
+            const float *xr = xp + (ci * Hp + kh * dilH) * Wp;
             const float *wr = w + (ci * kH + kh) * kW;
             for (int64_t kw = 0; kw < kW; kw++) {
-                const ds_vec v = ds_load(xr + kw * dW);
+                const ds_vec v = ds_load(xr + kw * dilW);
                 for (int c = 0; c < cb; c++) acc[c] = ds_fma(v, ds_set1(wr[c * wstride + kw]), acc[c]);
             }
         }
@@ -71,18 +71,18 @@ static void ds_tile_any(const float *xp, int64_t Cg, const conv_geom *g, int64_t
                         const float *w, int64_t cb, const float *bias, float *y, int64_t ys,
                         int64_t vw, int accumulate)
 {
-    const int64_t kH = g->kH, kW = g->kW, dH = g->dH, dW = g->dW, ws = Cg * kH * kW;
+    const int64_t kH = g->kH, kW = g->kW, dilH = g->dilH, dilW = g->dilW, ws = Cg * kH * kW;
     switch (cb) {
 #define DS_CASE(n)                                                                                \
     case n:                                                                                       \
-        ds_tile(xp, Cg, kH, kW, dH, dW, Hp, Wp, w, ws, n, bias, y, ys, vw, accumulate);           \
+        ds_tile(xp, Cg, kH, kW, dilH, dilW, Hp, Wp, w, ws, n, bias, y, ys, vw, accumulate);           \
         return;
 #if DS_CB >= 8
         DS_CASE(8) DS_CASE(7)
 #endif
         DS_CASE(6) DS_CASE(5) DS_CASE(4) DS_CASE(3) DS_CASE(2)
 #undef DS_CASE
-    default: ds_tile(xp, Cg, kH, kW, dH, dW, Hp, Wp, w, ws, 1, bias, y, ys, vw, accumulate);
+    default: ds_tile(xp, Cg, kH, kW, dilH, dilW, Hp, Wp, w, ws, 1, bias, y, ys, vw, accumulate);
     }
 }
 
@@ -101,7 +101,7 @@ static int64_t ds_forward_slot(const conv_geom *g)
 {
     int64_t Hp, Wp;
     ds_padded_dims(g, &Hp, &Wp);
-    const int64_t rows = (ds_rows_per_item(g) - 1) * g->sH + (g->kH - 1) * g->dH + 1;
+    const int64_t rows = (ds_rows_per_item(g) - 1) * g->sH + (g->kH - 1) * g->dilH + 1;
     return (g->C_in / g->groups) * rows * Wp;
 }
 
@@ -126,7 +126,7 @@ static void ds_forward_task(void *vctx, int64_t begin, int64_t end, int part)
     for (int64_t item = begin; item < end; item++) {
         const int64_t n = item / (g->groups * blocks), gr = item / blocks % g->groups;
         const int64_t oh0 = item % blocks * rows, oh1 = oh0 + rows < g->OH ? oh0 + rows : g->OH;
-        const int64_t r0 = oh0 * g->sH, nrows = (oh1 - 1 - oh0) * g->sH + (g->kH - 1) * g->dH + 1;
+        const int64_t r0 = oh0 * g->sH, nrows = (oh1 - 1 - oh0) * g->sH + (g->kH - 1) * g->dilH + 1;
         ds_pad_planes(t->x + (n * g->C_in + gr * Cg) * g->H * g->W, Cg, g->H, g->W, g->pT, g->pL,
                       r0, nrows, Wp, xp);
         for (int64_t m0 = 0; m0 < Mg; m0 += step) { /* even channel blocks: 6 run as 3 + 3 */
@@ -176,16 +176,16 @@ static int ds_conv_backward_data(const conv_geom *g, const float *dy, const floa
     t.W = g->OW;
     t.OH = g->H;
     t.OW = g->W;
-    t.pT = g->dH * (g->kH - 1) - g->pT;
-    t.pL = g->dW * (g->kW - 1) - g->pL;
+    t.pT = g->dilH * (g->kH - 1) - g->pT;
+    t.pL = g->dilW * (g->kW - 1) - g->pL;
     return ds_conv_forward(&t, dy, wt, NULL, dx, 1, scratch + g->C_in * Mg * kk);
 }
 
-/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dH][ow + kw*dW]
+/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dilH][ow + kw*dilW]
  * for cb output channels co0.. at once: each x vector serves the cb channels' dy vectors, each dy
  * vector the kW taps. Every (co, kw) sum runs over the rows and vectors in the same order whatever
  * cb is, and its lanes are summed in a fixed order. */
-static inline __attribute__((always_inline)) void
+CNN_FORCE_INLINE void
 ds_weight_block(const float *restrict dyc, int64_t P, const float *restrict xc, const conv_geom *g,
                 int64_t Wp, int64_t kh, const int kW, const int cb, float *restrict dw0,
                 int64_t dw_stride)
@@ -195,14 +195,14 @@ ds_weight_block(const float *restrict dyc, int64_t P, const float *restrict xc, 
         for (int kw = 0; kw < kW; kw++) acc[c][kw] = ds_zero();
     for (int64_t oh = 0; oh < g->OH; oh++) {
         const float *dyr = dyc + oh * g->OW;
-        const float *xr = xc + (oh * g->sH + kh * g->dH) * Wp;
+        const float *xr = xc + (oh * g->sH + kh * g->dilH) * Wp;
         for (int64_t ow = 0; ow < g->OW; ow += DS_VW) {
             const int64_t vw = g->OW - ow < DS_VW ? g->OW - ow : DS_VW;
             ds_vec d[4];
             for (int c = 0; c < cb; c++)
                 d[c] = vw == DS_VW ? ds_load(dyr + c * P + ow) : ds_load_part(dyr + c * P + ow, vw);
             for (int kw = 0; kw < kW; kw++) {
-                const ds_vec xv = ds_load(xr + ow + kw * g->dW);
+                const ds_vec xv = ds_load(xr + ow + kw * g->dilW);
                 for (int c = 0; c < cb; c++) acc[c][kw] = ds_fma(d[c], xv, acc[c][kw]);
             }
         }

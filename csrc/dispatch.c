@@ -1,10 +1,13 @@
 /* dispatch.c — picks the kernel table: the best instruction set the CPU supports (or the one
- * cnn_set_isa asked for). x86 features come from the compiler's cpu-detection builtins, which
- * also check that the OS saves the wide registers. */
+ * cnn_set_isa asked for). x86 features come from cpuid and xgetbv (platform.c), which also check
+ * that the OS saves the wide registers. The AVX2/AVX-512 tables exist where the compiler can
+ * target them per file (CNN_X86_TARGET_PRAGMAS: GCC, Clang, clang-cl); MSVC's cl.exe builds the
+ * portable table only. */
 #include "internal.h"
+#include "platform.h"
 
 extern const cnn_kernel_table cnn_kernels_scalar;
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(CNN_X86_TARGET_PRAGMAS)
 #define CNN_HAVE_X86_TABLES 1
 extern const cnn_kernel_table cnn_kernels_avx2;
 extern const cnn_kernel_table cnn_kernels_avx512;
@@ -40,13 +43,8 @@ int cnn_isa_available(cnn_isa isa)
 {
     if (!table_for(isa)) return 0;
 #ifdef CNN_HAVE_X86_TABLES
-    __builtin_cpu_init();
-    if (isa == CNN_ISA_AVX2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (isa == CNN_ISA_AVX512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == CNN_ISA_AVX2) return cnn_cpu_has_avx2_fma();
+    if (isa == CNN_ISA_AVX512) return cnn_cpu_has_avx512();
 #endif
     return isa == CNN_ISA_SCALAR;
 }

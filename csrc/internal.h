@@ -10,6 +10,8 @@
 #include <stdlib.h>
 
 #include "cnn.h"
+#include "kinds.h"
+#include "platform.h" /* portability macros (CNN_FORCE_INLINE, ...) */
 
 /* ---- checked allocation ------------------------------------------------------------------------ */
 
@@ -55,7 +57,7 @@ static inline int64_t cnn_work_grain(double work) /* double: the products may pa
  * padding that no symmetric conv padding describes. Every input read is bounds-checked against H, W. */
 typedef struct {
     int64_t N, C_in, H, W, C_out, OH, OW;
-    int64_t kH, kW, sH, sW, dH, dW, pT, pL, groups;
+    int64_t kH, kW, sH, sW, dilH, dilW, pT, pL, groups; /* dil: dilation */
     int threads; /* scratch slices allocated, one per thread that may run (conv_prepare sets it) */
 } conv_geom;
 
@@ -70,8 +72,6 @@ struct cnn_kernel_table; /* below */
  * its kernels from it (cnn_set_isa from another thread may change cnn_kernels() meanwhile). */
 cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **scratch,
                         const struct cnn_kernel_table **table);
-
-enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH };
 
 #include "conv_transpose_plan.h" /* transpose convolution by output phases */
 

@@ -5,11 +5,11 @@
 
 #include "internal.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(CNN_X86_TARGET_PRAGMAS) /* platform.h, via internal.h */
 #include <immintrin.h>
 #endif
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(CNN_X86_TARGET_PRAGMAS)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
@@ -51,6 +51,16 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_masksto
 #define CNN_SIMD_CONV_BACKWARD_DATA ds_conv_backward_data
 #define CNN_SIMD_CONV_BACKWARD_WEIGHT ds_conv_backward_weight
 #define CNN_SIMD_SCRATCH ds_scratch_len
+/* The float32 blocked kernels (blocked_simd.h) for the wide layers, CNN_ALGO_BLOCKED. */
+#include "blocked_simd.h"
+#define CNN_SIMD_BLOCKED_FORWARD bk_conv_forward
+#define CNN_SIMD_BLOCKED_BACKWARD_DATA bk_conv_backward_data
+#define CNN_SIMD_BLOCKED_BACKWARD_WEIGHT bk_conv_backward_weight
+#define CNN_SIMD_BLOCKED_SCRATCH bk_scratch_len
+/* Dense layers with small batches: dot products and unpacked GEMMs (dense_simd.h). */
+#include "dense_simd.h"
+#define CNN_SIMD_LINEAR_FORWARD dn_linear_forward
+#define CNN_SIMD_LINEAR_BACKWARD dn_linear_backward
 /* The float32 GEMM micro-kernel in intrinsics (gemm_simd.h), hooked into generic/gemm.h. */
 #define GS_MR 6
 #include "gemm_simd.h"
@@ -67,5 +77,5 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_masksto
 #pragma GCC pop_options
 #endif
 #else
-typedef int cnn_no_avx2_here; /* not x86, or a compiler without target attributes */
+typedef int cnn_no_avx2_here; /* not x86, or MSVC (no per-function target: the portable table only) */
 #endif

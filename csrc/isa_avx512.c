@@ -5,11 +5,11 @@
 
 #include "internal.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(CNN_X86_TARGET_PRAGMAS) /* platform.h, via internal.h */
 #include <immintrin.h>
 #endif
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(CNN_X86_TARGET_PRAGMAS)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))), \
                              apply_to = function)
@@ -49,6 +49,16 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define CNN_SIMD_CONV_BACKWARD_DATA ds_conv_backward_data
 #define CNN_SIMD_CONV_BACKWARD_WEIGHT ds_conv_backward_weight
 #define CNN_SIMD_SCRATCH ds_scratch_len
+/* The float32 blocked kernels (blocked_simd.h) for the wide layers, CNN_ALGO_BLOCKED. */
+#include "blocked_simd.h"
+#define CNN_SIMD_BLOCKED_FORWARD bk_conv_forward
+#define CNN_SIMD_BLOCKED_BACKWARD_DATA bk_conv_backward_data
+#define CNN_SIMD_BLOCKED_BACKWARD_WEIGHT bk_conv_backward_weight
+#define CNN_SIMD_BLOCKED_SCRATCH bk_scratch_len
+/* Dense layers with small batches: dot products and unpacked GEMMs (dense_simd.h). */
+#include "dense_simd.h"
+#define CNN_SIMD_LINEAR_FORWARD dn_linear_forward
+#define CNN_SIMD_LINEAR_BACKWARD dn_linear_backward
 /* GEMM: generic/gemm.h's micro-kernel, which GCC keeps in registers as 12 x 2 vectors; the
  * intrinsics one (gemm_simd.h) measured no faster here (slower for 32-row products). */
 /* Packing B^T for the GEMM with 8 x 8 transposes (transpose_simd.h). */
@@ -63,5 +73,5 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #pragma GCC pop_options
 #endif
 #else
-typedef int cnn_no_avx512_here; /* not x86, or a compiler without target attributes */
+typedef int cnn_no_avx512_here; /* not x86, or MSVC (no per-function target: the portable table only) */
 #endif

@@ -113,11 +113,11 @@ static int conv_is_pointwise(const conv_geom *g)
 }
 
 /* Rows and columns of the zero-padded input the direct weight-gradient kernel reads:
- * ((OH-1)*sH + dH*(kH-1) + 1) x ((OW-1)*sW + dW*(kW-1) + 1). */
+ * ((OH-1)*sH + dilH*(kH-1) + 1) x ((OW-1)*sW + dilW*(kW-1) + 1). */
 static void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
 {
-    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dH + 1;
-    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dW + 1;
+    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dilH + 1;
+    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dilW + 1;
 }
 
 /* The direct kernel streams whole rows and needs little scratch; it wins while the reduction per
@@ -137,21 +137,50 @@ static int conv_padding_dwarfs_image(const conv_geom *g)
     return (double)Hp * (double)Wp > 4.0 * ((double)g->H * (double)g->W + (double)g->OH * (double)g->OW) + 65536.0;
 }
 
-static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
+/* The rule without the blocked kernel: for the scalar instruction set, float64, and the passes
+ * the blocked kernel leaves to others (the input gradient of a strided convolution). */
+static cnn_algo conv_direct_or_gemm(const conv_geom *g)
 {
-    if (algo != CNN_ALGO_AUTO) return algo;
     const int64_t K = (g->C_in / g->groups) * g->kH * g->kW, Mg = g->C_out / g->groups;
     if (K > CONV_DIRECT_MAX_K || conv_padding_dwarfs_image(g)) return CNN_ALGO_GEMM;
     return g->sW > 1 && Mg > CONV_STRIDED_DIRECT_MAX_MG ? CNN_ALGO_GEMM : CNN_ALGO_DIRECT;
 }
 
+/* AUTO. Where the instruction set has the blocked kernels (AVX2, AVX-512), they won every layer of
+ * the benchmark table in docs/DECISIONS.md, 1.4-10x over direct and GEMM, from the lecture's one
+ * input channel to 256 channels, 1x1 to 5x5, strides 1 and 2, depthwise: AUTO picks them unless
+ * the planes are mostly dropped columns (Wq = OW + (kW-1)*dilW/sW more than twice OW: a kernel far
+ * wider than the output) or the padding dwarfs the image (their planes would be as large). */
+#define CONV_BLOCKED_MAX_WASTE 2 /* Wq / OW at most */
+
+static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
+{
+    if (algo != CNN_ALGO_AUTO) return algo;
+#ifdef CNN_SIMD_BLOCKED_FORWARD
+    const double wq = (double)g->OW + (double)(g->kW - 1) * (double)g->dilW / (double)g->sW;
+    if (!conv_padding_dwarfs_image(g) && wq <= CONV_BLOCKED_MAX_WASTE * (double)g->OW)
+        return CNN_ALGO_BLOCKED;
+#endif
+    return conv_direct_or_gemm(g);
+}
+
 /* Scratch of one thread (conv_prepare allocates g->threads of these): direct kernels, one padded
- * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers. */
+ * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers;
+ * blocked, its phase planes or what conv_direct_or_gemm runs where it does not apply. */
 static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
 {
     int64_t K, col = 0;
     cnn_status st;
     *len = 0;
+    if (algo == CNN_ALGO_BLOCKED) { /* the intrinsics kernels' planes, or what runs instead */
+        if ((st = conv_scratch_len(g, conv_direct_or_gemm(g), len))) return st;
+#ifdef CNN_SIMD_BLOCKED_SCRATCH
+        int64_t blocked;
+        if ((st = CNN_SIMD_BLOCKED_SCRATCH(g, &blocked))) return st;
+        if (blocked > *len) *len = blocked;
+#endif
+        return CNN_OK;
+    }
     if (algo == CNN_ALGO_DIRECT) {
         int64_t Hp, Wp;
         direct_padded_dims(g, &Hp, &Wp);

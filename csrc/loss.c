@@ -18,8 +18,6 @@ static double sigmoid(double z)
     return e / (1 + e);
 }
 
-enum pointwise_loss { LOSS_MSE, LOSS_L1, LOSS_BCE, LOSS_BCE_LOGITS };
-
 /* The value of one element's loss (before the weight) and its derivatives w.r.t. x and t. */
 static double pointwise_value(enum pointwise_loss k, double x, double t, double pw)
 {

@@ -1,85 +1,17 @@
-"""conv1d / conv2d forward and backward against the float64 NumPy reference: every padding form
-and mode, strides, dilations, groups, bias, both dtypes, the three input forms, and the fast
-kernels (direct, GEMM) against the engine's plain reference kernel."""
+"""conv1d / conv2d beyond their table (tests/ops/conv.py): every padding form and mode against its
+explicit padding, true convolution, the three input forms and dtypes, the fast kernels (direct,
+GEMM) against the engine's plain reference kernel, output_mask, and a property test against the
+float64 NumPy reference."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+import cnnpy
 import cnnpy.functional as F
 import reference as ref
 from cnnpy import _cnn
 from helpers import DTYPES, assert_close, rng_for
-
-# (N, C_in, C_out, H, W, kH, kW, stride, ((top, bottom), (left, right)), dilation, groups, bias)
-CONV2D_CASES = [
-    (1, 1, 1, 5, 5, 3, 3, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, False),
-    (2, 3, 4, 7, 6, 3, 3, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),
-    (2, 3, 4, 9, 8, 3, 2, (2, 1), ((1, 0), (2, 1)), (1, 1), 1, True),
-    (1, 4, 6, 11, 10, 3, 3, (2, 3), ((0, 2), (1, 1)), (2, 1), 2, True),
-    (3, 4, 4, 8, 8, 3, 3, (1, 1), ((1, 1), (1, 1)), (1, 1), 4, False),   # depthwise
-    (2, 2, 6, 8, 8, 3, 3, (1, 1), ((1, 1), (1, 1)), (1, 1), 2, True),    # groups, multiplier 3
-    (2, 16, 8, 6, 7, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, True),   # pointwise
-    (1, 12, 10, 9, 9, 3, 3, (2, 2), ((1, 1), (1, 1)), (2, 2), 1, True),  # K = 108: GEMM path
-    (1, 3, 2, 10, 12, 5, 4, (3, 2), ((2, 2), (0, 3)), (1, 2), 1, False),
-    (2, 1, 3, 4, 4, 4, 4, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, True),    # 1x1 output
-    (0, 3, 4, 5, 5, 3, 3, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),    # empty batch
-]
-
-
-def case_id(c):
-    n, ci, co, h, w, kh, kw, s, p, d, g, b = c
-    return (f"N{n}-Ci{ci}-Co{co}-H{h}W{w}-k{kh}x{kw}-s{s[0]}x{s[1]}-p{p[0][0]}{p[0][1]}{p[1][0]}{p[1][1]}"
-            f"-d{d[0]}x{d[1]}-g{g}" + ("-bias" if b else ""))
-
-
-def make(case, dtype, rng):
-    n, ci, co, h, w, kh, kw, s, p, d, g, b = case
-    x = rng.standard_normal((n, ci, h, w)).astype(dtype)
-    wt = rng.standard_normal((co, ci // g, kh, kw)).astype(dtype)
-    bias = rng.standard_normal(co).astype(dtype) if b else None
-    return x, wt, bias
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("case", CONV2D_CASES, ids=case_id)
-def test_conv2d_forward_backward_match_reference(case, dtype):
-    rng = rng_for(case, "conv2d")
-    _, _, _, _, _, _, _, s, p, d, g, _ = case
-    x, w, b = make(case, dtype, rng)
-    y = F.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    y_ref = ref.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    assert y.dtype == dtype and y.shape == y_ref.shape
-    assert_close(y, y_ref, dtype, scale=10)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    gx, gw, gb = F.conv2d_backward(gy, x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    rx, rw, rb = ref.conv2d_backward(gy, x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    assert gx.dtype == dtype and gw.dtype == dtype
-    assert_close(gx, rx, dtype, scale=10)
-    assert_close(gw, rw, dtype, scale=100)
-    if b is None:
-        assert gb is None and rb is None
-    else:
-        assert_close(gb, rb, dtype, scale=100)
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("n,ci,co,length,k,s,p,d,g", [
-    (2, 3, 4, 20, 3, 1, (1, 1), 1, 1),
-    (1, 4, 2, 17, 5, 2, (0, 3), 2, 2),
-    (3, 2, 2, 9, 2, 3, (1, 0), 1, 2),
-], ids=lambda v: str(v))
-def test_conv1d_matches_reference(n, ci, co, length, k, s, p, d, g, dtype):
-    rng = rng_for("conv1d", n, ci, co, length, k, s, p, d, g)
-    x = rng.standard_normal((n, ci, length)).astype(dtype)
-    w = rng.standard_normal((co, ci // g, k)).astype(dtype)
-    b = rng.standard_normal(co).astype(dtype)
-    y = F.conv1d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    assert_close(y, ref.conv1d(x, w, b, stride=s, padding=p, dilation=d, groups=g), dtype, scale=10)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    got = F.conv1d_backward(gy, x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    want = ref.conv1d_backward(gy, x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    for a, e in zip(got, want):
-        assert_close(a, e, dtype, scale=100)
+from ops.conv import REF_CONV2D_CASES, ref_case_id, ref_make
 
 
 # ---- padding forms ----------------------------------------------------------------------------------
@@ -236,6 +168,14 @@ def test_dtypes():
     assert F.conv2d(x > 3, k).dtype == np.float64
 
 
+@pytest.fixture
+def scalar_isa():
+    before = cnnpy.get_isa()
+    cnnpy.set_isa("scalar")
+    yield
+    cnnpy.set_isa(before)
+
+
 # ---- fast kernels against the plain reference kernel --------------------------------------------------
 
 ALGOS = {"direct": _cnn.ALGO_DIRECT, "gemm": _cnn.ALGO_GEMM, "auto": _cnn.ALGO_AUTO}
@@ -243,28 +183,29 @@ ALGOS = {"direct": _cnn.ALGO_DIRECT, "gemm": _cnn.ALGO_GEMM, "auto": _cnn.ALGO_A
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("algo", list(ALGOS), ids=list(ALGOS))
-@pytest.mark.parametrize("case", CONV2D_CASES + [
+@pytest.mark.parametrize("case", REF_CONV2D_CASES + [
     (2, 1, 6, 91, 91, 3, 3, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),   # the lecture's GausNet layer 1
     (2, 6, 4, 45, 45, 3, 3, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),   # GausNet layer 2
     (1, 20, 24, 13, 11, 3, 3, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True),  # several K blocks
     (1, 300, 20, 3, 3, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, False),  # K > one GEMM panel
-], ids=case_id)
+], ids=ref_case_id)
 def test_fast_kernels_match_reference_kernel(case, algo, dtype):
     n, ci, co, h, w, kh, kw, s, p, d, g, b = case
     rng = rng_for(case, "algo")
-    x, wt, bias = make(case, dtype, rng)
+    x, wt, bias = ref_make(case, dtype, rng)
     args = (s[0], s[1], p[0][0], p[0][1], p[1][0], p[1][1], d[0], d[1], g)
-    y_ref = _cnn.conv2d_forward(x, wt, bias, *args, _cnn.ALGO_REFERENCE)
-    y = _cnn.conv2d_forward(x, wt, bias, *args, ALGOS[algo])
+    y_ref = _cnn.conv2d_forward(x, wt, bias, args, _cnn.ALGO_REFERENCE)
+    y = _cnn.conv2d_forward(x, wt, bias, args, ALGOS[algo])
     assert_close(y, y_ref, dtype, scale=10)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    want = _cnn.conv2d_backward(gy, x, wt, True, True, True, *args, _cnn.ALGO_REFERENCE)
-    got = _cnn.conv2d_backward(gy, x, wt, True, True, True, *args, ALGOS[algo])
+    want = _cnn.conv2d_backward(gy, x, wt, True, True, True, args, _cnn.ALGO_REFERENCE)
+    got = _cnn.conv2d_backward(gy, x, wt, True, True, True, args, ALGOS[algo])
     for a, e in zip(got, want):
         assert_close(a, e, dtype, scale=100)
 
 
-def test_auto_rule_picks_direct_for_short_reductions():
+def test_auto_rule_picks_direct_for_short_reductions(scalar_isa):
+    # the rule without the blocked kernels (the scalar ISA; tests/test_conv_kernels.py has the rest)
     assert _cnn.conv_choose_algo(1, 6, 91, 91, 3, 3, 1) == _cnn.ALGO_DIRECT
     assert _cnn.conv_choose_algo(6, 4, 45, 45, 3, 3, 1) == _cnn.ALGO_DIRECT
     assert _cnn.conv_choose_algo(64, 64, 56, 56, 3, 3, 1) == _cnn.ALGO_GEMM
@@ -305,7 +246,7 @@ def test_conv2d_property_against_reference(c):
     kw = dict(stride=c["s"], padding=c["pads"], dilation=c["d"], groups=c["g"])
     y_ref = ref.conv2d(x, w, b, **kw)
     (pt, pb), (pl, pr) = c["pads"]
-    args = (*c["s"], pt, pb, pl, pr, *c["d"], c["g"], c["algo"])
+    args = ((*c["s"], pt, pb, pl, pr, *c["d"], c["g"]), c["algo"])
     assert_close(_cnn.conv2d_forward(x, w, b, *args), y_ref)
     gy = rng.standard_normal(y_ref.shape)
     got = _cnn.conv2d_backward(gy, x, w, True, True, b is not None, *args)

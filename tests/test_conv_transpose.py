@@ -1,5 +1,7 @@
-"""conv_transpose1d / conv_transpose2d against the float64 reference (a direct scatter), the
-adjoint identity with conv2d, output_size, and the fast kernels against the reference kernel."""
+"""conv_transpose1d / conv_transpose2d beyond their table (tests/ops/conv_transpose.py): the
+adjoint identity with conv2d, output_size, the lecture's sizes, the fast kernels against the
+engine's reference kernel, and a property test against the float64 reference (a direct
+scatter)."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -9,67 +11,7 @@ import cnnpy.functional as F
 import reference as ref
 from cnnpy import _cnn
 from helpers import DTYPES, assert_close, rng_for
-
-# (N, C_in, C_out, H, W, k, stride, padding, output_padding, dilation, groups, bias)
-CASES = [
-    (1, 1, 1, 3, 3, (3, 3), (1, 1), (0, 0), (0, 0), (1, 1), 1, False),
-    (2, 4, 6, 22, 22, (3, 3), (2, 2), (0, 0), (0, 0), (1, 1), 1, True),   # the lecture's decoder
-    (2, 6, 1, 45, 45, (3, 3), (2, 2), (0, 0), (0, 0), (1, 1), 1, True),
-    (2, 3, 4, 5, 4, (4, 4), (2, 2), (1, 1), (1, 0), (1, 1), 1, True),
-    (1, 4, 6, 6, 7, (3, 2), (3, 2), (1, 0), (2, 1), (1, 2), 2, True),
-    (2, 4, 4, 5, 5, (3, 3), (1, 1), (1, 1), (0, 0), (2, 2), 4, False),     # depthwise
-    (1, 2, 3, 4, 4, (2, 2), (1, 1), (0, 0), (1, 1), (2, 2), 1, True),      # op < dilation, >= stride
-    (1, 16, 8, 8, 8, (4, 4), (2, 2), (1, 1), (0, 0), (1, 1), 1, True),     # K = 128 (GEMM)
-    (0, 3, 2, 4, 4, (3, 3), (2, 2), (0, 0), (0, 0), (1, 1), 1, True),      # empty batch
-]
-
-
-def cid(c):
-    n, ci, co, h, w, k, s, p, op, d, g, b = c
-    return (f"N{n}-Ci{ci}-Co{co}-H{h}W{w}-k{k[0]}x{k[1]}-s{s[0]}x{s[1]}-p{p[0]}x{p[1]}"
-            f"-op{op[0]}x{op[1]}-d{d[0]}x{d[1]}-g{g}" + ("-bias" if b else ""))
-
-
-def make(c, dtype, rng):
-    n, ci, co, h, w, k, s, p, op, d, g, b = c
-    x = rng.standard_normal((n, ci, h, w)).astype(dtype)
-    wt = rng.standard_normal((ci, co // g, *k)).astype(dtype)
-    bias = rng.standard_normal(co).astype(dtype) if b else None
-    return x, wt, bias, dict(stride=s, padding=p, output_padding=op, groups=g, dilation=d)
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("case", CASES, ids=cid)
-def test_conv_transpose2d_matches_reference(case, dtype):
-    rng = rng_for(case, "convT")
-    x, w, b, kw = make(case, dtype, rng)
-    y = F.conv_transpose2d(x, w, b, **kw)
-    y_ref = ref.conv_transpose2d(x, w, b, **kw)
-    assert y.dtype == dtype and y.shape == y_ref.shape
-    assert_close(y, y_ref, dtype, scale=10)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    got = F.conv_transpose2d_backward(gy, x, w, b, **kw)
-    want = ref.conv_transpose2d_backward(gy, x, w, b, **kw)
-    for a, e in zip(got, want):
-        if e is None:
-            assert a is None
-        else:
-            assert_close(a, e, dtype, scale=100)
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_conv_transpose1d_matches_reference(dtype):
-    rng = rng_for("convT1d")
-    x = rng.standard_normal((2, 4, 9)).astype(dtype)
-    w = rng.standard_normal((4, 3, 4)).astype(dtype)
-    b = rng.standard_normal(6).astype(dtype)
-    kw = dict(stride=3, padding=1, output_padding=2, groups=2, dilation=1)
-    y = F.conv_transpose1d(x, w, b, **kw)
-    assert_close(y, ref.conv_transpose1d(x, w, b, **kw), dtype, scale=10)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    for a, e in zip(F.conv_transpose1d_backward(gy, x, w, b, **kw),
-                    ref.conv_transpose1d_backward(gy, x, w, b, **kw)):
-        assert_close(a, e, dtype, scale=100)
+from ops.conv_transpose import REF_CASES, ref_case_id, ref_make
 
 
 def test_transpose_is_the_adjoint_of_convolution():
@@ -108,17 +50,17 @@ ALGOS = [_cnn.ALGO_DIRECT, _cnn.ALGO_GEMM, _cnn.ALGO_AUTO]
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("algo", ALGOS, ids=["direct", "gemm", "auto"])
-@pytest.mark.parametrize("case", CASES, ids=cid)
+@pytest.mark.parametrize("case", REF_CASES, ids=ref_case_id)
 def test_fast_kernels_match_reference_kernel(case, algo, dtype):
     n, ci, co, h, w, k, s, p, op, d, g, b = case
     rng = rng_for(case, "algoT")
-    x, wt, bias, _ = make(case, dtype, rng)
+    x, wt, bias, _ = ref_make(case, dtype, rng)
     args = (*s, *p, *op, *d, g)
-    y_ref = _cnn.conv_transpose2d_forward(x, wt, bias, *args, _cnn.ALGO_REFERENCE)
-    assert_close(_cnn.conv_transpose2d_forward(x, wt, bias, *args, algo), y_ref, dtype, scale=10)
+    y_ref = _cnn.conv_transpose2d_forward(x, wt, bias, args, _cnn.ALGO_REFERENCE)
+    assert_close(_cnn.conv_transpose2d_forward(x, wt, bias, args, algo), y_ref, dtype, scale=10)
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
-    want = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, *args, _cnn.ALGO_REFERENCE)
-    got = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, *args, algo)
+    want = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, args, _cnn.ALGO_REFERENCE)
+    got = _cnn.conv_transpose2d_backward(gy, x, wt, True, True, True, args, algo)
     for a, e in zip(got, want):
         assert_close(a, e, dtype, scale=100)
 
@@ -146,7 +88,7 @@ def test_conv_transpose2d_property_against_reference(c):
     b = rng.standard_normal(c["co"]) if c["bias"] else None
     kw = dict(stride=c["s"], padding=c["p"], output_padding=c["op"], groups=c["g"], dilation=c["d"])
     y_ref = ref.conv_transpose2d(x, w, b, **kw)
-    args = (*c["s"], *c["p"], *c["op"], *c["d"], c["g"], c["algo"])
+    args = ((*c["s"], *c["p"], *c["op"], *c["d"], c["g"]), c["algo"])
     assert_close(_cnn.conv_transpose2d_forward(x, w, b, *args), y_ref)
     gy = rng.standard_normal(y_ref.shape)
     got = _cnn.conv_transpose2d_backward(gy, x, w, True, True, b is not None, *args)

@@ -19,9 +19,10 @@ ALGOS = {"direct": _cnn.ALGO_DIRECT, "gemm": _cnn.ALGO_GEMM, "auto": _cnn.ALGO_A
 
 def run(x, w, b, gy, algo, s, p, op, d, g):
     """Forward and (dx, dw, db) through the engine with one algorithm."""
-    args = (*s, *p, *op, *d, g, algo)
-    y = _cnn.conv_transpose2d_forward(x, w, b, *args)
-    grads = _cnn.conv_transpose2d_backward(gy, x, w, True, True, b is not None, *args) if gy is not None else None
+    geometry = (*s, *p, *op, *d, g)
+    y = _cnn.conv_transpose2d_forward(x, w, b, geometry, algo)
+    grads = (_cnn.conv_transpose2d_backward(gy, x, w, True, True, b is not None, geometry, algo)
+             if gy is not None else None)
     return y, grads
 
 

@@ -1,4 +1,7 @@
-"""linear, activations, softmax/log_softmax and dropout against the float64 reference."""
+"""linear, activations, softmax/log_softmax and dropout beyond their tables (tests/ops/linear.py,
+activation.py, softmax.py, dropout.py): NaN through every activation, the float32 sigmoid and tanh
+within a few ulp everywhere, dropout's seeds and modes, and a property test against the float64
+reference."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -6,56 +9,15 @@ from hypothesis import given, strategies as st
 import cnnpy
 import cnnpy.functional as F
 import reference as ref
-from helpers import DTYPES, assert_close, rng_for
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("xshape,out,bias", [((4, 7), 5, True), ((7,), 3, False), ((2, 3, 6), 4, True),
-                                             ((32, 1936), 50, True), ((0, 5), 3, True), ((3, 300), 600, False)],
-                         ids=str)
-def test_linear_matches_reference(xshape, out, bias, dtype):
-    rng = rng_for("linear", xshape, out, bias)
-    x = rng.standard_normal(xshape).astype(dtype)
-    w = rng.standard_normal((out, xshape[-1])).astype(dtype)
-    b = rng.standard_normal(out).astype(dtype) if bias else None
-    y = F.linear(x, w, b)
-    assert y.shape == (*xshape[:-1], out) and y.dtype == dtype
-    scale = max(1.0, np.sqrt(xshape[-1]))
-    if x.size:
-        assert_close(y, ref.linear(x, w, b), dtype, scale=scale)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    gx, gw, gb = F.linear_backward(gy, x, w, b)
-    assert gx.shape == x.shape and gw.shape == w.shape
-    if x.size:
-        rx, rw, rb = ref.linear_backward(gy, x, w, b)
-        assert_close(gx, rx, dtype, scale=scale)
-        assert_close(gw, rw, dtype, scale=scale)
-        if bias:
-            assert_close(gb, rb, dtype, scale=scale)
-    if not bias:
-        assert gb is None
-
-
-ACTS = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("sigmoid", {}), ("tanh", {})]
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("name,kw", ACTS, ids=[a[0] for a in ACTS])
-def test_activations_match_reference(name, kw, dtype):
-    rng = rng_for("act", name)
-    x = (rng.standard_normal((3, 4, 5)) * 5).astype(dtype)
-    x[0, 0, :3] = [40.0, -40.0, 0.0]  # saturation and the kink
-    y = getattr(F, name)(x, **kw)
-    assert y.dtype == dtype and y.shape == x.shape
-    assert_close(y, getattr(ref, name)(x, **kw), dtype)
-    gy = rng.standard_normal(x.shape).astype(dtype)
-    assert_close(getattr(F, name + "_backward")(gy, x, **kw), getattr(ref, name + "_backward")(gy, x, **kw), dtype)
+from helpers import assert_close, rng_for
+from ops.activation import OPS as ACTIVATIONS
 
 
 def test_activations_propagate_nan():
     x = np.array([np.nan, -1.0, 1.0])
-    for name in ("relu", "leaky_relu", "sigmoid", "tanh"):
-        assert np.isnan(getattr(F, name)(x)[0])
+    for op in ACTIVATIONS:
+        for kw in op.variants:
+            assert np.isnan(op.fn(x, **kw)[0]), (op.name, kw)
 
 
 def _every_binade_f32():
@@ -100,20 +62,6 @@ def test_float32_sigmoid_and_tanh_are_within_a_few_ulp_everywhere(isa):
         cnnpy.set_isa(before)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("dim", [0, 1, -1, 2])
-def test_softmax_and_log_softmax(dim, dtype):
-    rng = rng_for("softmax", dim)
-    x = (rng.standard_normal((3, 4, 5)) * 10).astype(dtype)
-    x[0, 0, 0] = 500.0  # would overflow a naive exp
-    for name in ("softmax", "log_softmax"):
-        y = getattr(F, name)(x, dim)
-        assert_close(y, getattr(ref, name)(x, dim), dtype)
-        gy = rng.standard_normal(x.shape).astype(dtype)
-        assert_close(getattr(F, name + "_backward")(gy, x, dim), getattr(ref, name + "_backward")(gy, x, dim), dtype)
-    assert_close(F.softmax(x, dim).sum(axis=dim), np.ones(np.delete(x.shape, dim % 3)), dtype)
-
-
 def test_dropout():
     rng = rng_for("dropout")
     x = rng.standard_normal((50, 40))
@@ -154,7 +102,7 @@ def test_dense_property_against_reference(data):
             assert a is None
         else:
             assert_close(a, e)
-    name, kw = data.draw(st.sampled_from(ACTS))
+    name, kw = data.draw(st.sampled_from([(op.name, kw) for op in ACTIVATIONS for kw in op.variants]))
     assert_close(getattr(F, name)(y, **kw), getattr(ref, name)(y, **kw))
     assert_close(getattr(F, name + "_backward")(gy, y, **kw), getattr(ref, name + "_backward")(gy, y, **kw))
     dim = data.draw(st.integers(-y.ndim, y.ndim - 1))
@@ -163,20 +111,3 @@ def test_dense_property_against_reference(data):
     assert_close(getattr(F, sm + "_backward")(gy, y, dim), getattr(ref, sm + "_backward")(gy, y, dim))
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("shape,size", [((2, 3, 8, 8), (28, 28)), ((1, 2, 28, 28), (7, 5)), ((3, 5, 7), (10, 14)),
-                                        ((91, 91), (45, 60)), ((13, 17), (29, 3))], ids=str)
-@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
-def test_interpolate_matches_pytorch(shape, size, mode, dtype):
-    torch = pytest.importorskip("torch")
-    x = rng_for("interp", shape, size).standard_normal(shape).astype(dtype)
-    y = F.interpolate(x, size=size, mode=mode)
-    t = torch.tensor(x)
-    t4 = t.reshape((1,) * (4 - t.ndim) + tuple(t.shape))
-    kw = {} if mode == "nearest" else {"align_corners": False}
-    want = torch.nn.functional.interpolate(t4, size=size, mode=mode, **kw).numpy().reshape(y.shape)
-    if mode == "nearest":
-        np.testing.assert_array_equal(y, want)
-    else:
-        np.testing.assert_allclose(y, want, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-6 if dtype == np.float32 else 1e-13)
-    assert F.interpolate(x, scale_factor=2, mode=mode).shape[-2:] == (shape[-2] * 2, shape[-1] * 2)

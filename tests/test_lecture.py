@@ -1,5 +1,6 @@
-"""The lecture's worked examples (../shared/LECTURE.md), computed by cnnpy and checked against the
-values the lecture states and against the independent reference."""
+"""The worked examples of the lecture *Deep Dive into Convolution and CNN* (the notebooks in
+notebooks/ reproduce it), computed by cnnpy and checked against the values the lecture states and
+against the independent reference."""
 import numpy as np
 
 import cnnpy

@@ -1,54 +1,35 @@
 """Layers: every backward by float64 finite differences through a scalar loss, parameter
 registration and state dicts, tied weights, dropout modes, default initialisation, and the layers
-against PyTorch's modules (forward and gradients, with PyTorch's weights copied in)."""
+against PyTorch's modules (forward and gradients, with PyTorch's weights copied in). The layers of
+each op family come from its table's LAYERS (tests/ops/<family>.py)."""
 import numpy as np
 import pytest
 
 import cnnpy
+import ops
 from cnnpy import nn
-from helpers import check_grad, distinct, numeric_grad, rng_for
+from helpers import check_grad, numeric_grad, rng_for
+from ops.common import TNN, layer_case
 
-LAYERS = {
-    "conv2d": (lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1), (2, 3, 7, 6)),
-    "conv2d-same-reflect": (lambda: nn.Conv2d(2, 3, (3, 2), padding="same", padding_mode="reflect"), (2, 2, 6, 5)),
-    "conv2d-groups-dilation": (lambda: nn.Conv2d(4, 6, 3, dilation=2, groups=2, bias=False), (1, 4, 8, 8)),
-    "conv2d-true-convolution": (lambda: nn.Conv2d(1, 2, 3, padding=1, mode="conv"), (2, 1, 5, 5)),
-    "conv1d": (lambda: nn.Conv1d(2, 3, 4, stride=2, padding=1, padding_mode="circular"), (2, 2, 11)),
-    "convtranspose2d": (lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1), (2, 3, 4, 5)),
-    "convtranspose1d": (lambda: nn.ConvTranspose1d(2, 3, 3, stride=2), (2, 2, 5)),
-    "linear": (lambda: nn.Linear(5, 3), (4, 5)),
-    "linear-3d-input": (lambda: nn.Linear(5, 3, bias=False), (2, 3, 5)),
-    "maxpool2d": (lambda: nn.MaxPool2d(2), (2, 2, 6, 6)),
-    "maxpool2d-ceil": (lambda: nn.MaxPool2d(3, 2, padding=1, ceil_mode=True), (1, 2, 7, 6)),
-    "maxpool1d": (lambda: nn.MaxPool1d(2), (2, 2, 9)),
-    "avgpool2d": (lambda: nn.AvgPool2d(3, 2, padding=1, count_include_pad=False), (2, 2, 7, 7)),
-    "avgpool1d": (lambda: nn.AvgPool1d(2), (2, 2, 9)),
-    "adaptiveavg": (lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 2, 7, 5)),
-    "adaptivemax": (lambda: nn.AdaptiveMaxPool2d(2), (2, 2, 5, 5)),
-    "relu": (lambda: nn.ReLU(), (3, 4)),
-    "leakyrelu": (lambda: nn.LeakyReLU(0.2), (3, 4)),
-    "sigmoid": (lambda: nn.Sigmoid(), (3, 4)),
-    "tanh": (lambda: nn.Tanh(), (3, 4)),
-    "softmax": (lambda: nn.Softmax(dim=1), (3, 4)),
-    "flatten": (lambda: nn.Flatten(), (2, 3, 4)),
-    "unflatten": (lambda: nn.Unflatten(1, (3, 4)), (2, 12)),
-    "identity": (lambda: nn.Identity(), (2, 3)),
-    "dropout-eval": (lambda: nn.Dropout(0.5).eval(), (3, 4)),
-    "sequential": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)), (2, 1, 6, 6)),
-}
+# layers without an engine op of their own; each op family's layers are in its table (tests/ops/)
+OTHER_LAYERS = [
+    layer_case("flatten", lambda: nn.Flatten(), (2, 3, 4), lambda: TNN.Flatten()),
+    layer_case("unflatten", lambda: nn.Unflatten(1, (3, 4)), (2, 12), lambda: TNN.Unflatten(1, (3, 4))),
+    layer_case("identity", lambda: nn.Identity(), (2, 3)),
+    layer_case("sequential", lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(),
+                                                   nn.Linear(2 * 4 * 4, 3)), (2, 1, 6, 6)),
+]
+LAYERS = ops.gather("LAYERS") + OTHER_LAYERS
 
 
-@pytest.mark.parametrize("name", list(LAYERS))
-def test_layer_backward_by_finite_differences(name):
+@pytest.mark.parametrize("make, shape, fd_input, torch_make", LAYERS)
+def test_layer_backward_by_finite_differences(make, shape, fd_input, torch_make, request):
     """d sum(G * layer(x)) / d(x and every parameter), numerically, equals layer.backward(G) and
     the accumulated .grad."""
-    make, shape = LAYERS[name]
-    rng = rng_for("nn-fd", name)
+    rng = rng_for("nn-fd", request.node.callspec.id)
     cnnpy.manual_seed(1)
     layer = make().astype(np.float64)
-    x = distinct(shape, rng) if "pool" in name or "max" in name else rng.standard_normal(shape)
-    if "relu" in name:
-        x = np.where(np.abs(x) < 0.1, 0.5, x)
+    x = fd_input(shape, rng) if fd_input else rng.standard_normal(shape)
     y = layer(x)
     g = rng.standard_normal(np.shape(y))
     layer.zero_grad()
@@ -226,38 +207,16 @@ def test_layer_argument_errors():
 
 # ---- against PyTorch ------------------------------------------------------------------------------
 
-def _torch_layer(name, layer):
+@pytest.mark.parametrize("make, shape, fd_input, torch_make",
+                         [p for p in LAYERS if p.values[3] is not None])
+def test_layers_match_pytorch_modules(make, shape, fd_input, torch_make, request):
+    """PyTorch's module with the same arguments: its weights copied in, the same output and
+    gradients, and the state dict goes back."""
     torch = pytest.importorskip("torch")
-    tnn = torch.nn
-    table = {
-        "conv2d": lambda m: tnn.Conv2d(3, 4, 3, stride=2, padding=1),
-        "conv1d": lambda m: tnn.Conv1d(2, 3, 4, stride=2, padding=1, padding_mode="circular"),
-        "convtranspose2d": lambda m: tnn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1),
-        "convtranspose1d": lambda m: tnn.ConvTranspose1d(2, 3, 3, stride=2),
-        "linear": lambda m: tnn.Linear(5, 3),
-        "linear-3d-input": lambda m: tnn.Linear(5, 3, bias=False),
-        "maxpool2d-ceil": lambda m: tnn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
-        "avgpool2d": lambda m: tnn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
-        "adaptiveavg": lambda m: tnn.AdaptiveAvgPool2d((3, 2)),
-        "adaptivemax": lambda m: tnn.AdaptiveMaxPool2d(2),
-        "leakyrelu": lambda m: tnn.LeakyReLU(0.2),
-        "softmax": lambda m: tnn.Softmax(dim=1),
-        "flatten": lambda m: tnn.Flatten(),
-        "unflatten": lambda m: tnn.Unflatten(1, (3, 4)),
-    }
-    return table[name](layer).double()
-
-
-@pytest.mark.parametrize("name", ["conv2d", "conv1d", "convtranspose2d", "convtranspose1d", "linear",
-                                  "linear-3d-input", "maxpool2d-ceil", "avgpool2d", "adaptiveavg",
-                                  "adaptivemax", "leakyrelu", "softmax", "flatten", "unflatten"])
-def test_layers_match_pytorch_modules(name):
-    torch = pytest.importorskip("torch")
-    make, shape = LAYERS[name]
     layer = make().astype(np.float64)
-    tlayer = _torch_layer(name, layer)
+    tlayer = torch_make().double()
     layer.load_state_dict({k: v.detach().numpy() for k, v in tlayer.state_dict().items()})
-    rng = rng_for("nn-torch", name)
+    rng = rng_for("nn-torch", request.node.callspec.id)
     x = rng.standard_normal(shape)
     tx = torch.tensor(x, requires_grad=True)
     ty = tlayer(tx)

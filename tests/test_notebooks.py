@@ -7,8 +7,13 @@ Without nbclient or ipykernel the execution tests are skipped; the stored-withou
 needs only the standard library.
 
 Run just these: ``python -m pytest -q tests/test_notebooks.py`` (or ``-m notebook``).
+
+With CNNPY_EXECUTED_NOTEBOOKS naming a folder of executed copies (CI: the documentation build's,
+build/docs/jupyter_execute/notebooks, written by .ci/docs.sh), a notebook whose copy there has the
+same code cells is not executed again: the copy must show every code cell run and no error.
 """
 import json
+import os
 import pathlib
 import re
 
@@ -38,6 +43,20 @@ def test_stored_without_outputs(path):
     assert kernel == KERNEL, f"{path.name}: kernelspec name is {kernel!r}, expected {KERNEL!r}"
 
 
+EXECUTED = "CNNPY_EXECUTED_NOTEBOOKS"
+
+
+def _executed_copy(nbformat, path, nb):
+    """The copy of `path` in $CNNPY_EXECUTED_NOTEBOOKS when its code cells are the stored ones."""
+    folder = os.environ.get(EXECUTED)
+    copy = pathlib.Path(folder) / path.name if folder else None
+    if copy is None or not copy.exists():
+        return None
+    executed = nbformat.read(str(copy), as_version=4)
+    sources = [[c.source for c in n.cells if c.cell_type == "code"] for n in (nb, executed)]
+    return executed if sources[0] == sources[1] else None
+
+
 @pytest.mark.notebook
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -55,6 +74,14 @@ def test_notebook_runs(path, monkeypatch):
 
     monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernel inherits the environment: no display needed
     nb = nbformat.read(str(path), as_version=4)
+    executed = _executed_copy(nbformat, path, nb)
+    if executed is not None:
+        code = [c for c in executed.cells if c.cell_type == "code"]
+        errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        not_run = [i for i, c in enumerate(code) if c.get("execution_count") is None]
+        assert not errors and not not_run, (f"{path.name}: the executed copy in {os.environ[EXECUTED]} has "
+                                            f"errors {errors} / code cells not run {not_run}")
+        return
     client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=CELL_TIMEOUT,
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     try:

@@ -1,4 +1,4 @@
-"""Acceptance tests of the lecture's autoencoder practices (../shared/LECTURE.md, table "Practices":
+"""Acceptance tests of the lecture's autoencoder practices (its table "Practices"; notebook 07:
 Gaussian autoencoder, autoencoder removes occlusions, custom losses, dense autoencoders), trained
 with the lecture's recipes and fixed seeds, plus fast checks of the facts they rest on: the custom
 losses' gradients, the noise floors that explain the lecture's numbers, the untrained loss.

@@ -1,4 +1,4 @@
-"""Acceptance tests of the practices built on GausNet's data (../shared/LECTURE.md, "Practices"):
+"""Acceptance tests of the lecture's practices built on GausNet's data (its table "Practices"):
 the All-Convolutional Net idea, "find the Gaussian's parameters" (regression) and dropout. Plain
 GausNet is tests/test_training.py::test_gausnet_learns_the_lecture_task.
 
@@ -191,7 +191,7 @@ def test_gausnet_with_dropout_learns_the_lecture_task():
     trained net is still random in training mode and, in evaluation mode, deterministic and equal
     to itself without the Dropout layers."""
     # seed 3: seed 0 passes as well, but one test image above the bar (0.955), too close for a
-    # fixed-seed test of a noisy training run (the lecture judges over seeds, ../shared/LECTURE.md)
+    # fixed-seed test of a noisy training run (the lecture judges over seeds)
     model, hist, test_set = _train_classifier(lambda: models.GausNet(dropout=0.5), seed=3)
     x, y = _test_arrays(test_set)
     model.eval()

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import read_only
+from helpers import read_only, rng_for
 
 import cnnpy
 import cnnpy.functional as F
+import ops
 from cnnpy import _cnn, nn, optim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,73 +54,15 @@ def _rng(seed=0):
 
 # ---- every entry point of the binding, as cnnpy calls it -----------------------------------------
 
+def run_family(family, n=2, c=3, h=6, rows=5, seed=0):
+    """The engine calls of one op family (its table's calls()) on images (n, c, h, h) (h even)
+    and rows x 7 matrices; returns the results in order."""
+    return family.calls(rng_for("calls", family.__name__, seed), n=n, c=c, h=h, rows=rows)
+
+
 def run_ops(n=2, c=3, h=6, rows=5, seed=0):
-    """Runs every functional op once on images (n, c, h, h) (h even) and `rows` x 7 matrices and
-    returns the results in order."""
-    rng = _rng(seed)
-
-    def r(*shape, dt=np.float64):
-        return rng.standard_normal(shape).astype(dt)
-
-    x, w, b = r(n, c, h, h), r(4, c, 3, 3), r(4)
-    x32, w32 = x.astype(np.float32), w.astype(np.float32)
-    wt = r(c, 2, 3, 3)
-    y, idx = F.max_pool2d(x, 2, return_indices=True)
-    a, lw = r(rows, 7), r(3, 7)
-    p = rng.uniform(0.1, 0.9, (rows, 7))
-    cls = rng.integers(0, 7, rows)
-    cls[0] = -100
-    hp = (h + 1) // 2  # the output size of a 3-window, stride 2, padding 1 pooling
-    out = [
-        F.conv2d(x32, w32, None, padding=1),                         # the C fast path
-        F.conv2d(x, w, b, padding=1, stride=2, padding_mode="reflect"),
-        F.conv2d(x, w32, b, padding=1, dilation=2),                  # mixed dtypes: the full path
-        *F.conv2d_backward(r(n, 4, h, h), x, w, b, padding=1),
-        F.conv_transpose2d(x, wt, r(2), stride=2, output_padding=1),
-        *F.conv_transpose2d_backward(r(n, 2, 2 * h + 2, 2 * h + 2), x, wt, r(2), stride=2,
-                                     output_padding=1),
-        y, idx, F.max_pool2d_backward(r(*y.shape), x, 2, indices=idx),
-        F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True),
-        F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
-        F.avg_pool2d_backward(r(n, c, hp, hp), x, 3, 2, 1),
-        F.adaptive_avg_pool2d(x, 3), F.adaptive_avg_pool2d_backward(r(n, c, 3, 3), x, 3),
-        *F.adaptive_max_pool2d(x, 3, return_indices=True),
-        F.adaptive_max_pool2d_backward(r(n, c, 3, 3), x, 3),
-        F.max_unpool2d(y, idx, 2), F.max_unpool2d_backward(r(n, c, h, h), y, idx, 2)[0],
-        F.pad(x, (1, 2, 3, 0), mode="circular"), F.pad(x, (2, 2), mode="symmetric"),
-        F.pad_backward(r(n, c, h + 3, h + 3), x, (1, 2, 3, 0), mode="reflect"),
-        F.interpolate(x, size=(h + 3, h + 3), mode="bilinear"), F.interpolate(x, size=(5, 4)),
-        F.linear(a.astype(np.float32), lw.astype(np.float32)),      # the C fast path
-        F.linear(np.asfortranarray(a), lw, r(3)),                    # the full path
-        *F.linear_backward(r(rows, 3), a, lw, r(3)),
-        F.relu(a), F.relu(a.T), F.relu_backward(a, a), F.leaky_relu(a, 0.1),
-        F.leaky_relu_backward(a, a, 0.2), F.sigmoid(a), F.sigmoid_backward(a, a), F.tanh(a),
-        F.tanh_backward(a, a),
-        F.softmax(a), F.softmax_backward(a, a), F.log_softmax(a, dim=0), F.log_softmax_backward(a, a),
-        F.dropout(a, 0.3, rng=1), F.dropout_backward(a, a, 0.3, rng=1),
-        F.mse_loss(a, p), *F.mse_loss_backward(np.float64(1), a, p),
-        F.l1_loss(a, p, reduction="none"), F.l1_loss_backward(np.ones_like(a), a, p, reduction="none")[0],
-        F.binary_cross_entropy(p, p[::-1], weight=r(7)),
-        F.binary_cross_entropy_backward(np.float64(1), p, p[::-1])[0],
-        F.binary_cross_entropy_with_logits(a, p, pos_weight=r(7)),
-        F.binary_cross_entropy_with_logits_backward(np.float64(2), a, p, reduction="sum")[0],
-        F.cross_entropy(a, cls, label_smoothing=0.1),
-        F.cross_entropy_backward(np.float64(1), a, cls, weight=np.abs(r(7)))[0],
-        F.correlation_loss(a, p), *F.correlation_loss_backward(np.float64(1), a, p),
-        cnnpy.conv_output_size(9, 3, 2, 1), cnnpy.conv_transpose_output_size(9, 3, 2, 1),
-        cnnpy.pool_output_size(9, 3, 2, 1, ceil_mode=True),
-        _cnn.conv_choose_algo(c, 4, h, h, 3, 3, 1),
-    ]
-    for make in (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-                 lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True),
-                 lambda ps: optim.AdamW(ps, lr=0.1),
-                 lambda ps: optim.RMSprop(ps, lr=0.01, centered=True, momentum=0.5)):
-        param = nn.Parameter(r(rows, 8))
-        opt = make([param])
-        for step in range(2):
-            param.grad[...] = np.cos(param.data + step)
-            opt.step()
-        out.append(param.data)
+    """Every family's engine calls, then the runtime queries; returns the results in order."""
+    out = [r for family in ops.FAMILIES for r in run_family(family, n, c, h, rows, seed)]
     cnnpy.get_isa(), cnnpy.available_isas(), cnnpy.get_num_threads()
     return out
 
@@ -134,8 +77,8 @@ _FAST = {"_conv2d_fast": "conv2d_fast", "_linear_fast": "linear_fast",
 _NOT_RECORDED = {"set_isa", "set_num_threads", "set_min_part_work"}  # global switches, tested elsewhere
 
 
-def record_engine_calls(**sizes):
-    """[(name, args)] of every call cnnpy makes into cnnpy._cnn while run_ops(**sizes) runs."""
+def record_engine_calls(run, *args, **sizes):
+    """[(name, args)] of every call cnnpy makes into cnnpy._cnn while run(*args, **sizes) runs."""
     calls, saved = [], {}
     targets = [(_cnn, name, name) for name in dir(_cnn)
                if not name.startswith("_") and callable(getattr(_cnn, name))
@@ -151,16 +94,22 @@ def record_engine_calls(**sizes):
 
         setattr(module, attr, spy)
     try:
-        run_ops(**sizes)
+        run(*args, **sizes)
     finally:
         for (module, attr), fn in saved.items():
             setattr(module, attr, fn)
     return calls
 
 
-CALLS = record_engine_calls()
+# every engine call of every family at the default sizes, as (id, name, args), the id naming the
+# family and the call's place in it: stable when another family gains a call
+CALLS = [(f"{family.__name__.rpartition('.')[2]}-{k}-{name}", name, args)
+         for family in ops.FAMILIES
+         for k, (name, args) in enumerate(record_engine_calls(run_family, family))]
+CALLS += [(f"runtime-{k}-{name}", name, args) for k, (name, args) in enumerate(record_engine_calls(
+    lambda: (cnnpy.get_isa(), cnnpy.available_isas(), cnnpy.get_num_threads())))]
 FIRST_CALL = {}  # the first call of each entry point, on tiny inputs
-for _name, _args in record_engine_calls(**TINY):
+for _name, _args in record_engine_calls(run_ops, **TINY):
     FIRST_CALL.setdefault(_name, _args)
 
 
@@ -305,13 +254,12 @@ def _flat(v):
 
 
 _STATE = {"num_threads", "isa"}  # they report what is set; tested in test_threads.py
-REPRO = [pytest.param(i, id=f"{i}-{name}") for i, (name, _) in enumerate(CALLS) if name not in _STATE]
+REPRO = [pytest.param(name, args, id=ident) for ident, name, args in CALLS if name not in _STATE]
 
 
-@pytest.mark.parametrize("i", REPRO)
-def test_every_engine_call_is_bitwise_reproducible(i, threads):
+@pytest.mark.parametrize("name, args", REPRO)
+def test_every_engine_call_is_bitwise_reproducible(name, args, threads):
     """1 thread, 2 threads, 1 thread again, on fresh copies of the arguments (steps update them)."""
-    name, args = CALLS[i]
     fn = engine_fn(name)
     results = []
     for n in (1, 2, 1, 2):
@@ -374,16 +322,7 @@ def test_seeded_training_is_bitwise_repeatable_from_scratch(threads):
     assert out.stdout.strip() == first
 
 
-RESUME_OPTIMIZERS = [
-    pytest.param(lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
-                 id="SGD-nesterov"),
-    pytest.param(lambda ps: optim.AdamW(ps, lr=1e-2, amsgrad=True), id="AdamW-amsgrad"),
-    pytest.param(lambda ps: optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
-                 id="RMSprop-centered"),
-]
-
-
-@pytest.mark.parametrize("make", RESUME_OPTIMIZERS)
+@pytest.mark.parametrize("make", ops.optim.RESUME)
 def test_resume_from_checkpoint_is_bit_exact(tmp_path, make):
     """Train, save (model, optimizer, scheduler), train on; a fresh model and optimizer loaded
     from the checkpoint train on to the same bits. (test_training.py covers Adam with dropout.)"""
@@ -468,44 +407,6 @@ def test_eight_python_threads_at_once_get_the_right_answers(threads):
     assert wrong == []
 
 
-def _slow_calls():
-    """name -> call(scale) for engine calls that take long enough to watch (memory stays below
-    about 200 MB at the largest scale)."""
-    rng = _rng(7)
-
-    def conv(s):
-        x = rng.standard_normal((s, 16, 64, 64), dtype=np.float32)
-        w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
-        return lambda: F.conv2d(x, w, padding=1)
-
-    def conv_backward(s):
-        x = rng.standard_normal((s, 8, 64, 64))
-        w = rng.standard_normal((8, 8, 5, 5))
-        g = rng.standard_normal((s, 8, 64, 64))
-        return lambda: F.conv2d_backward(g, x, w, padding=2)
-
-    def linear(s):
-        a = rng.standard_normal((64 * s, 512))
-        lw = rng.standard_normal((512, 512))
-        return lambda: F.linear(a, lw)
-
-    def max_pool(s):
-        x = rng.standard_normal((s, 16, 64, 64))
-        return lambda: F.max_pool2d(x, 3, 1, 1)
-
-    def softmax(s):
-        x = rng.standard_normal((64 * s, 1024))
-        return lambda: F.softmax(x)
-
-    def step(s):
-        p = nn.Parameter(rng.standard_normal((1 << 19) * min(s, 16), dtype=np.float32))
-        opt = optim.Adam([p], lr=1e-3)
-        return opt.step
-
-    return {"conv2d": conv, "conv2d_backward": conv_backward, "linear": linear,
-            "max_pool2d": max_pool, "softmax": softmax, "adam_step": step}
-
-
 @pytest.fixture
 def short_switch_interval():
     before = sys.getswitchinterval()
@@ -514,13 +415,12 @@ def short_switch_interval():
     sys.setswitchinterval(before)
 
 
-@pytest.mark.parametrize("name", sorted(_slow_calls()))
-def test_the_gil_is_released_during_engine_calls(name, threads, short_switch_interval):
+@pytest.mark.parametrize("make", ops.gather("SLOW"))
+def test_the_gil_is_released_during_engine_calls(make, threads, short_switch_interval):
     """While one thread is inside an engine call, another runs Python code: its timestamps span
     most of the call. Were the GIL held, none could fall inside the call except within one
     switch interval (0.1 ms here) at its end; the call is made to take at least 10 ms."""
     threads(1)
-    make = _slow_calls()[name]
     scale = 1
     while True:  # grow the call until it takes 10 ms
         call = make(scale)
@@ -549,7 +449,7 @@ def test_the_gil_is_released_during_engine_calls(name, threads, short_switch_int
             best = max(best, (inside[-1] - inside[0]) / (window["t1"] - window["t0"]))
         if best > 0.5:
             break
-    assert best > 0.5, f"another thread ran during only {best:.0%} of {name}"
+    assert best > 0.5, f"another thread ran during only {best:.0%} of the call"
 
 
 def _child_results(i):
@@ -582,7 +482,7 @@ def test_thread_pool_restart_never_reruns_a_finished_job(tmp_path):
         pytest.skip("no C compiler")
     exe = tmp_path / "pool_restart"
     srcs = [str(ROOT / "tests" / "c" / "test_pool_restart.c"),
-            str(ROOT / "csrc" / "threads.c"), str(ROOT / "csrc" / "common.c")]
+            str(ROOT / "csrc" / "threads.c"), str(ROOT / "csrc" / "common.c"), str(ROOT / "csrc" / "platform.c")]
     subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc'}",
                     *srcs, "-o", str(exe), "-pthread"], check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
@@ -610,17 +510,7 @@ SPOIL = {  # how an array the engine must update in place is spoiled -> the exce
     "list": (lambda a: a.tolist(), TypeError),
 }
 
-# engine step -> (names of its array arguments in order, the in-place ones, the scalar arguments)
-STEPS = {
-    "sgd_step": (("param", "grad", "momentum_buffer"), ("param", "momentum_buffer"),
-                 (0.1, 0.9, 0.0, 0.0, False, False, False)),
-    "adam_step": (("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-                  ("param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-                  (0.1, 0.9, 0.999, 1e-8, 0.0, False, False, 3)),
-    "rmsprop_step": (("param", "grad", "square_avg", "grad_avg", "momentum_buffer"),
-                     ("param", "square_avg", "grad_avg", "momentum_buffer"),
-                     (0.01, 0.99, 1e-8, 0.0, 0.5, False)),
-}
+STEPS = ops.optim.ENGINE_STEPS  # engine step -> (its array arguments, the in-place ones, scalars)
 STEP_CASES = [pytest.param(step, target, spoil, id=f"{step}-{target}-{spoil}")
               for step, (_, inplace, _) in STEPS.items() for target in inplace for spoil in SPOIL
               if not (spoil == "fortran-order")]  # 1-D arrays: see the 2-D case below
@@ -677,12 +567,7 @@ STATE_SPOILS = {  # a state array replaced after two steps -> (exception, messag
     "other-shape": (lambda a: a.reshape(-1).copy(), ValueError, "has shape"),
     "list": (lambda a: a.tolist(), TypeError, "must be a numpy array"),
 }
-OPTIMIZERS = {
-    "SGD": (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), "momentum_buffer"),
-    "Adam": (lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True), "max_exp_avg_sq"),
-    "AdamW": (lambda ps: optim.AdamW(ps, lr=0.1), "exp_avg_sq"),
-    "RMSprop": (lambda ps: optim.RMSprop(ps, lr=0.1, centered=True, momentum=0.5), "grad_avg"),
-}
+OPTIMIZERS = ops.optim.STATEFUL  # optimizer -> (make it, a state array every step updates)
 
 
 @pytest.mark.parametrize("spoil", sorted(STATE_SPOILS))

@@ -77,7 +77,7 @@ def test_conv_bitwise_equal_for_any_thread_count(case, algo, dtype, restore_thre
     sv = (s, s) if isinstance(s, int) else s
     pv = (p, p) if isinstance(p, int) else p
     dv = (d, d) if isinstance(d, int) else d
-    args = (sv[0], sv[1], pv[0], pv[0], pv[1], pv[1], dv[0], dv[1], g,
+    args = ((sv[0], sv[1], pv[0], pv[0], pv[1], pv[1], dv[0], dv[1], g),
             {"direct": _cnn.ALGO_DIRECT, "gemm": _cnn.ALGO_GEMM, "auto": _cnn.ALGO_AUTO}[algo])
 
     def run():

@@ -296,3 +296,39 @@ def test_summary_of_the_lecture_models():
     assert "total parameters: 97,181" in str(s)
     rf = cnnpy.receptive_field(gausnet(), (1, 1, 91, 91))
     assert rf[0] == ("0", (3, 3), (1, 1)) and rf[2] == ("2", (4, 4), (2, 2)) and rf[5] == ("5", (10, 10), (4, 4))
+
+
+def test_summary_of_layers_it_does_not_know():
+    """A user's Module without summary_stats is one row: its output shape and parameters as it
+    ran, no multiply-adds, the receptive field passed through (as for an activation); one that
+    defines summary_stats reports its own; every nn layer with a window or weights defines it."""
+    class Swish(nn.Module):
+        def forward(self, x):
+            return x / (1 + np.exp(-x))
+
+    class Blur(nn.Module):  # a fixed 3x3 box blur with a learnable gain
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(np.ones(1, np.float32))
+
+        def forward(self, x):
+            return self.gain.data * cnnpy.functional.avg_pool2d(x, 3, 1, 1)
+
+        def summary_stats(self, input_shape, output_shape):
+            return {"mult_adds": 9 * int(np.prod(output_shape)), "window": ((3, 3), (1, 1), (1, 1))}
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), Swish(), nn.MaxPool2d(2), Blur(), nn.Flatten())
+    rows = cnnpy.summary(net, (1, 1, 10, 10)).rows
+    assert [r["type"] for r in rows] == ["Conv2d", "Swish", "MaxPool2d", "Blur", "Flatten"]
+    assert rows[1]["params"] == 0 and rows[1]["mult_adds"] == 0
+    assert rows[1]["receptive_field"] == (3, 3) and rows[1]["jump"] == (1, 1)
+    assert rows[3]["params"] == 1 and rows[3]["mult_adds"] == 9 * 2 * 4 * 4
+    assert rows[3]["receptive_field"] == (4 + 2 * 2, 4 + 2 * 2) and rows[3]["jump"] == (2, 2)
+    assert rows[4]["receptive_field"] == (10, 10) and rows[4]["jump"] is None
+    for name in nn.layers.__all__:
+        cls = getattr(nn, name)
+        windowed = issubclass(cls, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                                    nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
+                                    nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear, nn.TiedLinear,
+                                    nn.TiedConvTranspose2d))
+        assert (cls.summary_stats is not nn.Module.summary_stats) == windowed, name

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._args import as_float, as_int, as_tuple, pad_mode
+from .._args import as_float, as_int, as_tuple, check_groups, pad_mode
 from . import init
 from .module import Module, Parameter
 
@@ -63,9 +63,8 @@ class _ConvNd(_Cached):
         self.in_channels = as_int(name, "in_channels", in_channels, 1)
         self.out_channels = as_int(name, "out_channels", out_channels, 1)
         self.groups = as_int(name, "groups", groups, 1)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"{name}: in_channels ({self.in_channels}) and out_channels "
-                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
+        check_groups(name, self.groups, {"in_channels": self.in_channels,
+                                         "out_channels": self.out_channels})
         self.kernel_size = as_tuple(name, "kernel_size", kernel_size, self._dims, 1)
         self.stride = as_tuple(name, "stride", stride, self._dims, 1)
         self.dilation = as_tuple(name, "dilation", dilation, self._dims, 1)
@@ -109,6 +108,11 @@ class _ConvNd(_Cached):
         if self.bias is not None:
             self.bias.grad += gb
         return gx
+
+    def summary_stats(self, input_shape, output_shape):
+        taps = (self.in_channels // self.groups) * math.prod(self.kernel_size)
+        return {"mult_adds": math.prod(output_shape) * taps,
+                "window": (self.kernel_size, self.stride, self.dilation)}
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -169,9 +173,8 @@ class _ConvTransposeNd(_Cached):
         self.in_channels = as_int(name, "in_channels", in_channels, 1)
         self.out_channels = as_int(name, "out_channels", out_channels, 1)
         self.groups = as_int(name, "groups", groups, 1)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"{name}: in_channels ({self.in_channels}) and out_channels "
-                             f"({self.out_channels}) must be divisible by groups ({self.groups})")
+        check_groups(name, self.groups, {"in_channels": self.in_channels,
+                                         "out_channels": self.out_channels})
         self.kernel_size = as_tuple(name, "kernel_size", kernel_size, self._dims, 1)
         self.stride = as_tuple(name, "stride", stride, self._dims, 1)
         self.padding = as_tuple(name, "padding", padding, self._dims, 0)
@@ -220,6 +223,11 @@ class _ConvTransposeNd(_Cached):
         if self.bias is not None:
             self.bias.grad += gb
         return gx
+
+    def summary_stats(self, input_shape, output_shape):
+        taps = (self.out_channels // self.groups) * math.prod(self.kernel_size)
+        return {"mult_adds": math.prod(input_shape) * taps, "transposed": True,
+                "window": (self.kernel_size, self.stride, self.dilation)}
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -347,6 +355,9 @@ class _MaxPoolNd(_Cached):
         back = F.max_pool2d_backward if self._dims == 2 else F.max_pool1d_backward
         return back(grad_output, saved["x"], indices=saved["indices"], **self._args())
 
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": (self.kernel_size, self.stride, self.dilation)}
+
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
                 + (f", dilation={self.dilation}" if self.dilation != (1,) * self._dims else "")
@@ -412,6 +423,9 @@ class _AvgPoolNd(_Cached):
         back = F.avg_pool2d_backward if self._dims == 2 else F.avg_pool1d_backward
         return back(grad_output, self._saved_values()["x"], **self._args())
 
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": (self.kernel_size, self.stride, (1,) * self._dims)}
+
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
@@ -444,6 +458,16 @@ class AvgPool1d(_AvgPoolNd):
     _dims = 1
 
 
+def _adaptive_window(output_size, input_shape):
+    """The window an adaptive pooling of input_shape (N, C, ...) to output_size slides: kernel
+    ceil(n / out), stride max(n // out, 1), per spatial dim (None keeps a dim)."""
+    sizes = input_shape[2:]
+    out = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * len(sizes)
+    k = tuple(-(-n // (o or n)) for n, o in zip(sizes, out))
+    s = tuple(max(n // (o or n), 1) for n, o in zip(sizes, out))
+    return k, s, (1,) * len(k)
+
+
 class AdaptiveAvgPool2d(_Cached):
     """Average pooling to a fixed output size (int or (oH, oW); None keeps a dim).
 
@@ -465,6 +489,9 @@ class AdaptiveAvgPool2d(_Cached):
 
     def backward(self, grad_output):
         return F.adaptive_avg_pool2d_backward(grad_output, self._saved_values()["x"], self.output_size)
+
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": _adaptive_window(self.output_size, input_shape)}
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -495,6 +522,9 @@ class AdaptiveMaxPool2d(_Cached):
         saved = self._saved_values()
         return F.adaptive_max_pool2d_backward(grad_output, saved["x"], self.output_size,
                                               indices=saved["indices"])
+
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": 0, "window": _adaptive_window(self.output_size, input_shape)}
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -540,6 +570,9 @@ class Linear(_Cached):
             self.bias.grad += gb
         return gx
 
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": math.prod(output_shape) * self.in_features, "window": None}
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
@@ -584,6 +617,9 @@ class TiedLinear(_Cached):
         if self.bias is not None:
             self.bias.grad += gb
         return gx
+
+    def summary_stats(self, input_shape, output_shape):
+        return {"mult_adds": math.prod(output_shape) * self.in_features, "window": None}
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, tied"

@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["Parameter", "Module", "Sequential"]
+__all__ = ["Parameter", "Module", "Sequential", "takes_input_grad"]
 
 
 class Parameter:
@@ -57,7 +57,7 @@ class Module:
     """Base class of layers and models.
 
     Subclasses implement ``forward(x)`` and ``backward(grad_output) -> grad_input`` and assign
-    their ``Parameter``s and sub-``Module``s as attributes.
+    their parameters (``Parameter``) and sub-modules (``Module``) as attributes.
 
     PyTorch: ``torch.nn.Module`` (backward is explicit instead of autograd).
     """
@@ -106,6 +106,10 @@ class Module:
 
     def modules(self):
         return [m for _, m in self.named_modules()]
+
+    def named_children(self):
+        """(name, module) of the direct sub-modules, in registration order."""
+        return list(self._modules.items())
 
     def children(self):
         return list(self._modules.values())
@@ -190,6 +194,15 @@ class Module:
 
     # ---- display -----------------------------------------------------------------------------------
 
+    def summary_stats(self, input_shape: tuple, output_shape: tuple) -> dict:
+        """What ``cnnpy.summary`` reports of one forward pass from ``input_shape`` to
+        ``output_shape``: ``{"mult_adds": int, "window": None or (kernel_size, stride, dilation),
+        "transposed": bool}`` (the window's tuples have one entry per spatial dim; a transposed
+        window spreads each input over it). Layers with weights or a window override this; the
+        default (activations, reshapes, dropout, and a user's layer that does not override it)
+        has no multiply-adds and no window, so the receptive field passes through unchanged."""
+        return {"mult_adds": 0, "window": None}
+
     def extra_repr(self) -> str:
         return ""
 
@@ -203,7 +216,7 @@ class Module:
         return lines[0] + ")"
 
 
-def _takes_input_grad(module) -> bool:
+def takes_input_grad(module) -> bool:
     """Whether module.backward accepts input_grad= (the built-in layers with weights do)."""
     try:
         return "input_grad" in inspect.signature(module.backward).parameters
@@ -261,7 +274,7 @@ class Sequential(Module):
         mods = list(self._modules.values())
         for i in range(len(mods) - 1, -1, -1):
             m = mods[i]
-            if i == 0 and not input_grad and _takes_input_grad(m):
+            if i == 0 and not input_grad and takes_input_grad(m):
                 return m.backward(grad_output, input_grad=False)
             grad_output = m.backward(grad_output)
         return grad_output

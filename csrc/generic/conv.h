@@ -18,8 +18,8 @@ static void R(conv_forward_ref)(const conv_geom *g, const real *x, const real *w
                     for (int64_t ci = 0; ci < Cg; ci++)
                         for (int64_t kh = 0; kh < g->kH; kh++)
                             for (int64_t kw = 0; kw < g->kW; kw++) {
-                                int64_t ih = oh * g->sH - g->pT + kh * g->dH;
-                                int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                                int64_t ih = oh * g->sH - g->pT + kh * g->dilH;
+                                int64_t iw = ow * g->sW - g->pL + kw * g->dilW;
                                 if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
                                 s += x[((n * g->C_in + c0 + ci) * g->H + ih) * g->W + iw] *
                                      w[((co * Cg + ci) * g->kH + kh) * g->kW + kw];
@@ -43,8 +43,8 @@ static void R(conv_backward_data_ref)(const conv_geom *g, const real *dy, const 
                     for (int64_t ci = 0; ci < Cg; ci++)
                         for (int64_t kh = 0; kh < g->kH; kh++)
                             for (int64_t kw = 0; kw < g->kW; kw++) {
-                                int64_t ih = oh * g->sH - g->pT + kh * g->dH;
-                                int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                                int64_t ih = oh * g->sH - g->pT + kh * g->dilH;
+                                int64_t iw = ow * g->sW - g->pL + kw * g->dilW;
                                 if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
                                 dx[((n * g->C_in + c0 + ci) * g->H + ih) * g->W + iw] +=
                                     d * w[((co * Cg + ci) * g->kH + kh) * g->kW + kw];
@@ -66,8 +66,8 @@ static void R(conv_backward_weight_ref)(const conv_geom *g, const real *dy, cons
                     for (int64_t n = 0; n < g->N; n++)
                         for (int64_t oh = 0; oh < g->OH; oh++)
                             for (int64_t ow = 0; ow < g->OW; ow++) {
-                                int64_t ih = oh * g->sH - g->pT + kh * g->dH;
-                                int64_t iw = ow * g->sW - g->pL + kw * g->dW;
+                                int64_t ih = oh * g->sH - g->pT + kh * g->dilH;
+                                int64_t iw = ow * g->sW - g->pL + kw * g->dilW;
                                 if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
                                 s += dy[((n * g->C_out + co) * g->OH + oh) * g->OW + ow] *
                                      x[((n * g->C_in + c0 + ci) * g->H + ih) * g->W + iw];
@@ -79,7 +79,7 @@ static void R(conv_backward_weight_ref)(const conv_geom *g, const real *dy, cons
 
 /* ---- direct kernels: whole output rows, vectorised along the width ---------------------------- */
 
-/* y[co][oh] (+)= bias + sum over ci, kh, kw of w[co][ci][kh][kw] * x[ci][ih][kw*dW - pL + ow*sW],
+/* y[co][oh] (+)= bias + sum over ci, kh, kw of w[co][ci][kh][kw] * x[ci][ih][kw*dilW - pL + ow*sW],
  * for output channels co0 and, when `pair`, co0 + 1 (same group): the input row segment loaded
  * for one tap feeds both rows. Stride-1 rows are contiguous and vectorise. */
 static void R(direct_rows)(const conv_geom *g, const real *xg, const real *w0, int pair,
@@ -89,11 +89,11 @@ static void R(direct_rows)(const conv_geom *g, const real *xg, const real *w0, i
     real *restrict y1 = y0 + g->OH * OW;
     for (int64_t ci = 0; ci < Cg; ci++)
         for (int64_t kh = 0; kh < g->kH; kh++) {
-            const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+            const int64_t ih = oh * g->sH - g->pT + kh * g->dilH;
             if (ih < 0 || ih >= g->H) continue;
             const real *restrict xr = xg + (ci * g->H + ih) * g->W;
             for (int64_t kw = 0; kw < g->kW; kw++) {
-                const int64_t off = kw * g->dW - g->pL, wi = (ci * g->kH + kh) * g->kW + kw;
+                const int64_t off = kw * g->dilW - g->pL, wi = (ci * g->kH + kh) * g->kW + kw;
                 const real a = w0[wi], c = pair ? w0[kk + wi] : 0;
                 int64_t lo, hi;
                 ow_range(OW, g->W, sW, off, &lo, &hi);
@@ -177,11 +177,11 @@ static void R(backward_data_direct_task)(void *vctx, int64_t begin, int64_t end,
                 const real *restrict dyr = t->dy + ((n * g->C_out + co) * g->OH + oh) * OW;
                 for (int64_t ci = 0; ci < Cg; ci++)
                     for (int64_t kh = 0; kh < g->kH; kh++) {
-                        const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                        const int64_t ih = oh * g->sH - g->pT + kh * g->dilH;
                         if (ih < 0 || ih >= g->H) continue;
                         real *restrict dxr = t->dx + ((n * g->C_in + c0 + ci) * g->H + ih) * g->W;
                         for (int64_t kw = 0; kw < g->kW; kw++) {
-                            const int64_t off = kw * g->dW - g->pL;
+                            const int64_t off = kw * g->dilW - g->pL;
                             const real wv = wc[(ci * g->kH + kh) * g->kW + kw];
                             int64_t lo, hi;
                             ow_range(OW, g->W, sW, off, &lo, &hi);
@@ -210,7 +210,7 @@ static void R(conv_backward_data_direct)(const conv_geom *g, const real *dy, con
 enum { R(VW) = 32 / sizeof(real) };
 
 /* xp (C, Hp, Wp) = x (C, H, W) shifted down by pT and right by pL, zero elsewhere, so the
- * weight-gradient kernel reads xp[c][oh*sH + kh*dH][ow*sW + kw*dW] without bounds checks. */
+ * weight-gradient kernel reads xp[c][oh*sH + kh*dilH][ow*sW + kw*dilW] without bounds checks. */
 static void R(pad_planes)(const real *restrict x, int64_t C, int64_t H, int64_t W, int64_t pT,
                           int64_t pL, int64_t Hp, int64_t Wp, real *restrict xp)
 {
@@ -230,7 +230,7 @@ static void R(pad_planes)(const real *restrict x, int64_t C, int64_t H, int64_t 
         }
 }
 
-/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dH][ow*sW + kw*dW]
+/* dw[co][ci][kh][kw] += sum over n, oh, ow of dy[n][co][oh][ow] * xp[ci][oh*sH + kh*dilH][ow*sW + kw*dilW]
  * with xp the padded input. Partial sums run in VW lanes (CB output channels share each input
  * load) and are added up in a fixed order. Items: output channels; each part pads the images of
  * the groups it needs into its own scratch slice (Cg * Hp * Wp elements, direct_padded_dims). */
@@ -258,7 +258,7 @@ static void R(backward_weight_direct_task)(void *vctx, int64_t begin, int64_t en
                         for (int64_t kw = 0; kw < g->kW; kw++) {
                             real acc[CB][VW] = {{0}}, tail[CB] = {0};
                             for (int64_t oh = 0; oh < g->OH; oh++) {
-                                const real *xs = xp + (ci * Hp + oh * g->sH + kh * g->dH) * Wp + kw * g->dW;
+                                const real *xs = xp + (ci * Hp + oh * g->sH + kh * g->dilH) * Wp + kw * g->dilW;
                                 const real *dyr = dyc + oh * OW;
                                 int64_t ow = 0;
                                 for (; ow + VW <= OW; ow += VW) {
@@ -292,7 +292,7 @@ static void R(conv_backward_weight_direct)(const conv_geom *g, const real *dy, c
 /* ---- im2col tiles + GEMM ----------------------------------------------------------------------- */
 
 /* col (K, tn) for output pixels [p0, p0+tn) of image channels x (Cg, H, W):
- * col[(ci*kH + kh)*kW + kw][t] = x[ci][oh*sH - pT + kh*dH][ow*sW - pL + kw*dW] or 0 outside.
+ * col[(ci*kH + kh)*kW + kw][t] = x[ci][oh*sH - pT + kh*dilH][ow*sW - pL + kw*dilW] or 0 outside.
  * Walks the tile one output row segment at a time, so the inner copies are plain runs. */
 static void R(im2col_tile)(const conv_geom *g, const real *x, int64_t Cg, int64_t p0, int64_t tn,
                            real *restrict col)
@@ -302,13 +302,13 @@ static void R(im2col_tile)(const conv_geom *g, const real *x, int64_t Cg, int64_
         for (int64_t kh = 0; kh < g->kH; kh++)
             for (int64_t kw = 0; kw < g->kW; kw++) {
                 const real *xc = x + ci * g->H * g->W;
-                const int64_t off = kw * g->dW - g->pL;
+                const int64_t off = kw * g->dilW - g->pL;
                 int64_t lo, hi;
                 ow_range(OW, g->W, sW, off, &lo, &hi);
                 for (int64_t p = p0; p < p0 + tn;) {
                     const int64_t oh = p / OW, ow0 = p % OW;
                     const int64_t ow1 = OW < ow0 + (p0 + tn - p) ? OW : ow0 + (p0 + tn - p);
-                    const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                    const int64_t ih = oh * g->sH - g->pT + kh * g->dilH;
                     real *c = col + (p - p0) - ow0;
                     if (ih < 0 || ih >= g->H) {
                         for (int64_t ow = ow0; ow < ow1; ow++) c[ow] = 0;
@@ -337,13 +337,13 @@ static void R(col2im_tile)(const conv_geom *g, const real *restrict col, int64_t
         for (int64_t kh = 0; kh < g->kH; kh++)
             for (int64_t kw = 0; kw < g->kW; kw++) {
                 real *xc = dx + ci * g->H * g->W;
-                const int64_t off = kw * g->dW - g->pL;
+                const int64_t off = kw * g->dilW - g->pL;
                 int64_t lo, hi;
                 ow_range(OW, g->W, sW, off, &lo, &hi);
                 for (int64_t p = p0; p < p0 + tn;) {
                     const int64_t oh = p / OW, ow0 = p % OW;
                     const int64_t ow1 = OW < ow0 + (p0 + tn - p) ? OW : ow0 + (p0 + tn - p);
-                    const int64_t ih = oh * g->sH - g->pT + kh * g->dH;
+                    const int64_t ih = oh * g->sH - g->pT + kh * g->dilH;
                     if (ih >= 0 && ih < g->H) {
                         const real *c = col + (p - p0) - ow0;
                         real *xr = xc + ih * g->W + off;
@@ -510,12 +510,21 @@ static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, con
 }
 
 /* ---- entry points for conv.c and conv_transpose.c --------------------------------------------- */
-/* `scratch` holds conv_scratch_len(g, algo) elements (NULL when that is 0); algo is never AUTO. */
+/* `scratch` holds conv_scratch_len(g, algo) elements (NULL when that is 0); algo is never AUTO.
+ * BLOCKED runs this ISA's float32 blocked kernel where it applies, else what conv_direct_or_gemm
+ * picks; DIRECT runs the float32 intrinsics row kernels (direct_simd.h) where they apply. */
 
 void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const real *w,
                      const real *b, real *y, int accumulate, real *scratch)
 {
-#ifdef CNN_SIMD_CONV_FORWARD /* this ISA's float32 intrinsics kernel, where it applies */
+#ifdef CNN_SIMD_BLOCKED_FORWARD
+    if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_BLOCKED_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
+                                 accumulate, (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_BLOCKED) algo = conv_direct_or_gemm(g);
+#ifdef CNN_SIMD_CONV_FORWARD
     if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
         CNN_SIMD_CONV_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
                               accumulate, (float *)scratch))
@@ -532,6 +541,13 @@ void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const rea
 void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, const real *w,
                            real *dx, real *scratch)
 {
+#ifdef CNN_SIMD_BLOCKED_BACKWARD_DATA
+    if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_BLOCKED_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
+                                       (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_BLOCKED) algo = conv_direct_or_gemm(g);
 #ifdef CNN_SIMD_CONV_BACKWARD_DATA
     if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
         CNN_SIMD_CONV_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
@@ -549,6 +565,13 @@ void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, co
 void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, const real *x,
                              real *dw, real *scratch)
 {
+#ifdef CNN_SIMD_BLOCKED_BACKWARD_WEIGHT
+    if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_BLOCKED_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
+                                         (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_BLOCKED) algo = conv_direct_or_gemm(g);
 #ifdef CNN_SIMD_CONV_BACKWARD_WEIGHT
     if (algo == CNN_ALGO_DIRECT && sizeof(real) == sizeof(float) &&
         CNN_SIMD_CONV_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,

@@ -7,11 +7,6 @@
 
 #ifndef CNN_CONVT_HELPERS /* once per translation unit */
 #define CNN_CONVT_HELPERS
-#if defined(__GNUC__) || defined(__clang__)
-#define CT_INLINE static inline __attribute__((always_inline))
-#else
-#define CT_INLINE static inline
-#endif
 /* The most inputs per weight-gradient tile (ct_dw_kb). */
 #define CT_KB 7
 /* This dtype's field `name` of the plan's kernel table (name_f32 or name_f64). */
@@ -174,7 +169,7 @@ static void R(ct_pack_weights)(const convt_plan *pl, const real *w)
  * (registers: cb is a constant after inlining): per tap, CT_NV loads of the padded input row (no
  * bounds checks) feed cb broadcast weights (packed [k][c], contiguous). A kernel row that misses
  * the input is skipped. */
-CT_INLINE void R(ct_fwd_tile)(const convt_plan *pl, const real *xg, int64_t jh, int64_t a, int64_t b,
+CNN_FORCE_INLINE void R(ct_fwd_tile)(const convt_plan *pl, const real *xg, int64_t jh, int64_t a, int64_t b,
                               const real *wblk, int64_t j0, int64_t jn, const real *bias, real *yc,
                               const int cb)
 {
@@ -394,7 +389,7 @@ typedef struct {
 
 /* acc[c*kb + k] (vectors) += sum over images i, rows r, vectors v of
  * dyp[i*dimg + c*dch + r*drow + v*VL ..] * xk[k][i*ximg + r*xrow + v*VL ..]. */
-CT_INLINE void R(ct_dw_tile)(const real *const *xk, const real *dyp, const R(ct_span) *sp, real *acc,
+CNN_FORCE_INLINE void R(ct_dw_tile)(const real *const *xk, const real *dyp, const R(ct_span) *sp, real *acc,
                              const int cb, const int kb)
 {
     enum { VL = R(CT_VL) };

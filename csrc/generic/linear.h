@@ -33,6 +33,12 @@ static void R(gemm_mt)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K
 static void R(linear_forward)(int64_t batch, int64_t in, int64_t out, const real *x,
                               const real *w, const real *b, real *y, real *work, int threads)
 {
+#ifdef CNN_SIMD_LINEAR_FORWARD /* float32, small batches: dot products, no packing */
+    if (sizeof(real) == sizeof(float) &&
+        CNN_SIMD_LINEAR_FORWARD(batch, in, out, (const float *)x, (const float *)w, (const float *)b,
+                                (float *)y, threads))
+        return;
+#endif
     R(gemm_mt)(0, 1, batch, out, in, x, in, w, in, 0, y, out, work, threads);
     if (b)
         for (int64_t n = 0; n < batch; n++)
@@ -44,7 +50,13 @@ static void R(linear_backward)(int64_t batch, int64_t in, int64_t out, const rea
                                const real *x, const real *w, real *dx, real *dw, real *db,
                                real *work, int threads)
 {
+    if (db) R(bias_backward)(batch, out, 1, dy, db);
+#ifdef CNN_SIMD_LINEAR_BACKWARD /* float32, small batches: GEMMs reading w, x and dy in place */
+    if (sizeof(real) == sizeof(float) &&
+        CNN_SIMD_LINEAR_BACKWARD(batch, in, out, (const float *)dy, (const float *)x, (const float *)w,
+                                 (float *)dx, (float *)dw, threads))
+        return;
+#endif
     if (dx) R(gemm_mt)(0, 0, batch, in, out, dy, out, w, in, 1, dx, in, work, threads);
     if (dw) R(gemm_mt)(1, 0, out, in, batch, dy, out, x, in, 1, dw, in, work, threads);
-    if (db) R(bias_backward)(batch, out, 1, dy, db);
 }

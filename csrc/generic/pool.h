@@ -37,7 +37,7 @@ static void pool_covering(int64_t i, int64_t s, int64_t p, int64_t span, int64_t
 }
 
 /* Whether the fast max-pooling kernels can label a window position with an int32: the largest
- * offset of a tap from its window's first position, (kH-1)*dH*W + (kW-1)*dW, fits (computed in
+ * offset of a tap from its window's first position, (kH-1)*dilH*W + (kW-1)*dilW, fits (computed in
  * double: a hostile geometry may overflow int64). Else the reference kernel runs. */
 static int pool_offsets_fit_int32(const cnn_pool2d_desc *d)
 {
@@ -317,24 +317,24 @@ static inline void R(max_block)(const real *const *rows, int64_t nrows, const R(
 }
 #endif
 
-/* The phase rows of the window's input rows h0 + th*dH, th in [a, b) (rows[th - a]), reusing
+/* The phase rows of the window's input rows h0 + th*dilH, th in [a, b) (rows[th - a]), reusing
  * those of the previous output row: overlapping windows share rows. held[] names the input row
  * each slot holds; a slot is free when it holds no row of this window. */
-static void R(max_rows)(const real *x, int64_t W, const R(pool_cols) *cols, int64_t h0, int64_t dH,
+static void R(max_rows)(const real *x, int64_t W, const R(pool_cols) *cols, int64_t h0, int64_t dilH,
                         int64_t a, int64_t b, real (*ph)[POOL_ROW + POOL_TAPS], int64_t *held,
                         const real **rows)
 {
     if (cols->s == 1) {
-        for (int64_t th = a; th < b; th++) rows[th - a] = x + (h0 + th * dH) * W;
+        for (int64_t th = a; th < b; th++) rows[th - a] = x + (h0 + th * dilH) * W;
         return;
     }
     int keep[POOL_KROWS];
-    for (int64_t k = 0; k < POOL_KROWS; k++) { /* held[k] - h0 is th*dH for a row of this window */
-        keep[k] = held[k] >= 0 && held[k] - h0 >= a * dH && held[k] - h0 <= (b - 1) * dH &&
-                  (held[k] - h0) % dH == 0;
+    for (int64_t k = 0; k < POOL_KROWS; k++) { /* held[k] - h0 is th*dilH for a row of this window */
+        keep[k] = held[k] >= 0 && held[k] - h0 >= a * dilH && held[k] - h0 <= (b - 1) * dilH &&
+                  (held[k] - h0) % dilH == 0;
     }
     for (int64_t th = a; th < b; th++) {
-        const int64_t ih = h0 + th * dH;
+        const int64_t ih = h0 + th * dilH;
         int64_t slot = -1;
         for (int64_t k = 0; k < POOL_KROWS && slot < 0; k++)
             if (keep[k] && held[k] == ih) slot = k;
@@ -353,7 +353,7 @@ static void R(max_rows)(const real *x, int64_t W, const R(pool_cols) *cols, int6
  * then the interior of the row in blocks of PV outputs (max_block; the last block may overlap the
  * one before: recomputing an output changes nothing), the few outputs near the edges by the
  * reference's scan. Each window position gets a label: its tap number th*kW + tw when `arg` is
- * given (the compact argmax, < 255 by the caller's check), else its offset th*dH*W + tw*dW from
+ * given (the compact argmax, < 255 by the caller's check), else its offset th*dilH*W + tw*dilW from
  * the window's first position (it fits: pool_offsets_fit_int32). A window with no input element
  * gets -1 / 255. */
 static void R(maxpool_plane)(const cnn_pool2d_desc *d, const R(pool_cols) *cols, int64_t OH,
@@ -362,10 +362,10 @@ static void R(maxpool_plane)(const cnn_pool2d_desc *d, const R(pool_cols) *cols,
 {
     enum { V = R(PV) };
     const int64_t H = d->in_h, W = d->in_w, kW = d->kernel_w, sW = d->stride_w;
-    const int64_t dH = d->dilation_h, dW = d->dilation_w, pW = d->pad_w;
+    const int64_t dilH = d->dilation_h, dilW = d->dilation_w, pW = d->pad_w;
     /* a one-tap axis has no offset to label (and its dilation, W may be anything) */
-    const R(plabel) lh = d->kernel_h == 1 ? 0 : arg ? (R(plabel))kW : (R(plabel))(dH * W);
-    const R(plabel) lw = kW == 1 ? 0 : arg ? 1 : (R(plabel))dW;
+    const R(plabel) lh = d->kernel_h == 1 ? 0 : arg ? (R(plabel))kW : (R(plabel))(dilH * W);
+    const R(plabel) lw = kW == 1 ? 0 : arg ? 1 : (R(plabel))dilW;
     real ph[POOL_KROWS][POOL_ROW + POOL_TAPS];
     int64_t held[POOL_KROWS];
     const real *rows[POOL_KROWS];
@@ -375,8 +375,8 @@ static void R(maxpool_plane)(const cnn_pool2d_desc *d, const R(pool_cols) *cols,
     for (int64_t oh = 0; oh < OH; oh++) {
         const int64_t h0 = oh * d->stride_h - d->pad_h;
         int64_t a, b;
-        pool_taps(h0, d->kernel_h, dH, H, &a, &b);
-        R(max_rows)(x, W, cols, h0, dH, a, b, ph, held, rows);
+        pool_taps(h0, d->kernel_h, dilH, H, &a, &b);
+        R(max_rows)(x, W, cols, h0, dilH, a, b, ph, held, rows);
         for (int64_t th = a; th < b; th++) row_label[th - a] = (R(plabel))th * lh;
         real *yr = y + oh * OW;
         int64_t *ir = idx ? idx + oh * OW : NULL;
@@ -395,12 +395,12 @@ static void R(maxpool_plane)(const cnn_pool2d_desc *d, const R(pool_cols) *cols,
             if (ow == cols->jlo && a < b && cols->jhi - cols->jlo >= V) ow = cols->jhi;
             if (ow >= OW) break;
             int64_t c, e, bh = a, bw;
-            pool_taps(ow * sW - pW, kW, dW, W, &c, &e);
+            pool_taps(ow * sW - pW, kW, dilW, W, &c, &e);
             bw = c;
             real m = -(real)INFINITY;
             for (int64_t th = a; th < b; th++)
                 for (int64_t tw = c; tw < e; tw++) {
-                    const real v = x[(h0 + th * dH) * W + ow * sW - pW + tw * dW];
+                    const real v = x[(h0 + th * dilH) * W + ow * sW - pW + tw * dilW];
                     if (v > m || v != v) {
                         m = v;
                         bh = th;
@@ -412,7 +412,7 @@ static void R(maxpool_plane)(const cnn_pool2d_desc *d, const R(pool_cols) *cols,
             if (ar)
                 ar[ow] = none ? 255 : (uint8_t)(bh * kW + bw);
             else
-                ir[ow] = none ? -1 : (h0 + bh * dH) * W + ow * sW - pW + bw * dW;
+                ir[ow] = none ? -1 : (h0 + bh * dilH) * W + ow * sW - pW + bw * dilW;
         }
     }
 }
@@ -428,17 +428,17 @@ static void R(maxpool_backward_arg_plane)(const cnn_pool2d_desc *d, const R(pool
                                           int accumulate)
 {
     const int64_t H = d->in_h, W = d->in_w, kH = d->kernel_h, kW = d->kernel_w;
-    const int64_t sH = d->stride_h, dH = d->dilation_h, ws = cols->ws;
+    const int64_t sH = d->stride_h, dilH = d->dilation_h, ws = cols->ws;
     real acc[POOL_ROW + POOL_TAPS];
     for (int64_t ih = 0; ih < H; ih++) {
         real *restrict dxr = dx + ih * W;
         R(pool_row_start)(dxr, W, cols, accumulate, acc);
         int64_t o0, o1;
-        pool_covering(ih, sH, d->pad_h, (kH - 1) * dH + 1, OH, &o0, &o1);
+        pool_covering(ih, sH, d->pad_h, (kH - 1) * dilH + 1, OH, &o0, &o1);
         for (int64_t oh = o0; oh < o1; oh++) { /* ascending output rows */
-            const int64_t dist = ih + d->pad_h - oh * sH; /* th * dH */
-            if (dist % dH) continue;
-            const int64_t th = dist / dH;
+            const int64_t dist = ih + d->pad_h - oh * sH; /* th * dilH */
+            if (dist % dilH) continue;
+            const int64_t th = dist / dilH;
             const uint8_t *restrict ar = arg + oh * OW;
             const real *restrict gr = dy + oh * OW;
             for (int64_t i = cols->n - 1; i >= 0; i--) {

@@ -122,7 +122,7 @@ static void test_lecture_edge_detection(void)
     d.in_h = d.in_w = 5;
     d.kernel_h = d.kernel_w = 3;
     d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = 1;
-    for (int algo = CNN_ALGO_AUTO; algo <= CNN_ALGO_GEMM; algo++) {
+    for (int algo = CNN_ALGO_AUTO; algo <= CNN_ALGO_BLOCKED; algo++) {
         d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = 0;
         d.stride_h = d.stride_w = 1;
         CHECK(cnn_conv2d_output_shape(&d, &oh, &ow) == CNN_OK && oh == 3 && ow == 3);
@@ -160,7 +160,7 @@ static void compare_conv_algos(const cnn_conv2d_desc *d)
                               g_ref + nx + nw) == CNN_OK);
     CHECK(cnn_conv2d_backward(d, CNN_FLOAT32, CNN_ALGO_REFERENCE, dyf, xf, wf, gf_ref, gf_ref + nx,
                               gf_ref + nx + nw) == CNN_OK);
-    for (int algo = CNN_ALGO_DIRECT; algo <= CNN_ALGO_GEMM; algo++) {
+    for (int algo = CNN_ALGO_DIRECT; algo <= CNN_ALGO_BLOCKED; algo++) {
         memset(g, 0, (size_t)(nx + nw + d->out_channels) * sizeof(double));
         memset(gf, 0, (size_t)(nx + nw + d->out_channels) * sizeof(float));
         CHECK(cnn_conv2d_forward(d, CNN_FLOAT64, (cnn_algo)algo, x, w, b, y) == CNN_OK);

@@ -10,20 +10,21 @@
 
 #include "cnn.h"
 #include "internal.h"
+#include "platform.h"
 
 typedef struct {
-    int live; /* 1 while its cnn_parallel_for call runs */
+    cnn_atomic_int live; /* 1 while its cnn_parallel_for call runs */
 } job_ctx;
 
 static job_ctx jobs[2];
-static long stale_calls;
+static cnn_atomic_int stale_calls;
 
 static void task(void *ctx, int64_t begin, int64_t end, int part)
 {
     (void)begin;
     (void)end;
     (void)part;
-    if (!((job_ctx *)ctx)->live) __atomic_add_fetch(&stale_calls, 1, __ATOMIC_RELAXED);
+    if (!cnn_atomic_load_acquire(&((job_ctx *)ctx)->live)) cnn_atomic_fetch_add(&stale_calls, 1);
 }
 
 int main(int argc, char **argv)
@@ -33,10 +34,11 @@ int main(int argc, char **argv)
         cnn_set_num_threads(1); /* stops the worker */
         cnn_set_num_threads(2); /* the next job starts a new one */
         job_ctx *job = &jobs[i & 1];
-        __atomic_store_n(&job->live, 1, __ATOMIC_SEQ_CST);
+        cnn_atomic_store(&job->live, 1);
         cnn_parallel_for(2, 1, 2, task, job);
-        __atomic_store_n(&job->live, 0, __ATOMIC_SEQ_CST);
+        cnn_atomic_store(&job->live, 0);
     }
-    printf("%ld pool restarts, %ld calls into finished jobs\n", rounds, stale_calls);
-    return stale_calls != 0;
+    const int stale = cnn_atomic_load_acquire(&stale_calls);
+    printf("%ld pool restarts, %d calls into finished jobs\n", rounds, stale);
+    return stale != 0;
 }

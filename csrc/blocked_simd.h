@@ -1,0 +1,571 @@
+/* blocked_simd.h — the "blocked" float32 convolution in vector intrinsics for one instruction set
+ * (CNN_ALGO_BLOCKED; AUTO's choice from the lecture's one-channel layers to 256-channel ones): any
+ * stride, padding, dilation and groups.
+ * Included by csrc/isa_avx2.c and isa_avx512.c after direct_simd.h's vector layer (ds_vec ...).
+ *
+ * The layout. A call copies the input of one (image, group) into phase planes: with strides
+ * (sH, sW), plane (a, b) holds xpad[r*sH + a][c*sW + b] for Hq rows and Wq = OW + (kW-1)*dilW/sW
+ * columns (xpad: the input shifted by the top/left padding, zero outside). Tap (kh, kw) of output
+ * (oh, ow) reads plane ((kh*dilH) mod sH, (kw*dilW) mod sW) at row oh + kh*dilH/sH, column
+ * ow + kw*dilW/sW. Numbering the outputs q = oh*Wq + ow (columns ow >= OW are computed and
+ * dropped), tap t reads element q + off[t] of its channel's planes: a run of outputs reads one
+ * contiguous run per tap whatever the stride or dilation, and whole vectors need no edge cases.
+ *
+ *     stride 2 along a row:   x0 x1 x2 x3 x4 x5 x6   ->   plane b=0: x0 x2 x4 x6
+ *                                                          plane b=1: x1 x3 x5
+ *
+ * Forward: register tiles of cb output channels x nv vectors of outputs; per (input channel, tap)
+ * nv vector loads and cb broadcast weights feed cb*nv fused multiply-adds. Each output is
+ * bias + the sum over (ci, tap) in that order, whatever the tiling: bitwise the same for any
+ * thread count. Input gradient of a stride-1 convolution: the forward of the transposed problem
+ * (dy convolved with the flipped kernel, channel axes swapped); other strides are left to the
+ * direct/GEMM rule.
+ * Weight gradient: dw[m][ci][t] += sum over q of dyq[m][q] * xq[ci][q + off[t]], dyq being dy with
+ * zero columns at ow >= OW: tiles of cbm channels x tj taps held in registers, summed lane-wise
+ * over a chunk of q, then across lanes in a fixed order, chunk by chunk, image by image. */
+
+/* Register tiles. Forward: cb channels x nv vectors, cb*nv + nv + 1 registers at most (16 AVX2,
+ * 32 AVX-512). Weight gradient: BK_WM channels x BK_WJ taps, plus BK_WM dy vectors and one x. */
+#if DS_VW >= 16
+#define BK_CB 8
+#define BK_NVMAX 4
+#define BK_NV(cb) ((cb) >= 7 ? 3 : (cb) >= 5 ? 4 : (cb) == 4 ? 5 : (cb) == 3 ? 6 : 8)
+#define BK_WM 4
+#define BK_WJ 5
+#else
+#define BK_CB 6
+#define BK_NVMAX 6
+#define BK_NV(cb) ((cb) >= 5 ? 2 : (cb) == 4 ? 3 : (cb) == 3 ? 3 : (cb) == 2 ? 4 : 6)
+#define BK_WM 3
+#define BK_WJ 3
+#endif
+#define BK_NVTOP (BK_NV(1) > BK_NVMAX ? BK_NV(1) : BK_NVMAX)
+#define BK_TLMAX (BK_NVTOP * DS_VW) /* the longest forward tile, in outputs */
+
+/* Where the planes are: per (image, group) part, Cg channels of CS elements, each nA*nB planes
+ * of PS elements (Hq = rows + ro_max rows of Wq). */
+typedef struct {
+    int64_t Cg, Mg, T;     /* input and output channels per group, taps kH*kW */
+    int64_t rows;          /* output rows the planes serve */
+    int64_t Wq, ro_max;    /* plane width; rows a tap reaches below its output row */
+    int64_t pA, pB, nA, nB; /* phase periods and phases used along the height and width */
+    int64_t PS, CS;        /* plane and channel strides, elements */
+} bk_plan;
+
+static int64_t bk_gcd(int64_t a, int64_t b)
+{
+    while (b) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The phases tap k*dil mod s takes repeat with period s / gcd(dil, s): tap k uses phase slot
+ * k mod period, which holds phase (slot*dil) mod s. */
+static void bk_plan_init(bk_plan *p, const conv_geom *g, int64_t rows)
+{
+    p->Cg = g->C_in / g->groups;
+    p->Mg = g->C_out / g->groups;
+    p->T = g->kH * g->kW;
+    p->rows = rows;
+    p->Wq = g->OW + (g->kW - 1) * g->dilW / g->sW;
+    p->ro_max = (g->kH - 1) * g->dilH / g->sH;
+    p->pA = g->sH / bk_gcd(g->dilH, g->sH);
+    p->pB = g->sW / bk_gcd(g->dilW, g->sW);
+    p->nA = g->kH < p->pA ? g->kH : p->pA;
+    p->nB = g->kW < p->pB ? g->kW : p->pB;
+    p->PS = (rows + p->ro_max) * p->Wq;
+    p->CS = p->nA * p->nB * p->PS + p->Wq + BK_TLMAX; /* the last tile reads past the planes */
+}
+
+/* off[t], t = kh*kW + kw: where tap t of output q = 0 reads in a channel's planes. */
+static void bk_offsets(const bk_plan *p, const conv_geom *g, int64_t *off)
+{
+    for (int64_t kh = 0; kh < g->kH; kh++)
+        for (int64_t kw = 0; kw < g->kW; kw++) {
+            const int64_t slot = (kh % p->pA) * p->nB + kw % p->pB;
+            off[kh * g->kW + kw] = slot * p->PS + (kh * g->dilH / g->sH) * p->Wq + kw * g->dilW / g->sW;
+        }
+}
+
+/* xq = the planes of x (Cg, H, W) for output rows oh0 .. oh0 + nrows - 1 (nrows <= p->rows; the
+ * rows after them, which only dropped outputs read, and the tail after the planes are zero). */
+static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict x, int64_t oh0,
+                    int64_t nrows, float *restrict xq)
+{
+    const int64_t H = g->H, W = g->W, sW = g->sW, Wq = p->Wq, hrows = nrows + p->ro_max;
+    for (int64_t ci = 0; ci < p->Cg; ci++) {
+        float *xc = xq + ci * p->CS;
+        for (int64_t sa = 0; sa < p->nA; sa++)
+            for (int64_t sb = 0; sb < p->nB; sb++) {
+                const int64_t a = sa * g->dilH % g->sH, b = sb * g->dilW % sW;
+                float *plane = xc + (sa * p->nB + sb) * p->PS;
+                /* columns c with input column c*sW + b - pL in [0, W): [lo, hi) (ceilings
+                 * written so that no sum overflows when sW is near INT64_MAX) */
+                const int64_t first = g->pL - b, last = W + g->pL - b;
+                int64_t lo = first > 0 ? (first - 1) / sW + 1 : 0;
+                int64_t hi = last > 0 ? (last - 1) / sW + 1 : 0;
+                lo = lo < Wq ? lo : Wq;
+                hi = hi < Wq ? (hi > lo ? hi : lo) : Wq;
+                for (int64_t r = 0; r < hrows; r++) {
+                    float *row = plane + r * Wq;
+                    const int64_t ih = (oh0 + r) * g->sH + a - g->pT;
+                    if (ih < 0 || ih >= H) {
+                        memset(row, 0, (size_t)Wq * sizeof(float));
+                        continue;
+                    }
+                    const float *src = x + (ci * H + ih) * W + b - g->pL;
+                    memset(row, 0, (size_t)lo * sizeof(float));
+                    if (sW == 1)
+                        memcpy(row + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t c = lo; c < hi; c++) row[c] = src[c * sW];
+                    memset(row + hi, 0, (size_t)(Wq - hi) * sizeof(float));
+                }
+            }
+        for (int64_t sl = 0; sl < p->nA * p->nB; sl++) /* rows no real output reads */
+            memset(xc + sl * p->PS + hrows * Wq, 0, (size_t)((p->rows - nrows) * Wq) * sizeof(float));
+        const int64_t used = p->nA * p->nB * p->PS;
+        memset(xc + used, 0, (size_t)(p->CS - used) * sizeof(float));
+    }
+}
+
+/* ---- forward ---------------------------------------------------------------------------------- */
+
+/* out[c][0 : nv*DS_VW] = bias[c] + sum over ci < Cg, t < T of wb[(ci*T + t)*step + c] *
+ * xq[ci*CS + off[t] + j], for c < cb. Inlined with constant cb, nv: the tile lives in registers.
+ * With y (a tile inside one output row), the tile goes to y[c*P + j] instead, added to it when
+ * `accumulate`. */
+CNN_FORCE_INLINE void
+bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
+        const float *restrict wb, int64_t step, const int cb, const int nv, const float *bias,
+        float *restrict out, float *restrict y, int64_t P, int accumulate)
+{
+    ds_vec acc[BK_CB][BK_NVTOP];
+#pragma GCC unroll 16
+    for (int c = 0; c < cb; c++) {
+        const ds_vec a = bias ? ds_set1(bias[c]) : ds_zero();
+#pragma GCC unroll 16
+        for (int j = 0; j < nv; j++) acc[c][j] = a;
+    }
+    for (int64_t ci = 0; ci < Cg; ci++) {
+        const float *xc = xq + ci * CS, *wc = wb + ci * T * step;
+        for (int64_t t = 0; t < T; t++) {
+            const float *xp = xc + off[t], *wp = wc + t * step;
+            ds_vec xv[BK_NVTOP];
+#pragma GCC unroll 16
+            for (int j = 0; j < nv; j++) xv[j] = ds_load(xp + j * DS_VW);
+#pragma GCC unroll 16
+            for (int c = 0; c < cb; c++) {
+                const ds_vec w = ds_set1(wp[c]);
+#pragma GCC unroll 16
+                for (int j = 0; j < nv; j++) acc[c][j] = ds_fma(xv[j], w, acc[c][j]);
+            }
+        }
+    }
+    if (y) {
+#pragma GCC unroll 16
+        for (int c = 0; c < cb; c++)
+#pragma GCC unroll 16
+            for (int j = 0; j < nv; j++) {
+                float *d = y + c * P + j * DS_VW;
+                ds_store(d, accumulate ? ds_add(ds_load(d), acc[c][j]) : acc[c][j]);
+            }
+        return;
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < cb; c++)
+#pragma GCC unroll 16
+        for (int j = 0; j < nv; j++) ds_store(out + c * BK_TLMAX + j * DS_VW, acc[c][j]);
+}
+
+/* y rows (channel stride P, OW columns) (+)= tile[c][0:n], outputs q0 .. q0+n-1 numbered by
+ * q = oh*Wq + ow from y's first row; columns ow >= OW dropped. */
+static void bk_store(const float *restrict tile, int64_t cb, int64_t q0, int64_t n, int64_t Wq,
+                     int64_t OW, float *restrict y, int64_t P, int accumulate)
+{
+    for (int64_t c = 0; c < cb; c++) {
+        int64_t oh = q0 / Wq, ow = q0 - oh * Wq;
+        for (int64_t i = 0; i < n;) {
+            const int64_t run = n - i < Wq - ow ? n - i : Wq - ow;
+            const int64_t v = ow < OW ? (run < OW - ow ? run : OW - ow) : 0;
+            const float *s = tile + c * BK_TLMAX + i;
+            float *d = y + c * P + oh * OW + ow;
+            if (accumulate)
+                for (int64_t k = 0; k < v; k++) d[k] += s[k];
+            else
+                for (int64_t k = 0; k < v; k++) d[k] = s[k];
+            i += run;
+            oh++;
+            ow = 0;
+        }
+    }
+}
+
+/* One block of cb output channels over nrows output rows: y (+)= bias + conv, in tiles. */
+static void bk_forward_block(const bk_plan *p, const float *xq, const int64_t *off,
+                             const float *wb, int64_t step, int64_t cb, const float *bias,
+                             int64_t nrows, int64_t OW, float *y, int64_t P, int accumulate)
+{
+    float tile[BK_CB * BK_TLMAX];
+    const int64_t Q = nrows * p->Wq, Cg = p->Cg, CS = p->CS, T = p->T;
+    const int64_t tl = BK_NV(cb) * DS_VW;
+    for (int64_t q0 = 0; q0 < Q; q0 += tl) {
+        const float *xs = xq + q0;
+        const int64_t oh = q0 / p->Wq, ow = q0 - oh * p->Wq;
+        float *yd = ow + tl <= OW ? y + oh * OW + ow : NULL; /* within one row: store directly */
+        switch (cb) {
+#define BK_CASE(n)                                                                                \
+    case n:                                                                                       \
+        bk_tile(xs, Cg, CS, off, T, wb, step, n, BK_NV(n), bias, tile, yd, P, accumulate);        \
+        break;
+#if BK_CB >= 8
+            BK_CASE(8) BK_CASE(7)
+#endif
+            BK_CASE(6) BK_CASE(5) BK_CASE(4) BK_CASE(3) BK_CASE(2)
+        default: bk_tile(xs, Cg, CS, off, T, wb, step, 1, BK_NV(1), bias, tile, yd, P, accumulate);
+#undef BK_CASE
+        }
+        if (!yd) bk_store(tile, cb, q0, Q - q0 < tl ? Q - q0 : tl, p->Wq, OW, y, P, accumulate);
+    }
+}
+
+/* Channel blocks of a group of Mg output channels: as even as BK_CB allows (6 runs as 6, 8 as
+ * 4 + 4 with AVX2's BK_CB = 6). */
+static int64_t bk_block_step(int64_t Mg)
+{
+    const int64_t nblk = (Mg + BK_CB - 1) / BK_CB;
+    return nblk ? (Mg + nblk - 1) / nblk : 1;
+}
+
+/* wb[gr][blk][ci][t][c] = weight of output channel blk*step + c, input channel ci, tap t of
+ * group gr (0 past the group). `transposed`: the weights of the transposed problem of the input
+ * gradient, w'[gr][m'][c'][t'] = w[gr][c'][m'][T-1-t'] (m' < Cg, c' < Mg of the original). */
+static void bk_pack_weights(const float *restrict w, int64_t groups, int64_t Mg, int64_t Cg,
+                            int64_t T, int transposed, float *restrict wb)
+{
+    const int64_t step = bk_block_step(Mg), nblk = Mg ? (Mg + step - 1) / step : 0;
+    for (int64_t gr = 0; gr < groups; gr++)
+        for (int64_t blk = 0; blk < nblk; blk++)
+            for (int64_t ci = 0; ci < Cg; ci++)
+                for (int64_t t = 0; t < T; t++) {
+                    float *d = wb + (((gr * nblk + blk) * Cg + ci) * T + t) * step;
+                    for (int64_t c = 0; c < step; c++) {
+                        const int64_t m = blk * step + c;
+                        d[c] = m >= Mg ? 0.0f
+                               : transposed ? w[((gr * Cg + ci) * Mg + m) * T + T - 1 - t]
+                                            : w[((gr * Mg + m) * Cg + ci) * T + t];
+                    }
+                }
+}
+
+/* Output rows per forward item: planes of about 64K floats (a quarter of L2), and at least two
+ * items per thread when the batch alone does not give them. Results do not depend on it. */
+static int64_t bk_rows_per_item(const conv_geom *g)
+{
+    const int64_t Cg = g->C_in / g->groups, Wq = g->OW + (g->kW - 1) * g->dilW / g->sW;
+    const int64_t phases = (g->sH < g->kH ? g->sH : g->kH) * (g->sW < g->kW ? g->sW : g->kW);
+    const int64_t per_row = (Cg > 0 ? Cg : 1) * phases * Wq;
+    int64_t rows = ((int64_t)1 << 16) / (per_row > 0 ? per_row : 1) - (g->kH - 1) * g->dilH / g->sH;
+    rows = rows < 4 ? 4 : rows;
+    const int64_t images = g->N * g->groups, want = 2 * (int64_t)g->threads;
+    if (images < want) {
+        const int64_t blocks = (want + images - 1) / images, most = (g->OH + blocks - 1) / blocks;
+        rows = rows < most ? rows : most;
+    }
+    return rows < g->OH ? (rows > 0 ? rows : 1) : g->OH;
+}
+
+typedef struct {
+    const conv_geom *g;
+    const float *x, *b, *wb;
+    const int64_t *off;
+    float *y, *parts;
+    int64_t slot, rows;
+    int accumulate;
+} bk_fwd_args;
+
+/* Items: (image, group, block of output rows); each part fills its planes, then runs the
+ * channel blocks over them. */
+static void bk_forward_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const bk_fwd_args *t = vctx;
+    const conv_geom *g = t->g;
+    bk_plan p;
+    bk_plan_init(&p, g, t->rows);
+    const int64_t blocks = (g->OH + t->rows - 1) / t->rows, P = g->OH * g->OW;
+    const int64_t step = bk_block_step(p.Mg), nblk = (p.Mg + step - 1) / step;
+    float *xq = t->parts + part * t->slot;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / (g->groups * blocks), gr = item / blocks % g->groups;
+        const int64_t oh0 = item % blocks * t->rows, nrows = g->OH - oh0 < t->rows ? g->OH - oh0 : t->rows;
+        bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, oh0, nrows, xq);
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            const int64_t m0 = blk * step, cb = p.Mg - m0 < step ? p.Mg - m0 : step;
+            const int64_t co = gr * p.Mg + m0;
+            bk_forward_block(&p, xq, t->off, t->wb + (gr * nblk + blk) * p.Cg * p.T * step, step, cb,
+                             t->b ? t->b + co : NULL, nrows, g->OW,
+                             t->y + (n * g->C_out + co) * P + oh0 * g->OW, P, t->accumulate);
+        }
+    }
+}
+
+/* Scratch, in floats, of the forward of g: shared (packed weights, tap offsets) and per part. */
+static void bk_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
+{
+    bk_plan p;
+    bk_plan_init(&p, g, bk_rows_per_item(g));
+    const int64_t step = bk_block_step(p.Mg), nblk = p.Mg ? (p.Mg + step - 1) / step : 0;
+    *shared = g->groups * nblk * step * p.Cg * p.T + 2 * p.T; /* 2 floats per int64 offset */
+    *slot = p.Cg * p.CS;
+}
+
+/* y (+)= conv(x, w) + b (w packed per call: weights change every optimizer step, and packing
+ * costs well under 1% of these layers' work). `transposed`: w is the original convolution's
+ * weight and g the transposed problem of its input gradient. */
+static void bk_forward(const conv_geom *g, const float *x, const float *w, int transposed,
+                       const float *b, float *y, int accumulate, float *scratch)
+{
+    int64_t shared, slot;
+    bk_forward_sizes(g, &shared, &slot);
+    bk_plan p;
+    const int64_t rows = bk_rows_per_item(g);
+    bk_plan_init(&p, g, rows);
+    int64_t *off = (int64_t *)(void *)scratch; /* 8-byte aligned: the scratch is malloc'ed */
+    float *wb = scratch + 2 * p.T;
+    bk_offsets(&p, g, off);
+    bk_pack_weights(w, g->groups, p.Mg, p.Cg, p.T, transposed, wb);
+    slot += (-slot) & 15; /* parts on 64-byte boundaries */
+    float *parts = scratch + ((shared + 15) & ~(int64_t)15);
+    bk_fwd_args t = {g, x, b, wb, off, y, parts, slot, rows, accumulate};
+    const int64_t blocks = (g->OH + rows - 1) / rows;
+    const double work = (double)rows * g->OW * p.Mg * p.Cg * p.T;
+    cnn_parallel_for(g->N * g->groups * blocks, cnn_work_grain(work), g->threads, bk_forward_task, &t);
+}
+
+/* The transposed problem of a stride-1 convolution's input gradient: dx = conv(dy, w flipped,
+ * channels swapped), padded by dil*(k-1) - pad (negative: cropped). */
+static conv_geom bk_transposed(const conv_geom *g)
+{
+    conv_geom t = *g;
+    t.C_in = g->C_out;
+    t.C_out = g->C_in;
+    t.H = g->OH;
+    t.W = g->OW;
+    t.OH = g->H;
+    t.OW = g->W;
+    t.pT = g->dilH * (g->kH - 1) - g->pT;
+    t.pL = g->dilW * (g->kW - 1) - g->pL;
+    return t;
+}
+
+/* ---- weight gradient ------------------------------------------------------------------------ */
+
+/* res[c][jj] = sum over images b < nb and q < qn (a multiple of DS_VW) of
+ * dyq[b*sd + c*ld + q] * xq[b*sx + offj[jj] + q], for c < cbm, jj < BK_WJ: lane-wise in that
+ * order, then across lanes (ds_hsum's fixed order). */
+CNN_FORCE_INLINE void
+bk_wtile(const float *restrict dyq, int64_t ld, int64_t sd, int64_t qn, const float *restrict xq,
+         int64_t sx, int64_t nb, const int64_t *restrict offj, const int cbm, float *restrict res)
+{
+    ds_vec acc[BK_WM][BK_WJ];
+#pragma GCC unroll 16
+    for (int c = 0; c < cbm; c++)
+#pragma GCC unroll 16
+        for (int jj = 0; jj < BK_WJ; jj++) acc[c][jj] = ds_zero();
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xp[BK_WJ], *db = dyq + b * sd;
+#pragma GCC unroll 16
+        for (int jj = 0; jj < BK_WJ; jj++) xp[jj] = xq + b * sx + offj[jj];
+        for (int64_t q = 0; q < qn; q += DS_VW) {
+            ds_vec d[BK_WM];
+#pragma GCC unroll 16
+            for (int c = 0; c < cbm; c++) d[c] = ds_load(db + c * ld + q);
+#pragma GCC unroll 16
+            for (int jj = 0; jj < BK_WJ; jj++) {
+                const ds_vec xv = ds_load(xp[jj] + q);
+#pragma GCC unroll 16
+                for (int c = 0; c < cbm; c++) acc[c][jj] = ds_fma(d[c], xv, acc[c][jj]);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < cbm; c++)
+#pragma GCC unroll 16
+        for (int jj = 0; jj < BK_WJ; jj++) res[c * BK_WJ + jj] = ds_hsum(acc[c][jj]);
+}
+
+/* How the weight-gradient reduction is cut, from the geometry alone (never the thread count):
+ * a large image in chunks of qc outputs, whose planes for every input channel take about 64K
+ * floats (the x runs come from L2 while dy's stay in L1); small images whole, nb at a time, so
+ * that each reduction runs long enough to pay for its setup and final sums. */
+static void bk_wcut(const bk_plan *p, const conv_geom *g, int64_t Qr, int64_t *qc, int64_t *nb)
+{
+    int64_t c = ((int64_t)1 << 16) / (p->Cg > 0 ? p->Cg : 1);
+    c -= c % 256;
+    *qc = c < 256 ? 256 : c;
+    const int64_t per_image = p->Cg * p->CS + p->Mg * Qr;
+    *nb = 1;
+    if (Qr <= *qc) {
+        const int64_t fit = ((int64_t)1 << 16) / (per_image > 0 ? per_image : 1);
+        *nb = fit < 1 ? 1 : fit < g->N ? fit : g->N;
+    }
+}
+
+typedef struct {
+    const conv_geom *g;
+    const float *dy, *x;
+    const int64_t *offs; /* offs[j], j = ci*T + t: where tap t of input channel ci reads */
+    float *dw, *parts;
+    int64_t slot;
+} bk_wgt_args;
+
+/* Items: output channels. Each part, nb images at a time, fills the planes of the groups its
+ * channels belong to and its channels' dyq (dy rows padded to Wq with zeros), then sums chunk by
+ * chunk into dw. */
+static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const bk_wgt_args *t = vctx;
+    const conv_geom *g = t->g;
+    bk_plan p;
+    bk_plan_init(&p, g, g->OH);
+    const int64_t Wq = p.Wq, OW = g->OW, P = g->OH * OW, J = p.Cg * p.T;
+    const int64_t Q = g->OH * Wq, Qr = (Q + DS_VW - 1) / DS_VW * DS_VW;
+    int64_t qc, nbmax;
+    bk_wcut(&p, g, Qr, &qc, &nbmax);
+    const int64_t sx = p.Cg * p.CS, sd = p.Mg * Qr;
+    float *xq = t->parts + part * t->slot, *dyq = xq + nbmax * sx;
+    for (int64_t n0 = 0; n0 < g->N; n0 += nbmax) {
+        const int64_t nb = g->N - n0 < nbmax ? g->N - n0 : nbmax;
+        for (int64_t co0 = begin; co0 < end;) {
+            const int64_t gr = co0 / p.Mg, gend = (gr + 1) * p.Mg < end ? (gr + 1) * p.Mg : end;
+            for (int64_t b = 0; b < nb; b++) {
+                const int64_t n = n0 + b;
+                bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, 0, g->OH, xq + b * sx);
+                for (int64_t m = co0; m < gend; m++) {
+                    float *d = dyq + b * sd + (m - co0) * Qr;
+                    const float *src = t->dy + (n * g->C_out + m) * P;
+                    for (int64_t oh = 0; oh < g->OH; oh++) {
+                        memcpy(d + oh * Wq, src + oh * OW, (size_t)OW * sizeof(float));
+                        memset(d + oh * Wq + OW, 0, (size_t)(Wq - OW) * sizeof(float));
+                    }
+                    memset(d + Q, 0, (size_t)(Qr - Q) * sizeof(float));
+                }
+            }
+            for (int64_t q0 = 0; q0 < Qr; q0 += qc) {
+                const int64_t qn = Qr - q0 < qc ? Qr - q0 : qc;
+                for (int64_t m = co0; m < gend; m += BK_WM) {
+                    const int64_t cbm = gend - m < BK_WM ? gend - m : BK_WM;
+                    const float *dm = dyq + (m - co0) * Qr + q0;
+                    for (int64_t j0 = 0; j0 < J; j0 += BK_WJ) {
+                        int64_t offj[BK_WJ];
+                        float res[BK_WM * BK_WJ];
+                        for (int jj = 0; jj < BK_WJ; jj++) /* past J: repeat the last tap, dropped */
+                            offj[jj] = t->offs[j0 + jj < J ? j0 + jj : J - 1] + q0;
+                        switch (cbm) {
+#define BK_CASE(n)                                                                                \
+    case n:                                                                                       \
+        bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, n, res);                                       \
+        break;
+#if BK_WM >= 4
+                            BK_CASE(4)
+#endif
+                            BK_CASE(3) BK_CASE(2)
+                        default: bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, 1, res);
+#undef BK_CASE
+                        }
+                        const int64_t tj = J - j0 < BK_WJ ? J - j0 : BK_WJ;
+                        for (int64_t c = 0; c < cbm; c++)
+                            for (int64_t jj = 0; jj < tj; jj++) t->dw[(m + c) * J + j0 + jj] += res[c * BK_WJ + jj];
+                    }
+                }
+            }
+            co0 = gend;
+        }
+    }
+}
+
+static void bk_weight_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
+{
+    bk_plan p;
+    bk_plan_init(&p, g, g->OH);
+    const int64_t Qr = (g->OH * p.Wq + DS_VW - 1) / DS_VW * DS_VW;
+    int64_t qc, nb;
+    bk_wcut(&p, g, Qr, &qc, &nb);
+    *shared = 2 * p.T + 2 * p.Cg * p.T; /* tap offsets and their per-channel sums, int64 */
+    *slot = nb * (p.Cg * p.CS + p.Mg * Qr);
+}
+
+static void bk_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
+                               float *scratch)
+{
+    int64_t shared, slot;
+    bk_weight_sizes(g, &shared, &slot);
+    bk_plan p;
+    bk_plan_init(&p, g, g->OH);
+    int64_t *off = (int64_t *)(void *)scratch, *offs = off + p.T; /* malloc'ed: 8-byte aligned */
+    bk_offsets(&p, g, off);
+    for (int64_t ci = 0; ci < p.Cg; ci++)
+        for (int64_t tap = 0; tap < p.T; tap++) offs[ci * p.T + tap] = ci * p.CS + off[tap];
+    slot += (-slot) & 15;
+    bk_wgt_args t = {g, dy, x, offs, dw, scratch + ((shared + 15) & ~(int64_t)15), slot};
+    const double work = (double)g->N * g->OH * g->OW * p.Cg * p.T;
+    cnn_parallel_for(g->C_out, cnn_work_grain(work), g->threads, bk_weight_task, &t);
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+static int bk_conv_forward(const conv_geom *g, const float *x, const float *w, const float *b,
+                           float *y, int accumulate, float *scratch)
+{
+    bk_forward(g, x, w, 0, b, y, accumulate, scratch);
+    return 1;
+}
+
+/* dx += conv^T(dy, w): stride 1 only (returns 0 for the GEMM to take the rest). */
+static int bk_conv_backward_data(const conv_geom *g, const float *dy, const float *w, float *dx,
+                                 float *scratch)
+{
+    if (g->sH != 1 || g->sW != 1) return 0;
+    const conv_geom t = bk_transposed(g);
+    bk_forward(&t, dy, w, 1, NULL, dx, 1, scratch);
+    return 1;
+}
+
+static int bk_conv_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
+                                   float *scratch)
+{
+    bk_backward_weight(g, dy, x, dw, scratch);
+    return 1;
+}
+
+/* Scratch (floats) per thread for g->threads threads: the largest of the three passes, each
+ * shared part spread over the threads' slices. CNN_EOVERFLOW when it does not fit (computed in
+ * double first: hostile geometries overflow int64). */
+static cnn_status bk_scratch_len(const conv_geom *g, int64_t *len)
+{
+    const int64_t threads = g->threads > 0 ? g->threads : 1;
+    const double Wq = (double)g->OW + (double)(g->kW - 1) * (double)g->dilW / (double)g->sW;
+    const double Hq = (double)g->OH + (double)g->H + (double)(g->kH - 1) * (double)g->dilH;
+    const double rough = ((double)g->C_in + (double)g->C_out + 64) * (Wq + 1024) * (Hq + 16) *
+                         (double)(g->sH < g->kH ? g->sH : g->kH) * (double)(g->sW < g->kW ? g->sW : g->kW) +
+                         ((double)g->C_in + 16) * ((double)g->C_out + 16) * (double)g->kH * (double)g->kW;
+    *len = 0;
+    if (rough > 1e15) return CNN_EOVERFLOW;
+    int64_t shared, slot, best = 0;
+    const conv_geom t = bk_transposed(g);
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 0) bk_forward_sizes(g, &shared, &slot);
+        else if (pass == 1 && g->sH == 1 && g->sW == 1) bk_forward_sizes(&t, &shared, &slot);
+        else if (pass == 2) bk_weight_sizes(g, &shared, &slot);
+        else continue;
+        slot += (-slot) & 15;
+        shared = (shared + 15) & ~(int64_t)15;
+        const int64_t per = slot + (shared + threads - 1) / threads;
+        best = per > best ? per : best;
+    }
+    *len = best + 16;
+    return CNN_OK;
+}

@@ -1,0 +1,140 @@
+/* common.c — what every binding file uses: engine statuses as exceptions, the array converters,
+ * the memory-safety shape checks and new result arrays. */
+#include "binding.h"
+
+/* ---- statuses ---------------------------------------------------------------------------------- */
+
+PyObject *raise_status(cnn_status st, const char *op)
+{
+    switch (st) {
+    case CNN_OK: break;
+    case CNN_ENOMEM: return PyErr_NoMemory();
+    case CNN_EOVERFLOW: PyErr_Format(PyExc_OverflowError, "%s: %s", op, cnn_strerror(st)); break;
+    case CNN_EDTYPE: PyErr_Format(PyExc_TypeError, "%s: %s", op, cnn_strerror(st)); break;
+    default: PyErr_Format(PyExc_ValueError, "%s: %s", op, cnn_strerror(st)); break;
+    }
+    return NULL;
+}
+
+/* ---- converters --------------------------------------------------------------------------------- */
+
+int arr_in(PyObject *obj, void *addr)
+{
+    PyArrayObject **out = addr;
+    if (obj == NULL) { /* cleanup call: a later argument failed */
+        Py_CLEAR(*out);
+        return 1;
+    }
+    PyArrayObject *a = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL);
+    if (!a) return 0;
+    const int t = PyArray_TYPE(a);
+    if (!(PyTypeNum_ISBOOL(t) || PyTypeNum_ISINTEGER(t) || PyTypeNum_ISFLOAT(t))) {
+        PyErr_Format(PyExc_TypeError, "expected a real numeric array, got dtype %S",
+                     (PyObject *)PyArray_DESCR(a));
+        Py_DECREF(a);
+        return 0;
+    }
+    *out = a;
+    return Py_CLEANUP_SUPPORTED;
+}
+
+int arr_in_opt(PyObject *obj, void *addr)
+{
+    if (obj == Py_None) {
+        *(PyArrayObject **)addr = NULL;
+        return 1;
+    }
+    return arr_in(obj, addr);
+}
+
+int idx_in(PyObject *obj, void *addr)
+{
+    PyArrayObject **out = addr;
+    if (obj == NULL) {
+        Py_CLEAR(*out);
+        return 1;
+    }
+    *out = (PyArrayObject *)PyArray_FROM_OTF(obj, NPY_INT64, NPY_ARRAY_IN_ARRAY);
+    return *out ? Py_CLEANUP_SUPPORTED : 0;
+}
+
+int int64_tuple(PyObject *obj, int n, int64_t *out, const char *what)
+{
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != n) {
+        PyErr_Format(PyExc_TypeError, "expected a tuple of %d ints %s, got %R", n, what, obj);
+        return 0;
+    }
+    for (int i = 0; i < n; i++) { /* ints as PyArg_ParseTuple's "L" takes them */
+        const long long v = PyLong_AsLongLong(PyTuple_GET_ITEM(obj, i));
+        if (v == -1 && PyErr_Occurred()) return 0;
+        out[i] = v;
+    }
+    return 1;
+}
+
+/* ---- compute type ------------------------------------------------------------------------------- */
+
+int cast_real(PyArrayObject **a, int typenum)
+{
+    if (!*a) return 1;
+    PyArrayObject *c = (PyArrayObject *)PyArray_FROM_OTF(
+        (PyObject *)*a, typenum, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    Py_DECREF(*a);
+    *a = c;
+    return c != NULL;
+}
+
+/* ---- memory-safety checks ------------------------------------------------------------------------ */
+
+int check_ndim(PyArrayObject *a, int nd, const char *op, const char *name)
+{
+    if (PyArray_NDIM(a) != nd) {
+        PyErr_Format(PyExc_ValueError, "%s: %s must be %d-D, got %d-D", op, name, nd,
+                     PyArray_NDIM(a));
+        return 0;
+    }
+    return 1;
+}
+
+int check_dim(PyArrayObject *a, int axis, int64_t want, const char *op, const char *name)
+{
+    if ((int64_t)PyArray_DIM(a, axis) != want) {
+        PyErr_Format(PyExc_ValueError, "%s: %s has size %lld along axis %d, expected %lld", op,
+                     name, (long long)PyArray_DIM(a, axis), axis, (long long)want);
+        return 0;
+    }
+    return 1;
+}
+
+int check_shape(PyArrayObject *a, int nd, const int64_t *dims, const char *op, const char *name)
+{
+    if (!check_ndim(a, nd, op, name)) return 0;
+    for (int i = 0; i < nd; i++)
+        if (!check_dim(a, i, dims[i], op, name)) return 0;
+    return 1;
+}
+
+int check_same_shape(PyArrayObject *a, PyArrayObject *b, const char *op, const char *an,
+                     const char *bn)
+{
+    if (!PyArray_SAMESHAPE(a, b)) {
+        PyErr_Format(PyExc_ValueError, "%s: %s and %s must have the same shape", op, an, bn);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- results -------------------------------------------------------------------------------------- */
+
+PyArrayObject *new_array(int nd, const int64_t *dims, int typenum, int zero)
+{
+    npy_intp d[NPY_MAXDIMS];
+    for (int i = 0; i < nd; i++) d[i] = (npy_intp)dims[i];
+    return (PyArrayObject *)(zero ? PyArray_ZEROS(nd, d, typenum, 0)
+                                  : PyArray_SimpleNew(nd, d, typenum));
+}
+
+PyArrayObject *new_like(PyArrayObject *a, int typenum)
+{
+    return (PyArrayObject *)PyArray_ZEROS(PyArray_NDIM(a), PyArray_DIMS(a), typenum, 0);
+}

@@ -1,0 +1,264 @@
+/* conv.c — the convolution binding: conv2d forward and backward (conv1d is conv2d with H = 1), its
+ * fast path, the output length and the kernel AUTO picks. One descriptor builder serves the full
+ * path and the fast path. */
+#include "binding.h"
+
+/* ---- descriptor ----------------------------------------------------------------------------------- */
+
+/* O& converter: the geometry tuple (stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
+ * dilation_h, dilation_w, groups) into a descriptor; conv_desc_build adds the sizes. */
+static int conv_geometry(PyObject *obj, void *addr)
+{
+    cnn_conv2d_desc *d = addr;
+    int64_t v[9];
+    if (!int64_tuple(obj, 9, v, "(stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, "
+                                "dilation_h, dilation_w, groups)"))
+        return 0;
+    d->stride_h = v[0];
+    d->stride_w = v[1];
+    d->pad_top = v[2];
+    d->pad_bottom = v[3];
+    d->pad_left = v[4];
+    d->pad_right = v[5];
+    d->dilation_h = v[6];
+    d->dilation_w = v[7];
+    d->groups = v[8];
+    return 1;
+}
+
+/* Completes d (geometry set) with the sizes of x (N, C_in, H, W) and w (C_out, C_in/groups, kH,
+ * kW), both 4-D, and b (1-D or NULL); the engine validates d and gives the output size. Then the
+ * shapes d does not describe, which the engine would read past: w's C_in/groups and b's length.
+ * Returns the engine's status, or CNN_ESHAPE with *bad naming the array that does not fit. */
+static cnn_status conv_desc_build(cnn_conv2d_desc *d, PyArrayObject *x, PyArrayObject *w,
+                                  PyArrayObject *b, int64_t *oh, int64_t *ow, const char **bad)
+{
+    *bad = NULL;
+    d->batch = PyArray_DIM(x, 0);
+    d->in_channels = PyArray_DIM(x, 1);
+    d->in_h = PyArray_DIM(x, 2);
+    d->in_w = PyArray_DIM(x, 3);
+    d->out_channels = PyArray_DIM(w, 0);
+    d->kernel_h = PyArray_DIM(w, 2);
+    d->kernel_w = PyArray_DIM(w, 3);
+    const cnn_status st = cnn_conv2d_output_shape(d, oh, ow);
+    if (st != CNN_OK) return st;
+    if (PyArray_DIM(w, 1) != d->in_channels / d->groups)
+        *bad = "weight";
+    else if (b && PyArray_DIM(b, 0) != d->out_channels)
+        *bad = "bias";
+    return *bad ? CNN_ESHAPE : CNN_OK;
+}
+
+/* conv_desc_build for the full path: ranks checked first, failures raised. */
+static int conv_desc_from(cnn_conv2d_desc *d, PyArrayObject *x, PyArrayObject *w,
+                          PyArrayObject *b, int64_t *oh, int64_t *ow, const char *op)
+{
+    const char *bad;
+    if (!check_ndim(x, 4, op, "input") || !check_ndim(w, 4, op, "weight") ||
+        (b && !check_ndim(b, 1, op, "bias")))
+        return 0;
+    const cnn_status st = conv_desc_build(d, x, w, b, oh, ow, &bad);
+    if (bad)
+        PyErr_Format(PyExc_ValueError, "%s: %s does not fit the input and groups", op, bad);
+    else if (st != CNN_OK)
+        raise_status(st, op);
+    return st == CNN_OK;
+}
+
+/* ---- entry points -------------------------------------------------------------------------------- */
+
+/* conv_out_len(n, k, stride, pad_before, pad_after, dilation) -> the output length */
+static PyObject *py_conv_out_len(PyObject *self, PyObject *args)
+{
+    long long n, k, s, pb, pa, d;
+    int64_t out;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "LLLLLL", &n, &k, &s, &pb, &pa, &d)) return NULL;
+    const cnn_status st = cnn_conv_out_len(n, k, s, pb, pa, d, &out);
+    if (st != CNN_OK) return raise_status(st, "conv_out_len");
+    return PyLong_FromLongLong(out);
+}
+
+/* conv2d_forward(x, w, b|None, geometry, algo) -> y (N, C_out, OH, OW) */
+static PyObject *py_conv2d_forward(PyObject *self, PyObject *args)
+{
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *y = NULL;
+    cnn_conv2d_desc d = {0};
+    int algo, typenum;
+    int64_t oh, ow;
+    cnn_status st;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&O&O&i", arr_in, &x, arr_in, &w, arr_in_opt, &b,
+                          conv_geometry, &d, &algo))
+        return NULL;
+    typenum = real_type(x);
+    if (!cast_real(&x, typenum) || !cast_real(&w, typenum) || !cast_real(&b, typenum) ||
+        !conv_desc_from(&d, x, w, b, &oh, &ow, "conv2d"))
+        goto exit;
+    const int64_t dims[4] = {d.batch, d.out_channels, oh, ow};
+    if (!(y = new_array(4, dims, typenum, 0))) goto exit;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_conv2d_forward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(x),
+                            PyArray_DATA(w), data_or_null(b), PyArray_DATA(y));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        raise_status(st, "conv2d");
+        Py_CLEAR(y);
+    }
+exit:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)y;
+}
+
+/* conv2d_backward(dy, x, w, need_dx, need_dw, need_db, geometry, algo) -> (dx|None, dw|None,
+ * db|None) */
+static PyObject *py_conv2d_backward(PyObject *self, PyObject *args)
+{
+    PyArrayObject *dy = NULL, *x = NULL, *w = NULL, *dx = NULL, *dw = NULL, *db = NULL;
+    PyObject *result = NULL;
+    cnn_conv2d_desc d = {0};
+    int need_dx, need_dw, need_db, algo, typenum;
+    int64_t oh, ow;
+    cnn_status st;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O&O&O&pppO&i", arr_in, &dy, arr_in, &x, arr_in, &w, &need_dx,
+                          &need_dw, &need_db, conv_geometry, &d, &algo))
+        return NULL;
+    typenum = real_type(dy);
+    if (!cast_real(&dy, typenum) || !cast_real(&x, typenum) || !cast_real(&w, typenum) ||
+        !conv_desc_from(&d, x, w, NULL, &oh, &ow, "conv2d_backward"))
+        goto exit;
+    const int64_t ydims[4] = {d.batch, d.out_channels, oh, ow};
+    if (!check_shape(dy, 4, ydims, "conv2d_backward", "grad_output")) goto exit;
+    if (need_dx && !(dx = new_like(x, typenum))) goto exit;
+    if (need_dw && !(dw = new_like(w, typenum))) goto exit;
+    if (need_db && !(db = new_array(1, &d.out_channels, typenum, 1))) goto exit;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_conv2d_backward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(dy),
+                             PyArray_DATA(x), PyArray_DATA(w), data_or_null(dx), data_or_null(dw),
+                             data_or_null(db));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        raise_status(st, "conv2d_backward");
+        goto exit;
+    }
+    result = PyTuple_Pack(3, obj_or_none(dx), obj_or_none(dw), obj_or_none(db));
+exit:
+    Py_XDECREF(dy);
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(dx);
+    Py_XDECREF(dw);
+    Py_XDECREF(db);
+    return result;
+}
+
+/* conv_choose_algo(C_in, C_out, H, W, kH, kW, groups, stride=1) -> the kernel AUTO runs (no
+ * padding, dilation 1) */
+static PyObject *py_conv_choose_algo(PyObject *self, PyObject *args)
+{
+    cnn_conv2d_desc d = {0};
+    long long cin, cout, h, w, kh, kw, groups, stride = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "LLLLLLL|L", &cin, &cout, &h, &w, &kh, &kw, &groups, &stride))
+        return NULL;
+    d.batch = 1;
+    d.in_channels = cin;
+    d.out_channels = cout;
+    d.in_h = h;
+    d.in_w = w;
+    d.kernel_h = kh;
+    d.kernel_w = kw;
+    d.stride_h = d.stride_w = stride;
+    d.dilation_h = d.dilation_w = 1;
+    d.groups = groups;
+    return PyLong_FromLong((long)cnn_conv_choose_algo(&d));
+}
+
+/* ---- fast path (see binding.h) ---------------------------------------------------------------- */
+
+/* A plain int (not bool) in [lo, 2^31), or a tuple of two; both values out. */
+static int fast_pair(PyObject *o, long lo, int64_t *a, int64_t *b)
+{
+    PyObject *items[2] = {o, o};
+    if (PyTuple_CheckExact(o)) {
+        if (PyTuple_GET_SIZE(o) != 2) return 0;
+        items[0] = PyTuple_GET_ITEM(o, 0);
+        items[1] = PyTuple_GET_ITEM(o, 1);
+    }
+    long long v[2];
+    for (int i = 0; i < 2; i++) {
+        int overflow;
+        if (!PyLong_CheckExact(items[i])) return 0;
+        v[i] = PyLong_AsLongLongAndOverflow(items[i], &overflow);
+        if (overflow || v[i] < lo || v[i] >= (1LL << 31)) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    *a = v[0];
+    *b = v[1];
+    return 1;
+}
+
+/* conv2d_fast(input, weight, bias, stride, padding, dilation, groups, algo) -> y or None:
+ * conv2d with zero padding on (N, C, H, W) input. */
+static PyObject *py_conv2d_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    cnn_conv2d_desc d = {0};
+    int64_t ph, pw, unused, oh, ow, numel;
+    const char *bad;
+    (void)self;
+    if (nargs != 8 || !fast_array(args[0], 4, 0)) Py_RETURN_NONE;
+    const int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
+    const int has_bias = args[2] != Py_None;
+    if (!fast_array(args[1], 4, typenum) || (has_bias && !fast_array(args[2], 1, typenum)) ||
+        !fast_pair(args[3], 1, &d.stride_h, &d.stride_w) || !fast_pair(args[4], 0, &ph, &pw) ||
+        !fast_pair(args[5], 1, &d.dilation_h, &d.dilation_w) ||
+        !fast_pair(args[6], 1, &d.groups, &unused) || PyTuple_CheckExact(args[6]) ||
+        !PyLong_CheckExact(args[7]))
+        Py_RETURN_NONE;
+    int overflow;
+    const long long algo = PyLong_AsLongLongAndOverflow(args[7], &overflow);
+    if (overflow || algo < CNN_ALGO_AUTO || algo > CNN_ALGO_BLOCKED) Py_RETURN_NONE;
+    PyArrayObject *x = (PyArrayObject *)args[0], *w = (PyArrayObject *)args[1];
+    PyArrayObject *b = has_bias ? (PyArrayObject *)args[2] : NULL;
+    d.pad_top = d.pad_bottom = ph;
+    d.pad_left = d.pad_right = pw;
+    if (conv_desc_build(&d, x, w, b, &oh, &ow, &bad) != CNN_OK) Py_RETURN_NONE;
+    const int64_t dims[4] = {d.batch, d.out_channels, oh, ow};
+    /* huge outputs (and the padding that makes them) take the full path and its size errors */
+    if (cnn_mul_sizes(dims[0], dims[1], &numel) || cnn_mul_sizes(numel, dims[2], &numel) ||
+        cnn_mul_sizes(numel, dims[3], &numel) || numel > ((int64_t)1 << 28) || ph > 4096 || pw > 4096)
+        Py_RETURN_NONE;
+    PyArrayObject *y = new_array(4, dims, typenum, 0);
+    if (!y) return NULL;
+    cnn_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_conv2d_forward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(x),
+                            PyArray_DATA(w), data_or_null(b), PyArray_DATA(y));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        Py_DECREF(y);
+        return raise_status(st, "conv2d");
+    }
+    return (PyObject *)y;
+}
+
+PyMethodDef conv_methods[] = {
+    {"conv_out_len", py_conv_out_len, METH_VARARGS,
+     "conv_out_len(n, k, stride, pad_before, pad_after, dilation) -> output length"},
+    {"conv2d_forward", py_conv2d_forward, METH_VARARGS,
+     "conv2d_forward(x, w, b, geometry, algo) -> y; geometry = (stride_h, stride_w, pad_top, "
+     "pad_bottom, pad_left, pad_right, dilation_h, dilation_w, groups)"},
+    {"conv2d_backward", py_conv2d_backward, METH_VARARGS,
+     "conv2d_backward(dy, x, w, need_dx, need_dw, need_db, geometry, algo) -> (dx, dw, db)"},
+    {"conv_choose_algo", py_conv_choose_algo, METH_VARARGS,
+     "conv_choose_algo(c_in, c_out, h, w, kh, kw, groups, stride=1) -> the kernel AUTO picks"},
+    {"conv2d_fast", (PyCFunction)(void (*)(void))py_conv2d_fast, METH_FASTCALL,
+     "conv2d_fast(x, w, b, stride, padding, dilation, groups, algo) -> y, or None off the fast path"},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,99 @@
+"""The small-batch dense kernels (csrc/dense_simd.h: dot products forward, unpacked GEMMs backward,
+float32 with AVX2 / AVX-512, batches up to 64) against exact integer products under every
+instruction set, the float64 NumPy product, PyTorch, and themselves at any thread count. Shapes
+cover every tail: batch not a multiple of the row tile, outputs not a multiple of the output
+tile, features not a multiple of the vector width, and the batch sizes on both sides of 64."""
+import numpy as np
+import pytest
+
+import cnnpy
+import cnnpy.functional as F
+from cnnpy import _cnn
+from helpers import rng_for, torch
+
+# (batch, in, out)
+SHAPES = [(32, 784, 250), (32, 1936, 50), (64, 512, 512), (1, 8, 1), (3, 9, 2), (5, 37, 7),
+          (16, 100, 11), (17, 64, 13), (63, 31, 9), (64, 8, 40), (65, 40, 6), (7, 5, 3)]
+
+
+def shape_id(s):
+    return "B{}-in{}-out{}".format(*s)
+
+
+@pytest.fixture
+def each_isa():
+    before = cnnpy.get_isa()
+    yield cnnpy.available_isas()
+    cnnpy.set_isa(before)
+
+
+def exact_products(x, w, b, g):
+    """y, dx, dw, db in float64 (exact for the small integers used)."""
+    x, w, b, g = (a.astype(np.float64) for a in (x, w, b, g))
+    return x @ w.T + b, g @ w, g.T @ x, g.sum(0)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+def test_small_batch_kernels_are_exact_on_integers(shape, each_isa):
+    batch, fin, fout = shape
+    rng = rng_for(shape, "dense-int")
+    x = rng.integers(-3, 4, (batch, fin)).astype(np.float32)
+    w = rng.integers(-3, 4, (fout, fin)).astype(np.float32)
+    b = rng.integers(-3, 4, fout).astype(np.float32)
+    g = rng.integers(-3, 4, (batch, fout)).astype(np.float32)
+    want = exact_products(x, w, b, g)
+    for isa in each_isa:
+        cnnpy.set_isa(isa)
+        got = (F.linear(x, w, b), *F.linear_backward(g, x, w, b))
+        for name, a, e in zip(("y", "dx", "dw", "db"), got, want):
+            assert a.dtype == np.float32
+            assert np.array_equal(a, e), f"{isa}: {name}"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+def test_small_batch_kernels_match_float64(shape, each_isa):
+    batch, fin, fout = shape
+    rng = rng_for(shape, "dense")
+    x, w, b, g = (rng.standard_normal(s).astype(np.float32)
+                  for s in ((batch, fin), (fout, fin), fout, (batch, fout)))
+    want = exact_products(x, w, b, g)
+    for isa in each_isa:
+        cnnpy.set_isa(isa)
+        got = (F.linear(x, w, b), *F.linear_backward(g, x, w, b))
+        for a, e, n in zip(got, want, (fin, fout, batch, batch)):
+            np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5 * np.sqrt(n) * max(1.0, np.abs(e).max()))
+
+
+@pytest.mark.parametrize("shape", [(32, 784, 250), (5, 37, 7), (64, 100, 70)], ids=shape_id)
+def test_small_batch_kernels_bitwise_equal_for_any_thread_count(shape):
+    batch, fin, fout = shape
+    rng = rng_for(shape, "dense-threads")
+    x, w, b, g = (rng.standard_normal(s).astype(np.float32)
+                  for s in ((batch, fin), (fout, fin), fout, (batch, fout)))
+    before, work = cnnpy.get_num_threads(), _cnn.set_min_part_work(1)
+    try:
+        cnnpy.set_num_threads(1)
+        want = (F.linear(x, w, b), *F.linear_backward(g, x, w, b))
+        for n in (2, 3, 7):
+            cnnpy.set_num_threads(n)
+            for a, e in zip((F.linear(x, w, b), *F.linear_backward(g, x, w, b)), want):
+                assert np.array_equal(a, e), f"{n} threads"
+    finally:
+        _cnn.set_min_part_work(work)
+        cnnpy.set_num_threads(before)
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch not installed")
+@pytest.mark.parametrize("shape", [(32, 784, 250), (32, 1936, 50), (64, 512, 512), (17, 64, 13)], ids=shape_id)
+def test_small_batch_kernels_match_pytorch(shape):
+    batch, fin, fout = shape
+    rng = rng_for(shape, "dense-torch")
+    x, w, b, g = (rng.standard_normal(s).astype(np.float32)
+                  for s in ((batch, fin), (fout, fin), fout, (batch, fout)))
+    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
+    ty = torch.nn.functional.linear(tx, tw, tb)
+    ty.backward(torch.from_numpy(g))
+    got = (F.linear(x, w, b), *F.linear_backward(g, x, w, b))
+    for a, e in zip(got, (ty.detach(), tx.grad, tw.grad, tb.grad)):
+        e = e.numpy()
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(e).max())))
