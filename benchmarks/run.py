@@ -407,11 +407,14 @@ def all_cases() -> list:
     # --
     fam = "conv1d"
     cases += [conv1d_case(fam, 16, 8, 16, 1024, 5, 2, bwd) for bwd in (False, True)]
+    # transpose convolution and pooling (issue 12): the wide layer, the Gaussian autoencoder's two
+    # decoder layers (22 -> 45 -> 91) and its 2x2 pooling of (32, 6, 91, 91)
     fam = "conv_transpose2d"
-    cases += [conv_transpose2d_case(fam, 8, 32, 16, 16, 4, 2, 1, bwd) for bwd in (False, True)]
+    for n, ci, co, hw, k, s, p in ((8, 32, 16, 16, 4, 2, 1), (32, 4, 6, 22, 3, 2, 0), (32, 6, 1, 45, 3, 2, 0)):
+        cases += [conv_transpose2d_case(fam, n, ci, co, hw, k, s, p, bwd) for bwd in (False, True)]
     fam = "pooling (no FLOP count)"
     for kind in ("max", "avg"):
-        for n, c, hw, k, s, p in ((32, 16, 56, 2, 2, 0), (8, 64, 56, 3, 2, 1)):
+        for n, c, hw, k, s, p in ((32, 16, 56, 2, 2, 0), (8, 64, 56, 3, 2, 1), (32, 6, 91, 2, 2, 0)):
             cases += [pool_case(fam, kind, n, c, hw, k, s, p, bwd) for bwd in (False, True)]
     fam = "linear"
     for n, fin, fout in ((32, 784, 250), (32, 1936, 50), (64, 512, 512)):

@@ -341,8 +341,8 @@ class _TransposeSetup:
                                    _cnn.conv_transpose_out_len, n, k, s, p, d, o))
             except ValueError:
                 full = (n - 1) * s + d * (k - 1) + o + 1
-                raise ValueError(f"{op}: padding {p} on both sides removes the whole output of "
-                                 f"length {full}") from None
+                raise ValueError(f"{op}: padding {p} on both sides removes more than the whole "
+                                 f"output of length {full}") from None
         self.out_hw = _hw(out, dims)
         check_numel(op, "the output", (x4.shape[0], c_out, *self.out_hw), self.dtype)
         self.args = ((*_hw(s_t, dims), *(_hw(p_t, dims) if dims == 2 else (0, p_t[0])),
@@ -532,9 +532,10 @@ class _PoolSetup:
         return _grad4(op, self.form, grad_output, self.dtype, (*self.x4.shape[:2], *self.out_hw))
 
 
-def _indices4(op, form, indices, shape, limit):
+def _indices4(op, form, indices, shape, limit, missing=True):
     """User-given indices as int64 in the engine's 4-D layout, checked to have `shape` and to lie
-    in [0, limit) (positions in an input or output plane)."""
+    in [0, limit) (positions in an input or output plane) or, with `missing`, be -1 (max pooling's
+    index of a window that holds no input element: it has no position)."""
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")
@@ -542,9 +543,11 @@ def _indices4(op, form, indices, shape, limit):
     if idx4.shape != tuple(shape):
         raise ValueError(f"{op}: indices of shape {idx.shape} do not match the output's shape "
                          f"{form.user_shape(shape)}")
-    if idx4.size and (idx4.min() < 0 or idx4.max() >= limit):  # before the cast: quote the real value
-        bad = idx4[(idx4 < 0) | (idx4 >= limit)].flat[0]
-        raise ValueError(f"{op}: indices must lie in [0, {limit}) (positions in a plane), got {bad}")
+    lowest = -1 if missing else 0
+    if idx4.size and (idx4.min() < lowest or idx4.max() >= limit):  # before the cast: quote the real value
+        bad = idx4[(idx4 < lowest) | (idx4 >= limit)].flat[0]
+        raise ValueError(f"{op}: indices must lie in [0, {limit}) (positions in a plane)"
+                         + (" or be -1" if missing else "") + f", got {bad}")
     return idx4.astype(np.int64, copy=False)
 
 
@@ -753,7 +756,7 @@ def _adaptive_max_backward(op, dims, grad_output, input, output_size, indices):
     if indices is None:
         _, idx = _cnn.adaptive_pool2d_forward(x4, *out, True)
     else:
-        idx = _indices4(op, form, indices, g4.shape, x4.shape[2] * x4.shape[3])
+        idx = _indices4(op, form, indices, g4.shape, x4.shape[2] * x4.shape[3], missing=False)
     return form.from4d(_cnn.max_pool2d_backward(g4, idx, *x4.shape[2:]))
 
 

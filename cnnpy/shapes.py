@@ -144,7 +144,7 @@ def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_paddi
     try:
         out = out_len(op, f"the output size {formula}", _cnn.conv_transpose_out_len, n, k, s, p, d, o)
     except ValueError:
-        raise ValueError(f"{op}: {formula} < 1: padding {p} removes the whole output") from None
+        raise ValueError(f"{op}: {formula} < 0: padding {p} removes more than the whole output") from None
     return f"{formula} = {out}" if explain else out
 
 

@@ -116,7 +116,9 @@ cnn_status cnn_conv_out_len(int64_t n, int64_t k, int64_t stride, int64_t pad_be
 /* Transpose-convolution output length along one axis:
  *     out = (n - 1)*stride - 2*pad + dilation*(k-1) + output_padding + 1
  * Requires n >= 1, k >= 1, stride >= 1, dilation >= 1, pad >= 0, 0 <= output_padding and
- * (output_padding < stride or output_padding < dilation) (else CNN_EINVAL); out >= 1 (else CNN_ESHAPE). */
+ * (output_padding < stride or output_padding < dilation) (else CNN_EINVAL); out >= 0 (else
+ * CNN_ESHAPE): a padding that crops the whole output leaves an empty one, which the transpose
+ * convolution computes as it does zero output channels. */
 cnn_status cnn_conv_transpose_out_len(int64_t n, int64_t k, int64_t stride, int64_t pad,
                                       int64_t dilation, int64_t output_padding, int64_t *out);
 
@@ -202,6 +204,16 @@ cnn_status cnn_conv2d_backward(const cnn_conv2d_desc *d, cnn_dtype dtype, cnn_al
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Transpose convolution: the adjoint (gradient) of convolution with respect to its input.        */
+/* It runs by output phases: along an axis, outputs o = a + j*stride (phase a) receive exactly the
+ * kernel taps kk with kk*dilation - pad = a (mod stride), so each phase is an ordinary stride-1
+ * convolution (for k4 s2 p1: even outputs take taps 1 and 3, odd outputs taps 0 and 2). Every
+ * output is written once and nothing is multiplied by an inserted zero. `algo`: REFERENCE, the
+ * plain loops; DIRECT (and BLOCKED), the phases with direct register tiles (AUTO's choice); GEMM,
+ * the phases with im2col tiles and a GEMM each. Where the phases would read a padded input copy that dwarfs
+ * the data (a huge padding with dilation next to a small image), every algo but REFERENCE takes
+ * the general path instead: the convolution kernels with input and output exchanged. The input
+ * gradient is an ordinary stride-s convolution of dy, run by the convolution kernel `algo` names
+ * (AUTO: cnn_conv_choose_algo's rule). */
 
 typedef struct {
     int64_t batch;                 /* N */
@@ -216,7 +228,8 @@ typedef struct {
     int64_t groups;
 } cnn_conv_transpose2d_desc;
 
-/* OH, OW by cnn_conv_transpose_out_len; validates the descriptor. */
+/* OH, OW by cnn_conv_transpose_out_len (either may be 0: an empty output); validates the
+ * descriptor. */
 cnn_status cnn_conv_transpose2d_output_shape(const cnn_conv_transpose2d_desc *d, int64_t *out_h,
                                              int64_t *out_w);
 
@@ -251,11 +264,15 @@ cnn_status cnn_pool2d_output_shape(const cnn_pool2d_desc *d, int64_t *out_h, int
 /* y (planes, OH, OW) = window maxima; indices (planes, OH, OW) = flat index ih*W + iw of each
  * maximum in its input plane. Ties keep the first element in row-major window order; NaN
  * propagates (the last NaN of the window wins); an all -inf window gives -inf and the index of the
- * window's first in-bounds element. Indices always point inside the input. */
+ * window's first in-bounds element. A window that holds no input element at all (dilation with
+ * padding can skip over a small input) gives -inf and index -1: its output depends on no input,
+ * so the backward sends it no gradient and max unpooling puts its value nowhere. Every other
+ * index points inside the input. */
 cnn_status cnn_maxpool2d_forward(const cnn_pool2d_desc *d, cnn_dtype dtype, const void *x,
                                  void *y, int64_t *indices);
-/* dx (planes, in_h, in_w) += dy scattered to indices (planes, out_h, out_w). Used by every
- * max pooling (plain and adaptive). CNN_EINDEX if an index is outside [0, in_h*in_w). */
+/* dx (planes, in_h, in_w) += dy scattered to indices (planes, out_h, out_w); an index of -1
+ * receives nothing. Used by every max pooling (plain and adaptive). CNN_EINDEX if an index is
+ * outside [-1, in_h*in_w), checked before dx is written. */
 cnn_status cnn_maxpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_h, int64_t in_w,
                                   int64_t out_h, int64_t out_w, const void *dy,
                                   const int64_t *indices, void *dx);
@@ -279,11 +296,12 @@ cnn_status cnn_adaptive_maxpool2d_forward(cnn_dtype dtype, int64_t planes, int64
                                           const void *x, void *y, int64_t *indices);
 
 /* y (planes, out_h, out_w) = zeros with y[p][indices[p][i]] = x[p][i]; x and indices are
- * (planes, in_len). Later entries win on duplicate indices. CNN_EINDEX if an index is outside
- * [0, out_h*out_w), checked before y is written. */
+ * (planes, in_len). Later entries win on duplicate indices; an index of -1 (max pooling's window
+ * with no input element) puts its value nowhere. CNN_EINDEX if an index is outside
+ * [-1, out_h*out_w), checked before y is written. */
 cnn_status cnn_maxunpool2d_forward(cnn_dtype dtype, int64_t planes, int64_t in_len, int64_t out_h,
                                    int64_t out_w, const void *x, const int64_t *indices, void *y);
-/* dx (planes, in_len) += dy gathered at indices. */
+/* dx (planes, in_len) += dy gathered at indices (nothing where an index is -1). */
 cnn_status cnn_maxunpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_len,
                                     int64_t out_h, int64_t out_w, const void *dy,
                                     const int64_t *indices, void *dx);

@@ -160,8 +160,9 @@ cnn_status cnn_conv_transpose_out_len(int64_t n, int64_t k, int64_t stride, int6
     if ((st = dilated_span(k, dilation, &span)) != CNN_OK) return st;
     if ((st = cnn_add_sizes(len, span, &len)) != CNN_OK) return st;
     if ((st = cnn_add_sizes(len, output_padding, &len)) != CNN_OK) return st;
-    /* len >= 1 here; pad <= INT64_MAX so 2*pad is compared without overflow. */
-    if (pad > (len - 1) / 2) return CNN_ESHAPE;
+    /* len >= 1 here; 2*pad <= len is tested without forming 2*pad. A padding that crops the
+     * whole output leaves an empty one (as zero channels do); cropping more is an error. */
+    if (pad > len / 2) return CNN_ESHAPE;
     *out = len - 2 * pad;
     return CNN_OK;
 }

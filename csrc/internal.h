@@ -135,6 +135,8 @@ int64_t net_fused_tile_len(const net_fused *f);
 /* Tile geometry: image-less conv output rows [r0, r1) of g as their own convolution. */
 void net_conv_rows(const conv_geom *g, int64_t r0, int64_t r1, conv_geom *t);
 
+#include "conv_transpose_plan.h" /* transpose convolution by output phases */
+
 /* ---- kernel tables: one per instruction set, chosen at run time ------------------------------------ */
 
 /* Every hot kernel, for both dtypes, compiled once per instruction set (csrc/isa_*.c). The entry

@@ -12,6 +12,8 @@
 #include "generic/instantiate.h"
 #define CNN_GENERIC "pool.h"
 #include "generic/instantiate.h"
+#define CNN_GENERIC "conv_transpose_phase.h"
+#include "generic/instantiate.h"
 #define CNN_GENERIC "activation.h"
 #include "generic/instantiate.h"
 #define CNN_GENERIC "optim.h"

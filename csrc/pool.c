@@ -1,6 +1,8 @@
 /* pool.c — max and average pooling (plain and adaptive), max unpooling, forward and backward,
- * over (planes, H, W) with planes = N*C; 1-D pooling is H = 1. Max pooling records the argmax so
- * its backward (and unpooling) is a single scatter or gather. */
+ * over (planes, H, W) with planes = N*C; 1-D pooling is H = 1: validation and the public entry
+ * points. Max pooling records the argmax so its backward (and unpooling) is a single scatter or
+ * gather. The kernels (generic/pool.h) are compiled per instruction set, reached through
+ * cnn_kernels(). */
 #include <math.h>
 #include <string.h>
 
@@ -38,6 +40,15 @@ static cnn_status check_planes(cnn_dtype dtype, int64_t planes, int64_t in_h, in
     return CNN_OK;
 }
 
+/* Whether every one of the n indices lies in [-1, len) (-1: no position). Branch-free, so that
+ * it vectorises: this pass reads every index before any output is written. */
+static int indices_valid(const int64_t *idx, int64_t n, int64_t len)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= (idx[i] < -1) | (idx[i] >= len);
+    return !bad;
+}
+
 /* ---- max pooling ------------------------------------------------------------------------------------ */
 
 cnn_status cnn_maxpool2d_forward(const cnn_pool2d_desc *d, cnn_dtype dtype, const void *x,
@@ -70,8 +81,7 @@ cnn_status cnn_maxpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_h,
     if (planes == 0) return CNN_OK;
     if (!dy || !indices || !dx) return CNN_EINVAL;
     const int64_t in_len = in_h * in_w, out_len = out_h * out_w;
-    for (int64_t i = 0; i < planes * out_len; i++)
-        if (indices[i] < 0 || indices[i] >= in_len) return CNN_EINDEX;
+    if (!indices_valid(indices, planes * out_len, in_len)) return CNN_EINDEX;
     if (dtype == CNN_FLOAT32)
         cnn_kernels()->index_scatter_f32(planes, out_len, in_len, dy, indices, dx);
     else
@@ -114,9 +124,9 @@ cnn_status cnn_avgpool2d_backward(const cnn_pool2d_desc *d, cnn_dtype dtype, con
     if (d->planes == 0) return CNN_OK;
     if (!dy || !dx) return CNN_EINVAL;
     if (dtype == CNN_FLOAT32)
-        cnn_kernels()->avgpool_backward_f32(d, oh, ow, dy, dx);
+        cnn_kernels()->avgpool_backward_f32(d, oh, ow, dy, dx, 1);
     else
-        cnn_kernels()->avgpool_backward_f64(d, oh, ow, dy, dx);
+        cnn_kernels()->avgpool_backward_f64(d, oh, ow, dy, dx, 1);
     return CNN_OK;
 }
 
@@ -180,9 +190,7 @@ static cnn_status unpool_check(cnn_dtype dtype, int64_t planes, int64_t in_len, 
     if ((st = cnn_mul_sizes(planes, out_len, &t)) || (st = cnn_mul_sizes(planes, in_len, &t)))
         return st;
     if (planes > 0 && in_len > 0 && !indices) return CNN_EINVAL;
-    for (int64_t i = 0; i < t; i++)
-        if (indices[i] < 0 || indices[i] >= out_len) return CNN_EINDEX;
-    return CNN_OK;
+    return t == 0 || indices_valid(indices, t, out_len) ? CNN_OK : CNN_EINDEX;
 }
 
 cnn_status cnn_maxunpool2d_forward(cnn_dtype dtype, int64_t planes, int64_t in_len, int64_t out_h,

@@ -350,7 +350,8 @@ def conv1d_backward(grad_y, x, w, b=None, stride=1, padding=(0, 0), dilation=1, 
 
 
 def _convT2d_setup(x, w, stride, padding, output_padding, groups, dilation):
-    """Validate conv_transpose2d arguments; OH = (H-1)*sH - 2*pH + dH*(kH-1) + opH + 1."""
+    """Validate conv_transpose2d arguments; OH = (H-1)*sH - 2*pH + dH*(kH-1) + opH + 1 (0 when the
+    padding crops the whole output: an empty output)."""
     N, Ci, H, W = x.shape
     Ci_w, cog, kH, kW = w.shape
     if Ci != Ci_w or Ci % groups != 0:
@@ -361,8 +362,8 @@ def _convT2d_setup(x, w, stride, padding, output_padding, groups, dilation):
     dH, dW = _tuple(dilation, 2, "dilation")
     OH = (H - 1) * sH - 2 * pH + dH * (kH - 1) + opH + 1
     OW = (W - 1) * sW - 2 * pW + dW * (kW - 1) + opW + 1
-    if OH <= 0 or OW <= 0:
-        raise ValueError("transposed convolution output size would be <= 0")
+    if OH < 0 or OW < 0:
+        raise ValueError("transposed convolution output size would be < 0")
     return N, Ci, H, W, cog, kH, kW, sH, sW, pH, pW, dH, dW, int(OH), int(OW)
 
 
@@ -487,7 +488,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=(0, 0), dilation=(1, 1), cei
     order with maxval = -inf and maxindex = first in-bounds position, updating
     when (val > maxval) or isnan(val): ties keep the first, a NaN wins (the
     last NaN of the window), an all -inf window yields -inf at its first
-    position.  indices (int64) are ih*W + iw within the input plane.
+    position.  indices (int64) are ih*W + iw within the input plane.  A window
+    with no in-bounds position yields -inf and index -1 (cnnpy's rule: PyTorch
+    reports a position outside the plane there).
     stride=None means stride = kernel_size.
     """
     x = _f64(x)
@@ -504,8 +507,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=(0, 0), dilation=(1, 1), cei
             w0 = ow * sW - pW
             cols = [w0 + j * dW for j in range(kW) if 0 <= w0 + j * dW < W]
             maxval = np.full((N, C), -np.inf)
-            maxidx = np.full((N, C), _first_nonneg(h0, dH) * W + _first_nonneg(w0, dW),
-                             dtype=np.int64)
+            first = _first_nonneg(h0, dH) * W + _first_nonneg(w0, dW) if rows and cols else -1
+            maxidx = np.full((N, C), first, dtype=np.int64)
             for ih in rows:
                 for iw in cols:
                     val = x[:, :, ih, iw]
@@ -518,7 +521,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=(0, 0), dilation=(1, 1), cei
 
 
 def _scatter_add_plane(grad_y, x_shape, indices):
-    """grad_x.flat_in_plane[indices] += grad_y (per (n, c) plane)."""
+    """grad_x.flat_in_plane[indices] += grad_y (per (n, c) plane); index -1 adds nothing."""
     x_shape = tuple(int(s) for s in x_shape)
     N, C = x_shape[:2]
     plane = int(np.prod(x_shape[2:]))
@@ -527,7 +530,8 @@ def _scatter_add_plane(grad_y, x_shape, indices):
     gx = np.zeros((N, C, plane))
     for n in range(N):
         for c in range(C):
-            np.add.at(gx[n, c], ind[n, c], gy[n, c])
+            keep = ind[n, c] >= 0
+            np.add.at(gx[n, c], ind[n, c][keep], gy[n, c][keep])
     return gx.reshape(x_shape)
 
 
@@ -714,28 +718,31 @@ def adaptive_max_pool2d_backward(grad_y, x_shape, indices):
 def max_unpool2d(x, indices, output_size):
     """F.max_unpool2d: y (N, C, OH, OW) is zero except y[n,c].flat[indices[n,c,...]] = x[n,c,...].
     ``output_size`` is (OH, OW) (a 4-tuple (N, C, OH, OW) is also accepted).
-    With duplicate indices the last one written wins."""
+    With duplicate indices the last one written wins; index -1 puts its value nowhere."""
     x = _f64(x)
     N, C = x.shape[:2]
     OH, OW = (int(s) for s in tuple(output_size)[-2:])
     ind = np.asarray(indices, dtype=np.int64).reshape(N, C, -1)
-    if ind.size and (ind.min() < 0 or ind.max() >= OH * OW):
+    if ind.size and (ind.min() < -1 or ind.max() >= OH * OW):
         raise ValueError("max_unpool2d: index out of range")
     xf = x.reshape(N, C, -1)
     y = np.zeros((N, C, OH * OW))
     for n in range(N):
         for c in range(C):
-            y[n, c, ind[n, c]] = xf[n, c]
+            keep = ind[n, c] >= 0
+            y[n, c, ind[n, c][keep]] = xf[n, c][keep]
     return y.reshape(N, C, OH, OW)
 
 
 def max_unpool2d_backward(grad_y, indices):
-    """Gradient of max_unpool2d (a gather): grad_x[n,c,...] = grad_y[n,c].flat[indices[n,c,...]]."""
+    """Gradient of max_unpool2d (a gather): grad_x[n,c,...] = grad_y[n,c].flat[indices[n,c,...]],
+    0 where an index is -1."""
     gy = _f64(grad_y)
     ind = np.asarray(indices, dtype=np.int64)
     N, C = gy.shape[:2]
-    g = np.take_along_axis(gy.reshape(N, C, -1), ind.reshape(N, C, -1), axis=2)
-    return g.reshape(ind.shape)
+    flat = ind.reshape(N, C, -1)
+    g = np.take_along_axis(gy.reshape(N, C, -1), np.maximum(flat, 0), axis=2)
+    return np.where(flat >= 0, g, 0.0).reshape(ind.shape)
 
 
 # --------------------------------------------------------------------------

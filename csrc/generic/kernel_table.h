@@ -12,6 +12,13 @@ void (*K(conv_backward_weight))(const conv_geom *g, cnn_algo algo, const real *d
                                 real *dw, real *scratch);
 void (*K(bias_backward))(int64_t N, int64_t C, int64_t P, const real *dy, real *db);
 
+/* transpose convolution (generic/conv_transpose_phase.h), run from a plan that
+ * convt_plan_make made for this table and convt_plan_bind gave its scratch (conv_transpose_plan.h):
+ * forward y = conv_transpose(x, w) + b (y overwritten); backward dx, dw, db += (any NULL). */
+void (*K(convt_forward))(const convt_plan *pl, const real *x, const real *w, const real *b, real *y);
+void (*K(convt_backward))(const convt_plan *pl, const real *dy, const real *x, const real *w,
+                          real *dx, real *dw, real *db);
+
 /* dense (generic/linear.h); work holds `threads` slices of gemm_workspace_len() elements */
 void (*K(linear_forward))(int64_t batch, int64_t in, int64_t out, const real *x, const real *w,
                           const real *b, real *y, real *work, int threads);
@@ -21,9 +28,22 @@ void (*K(gemm))(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const
                 int64_t lda, const real *B, int64_t ldb, int accumulate, real *C, int64_t ldc,
                 real *work);
 
-/* pooling (generic/pool.h) */
+/* pooling (generic/pool.h); no kernel needs scratch. maxpool_forward's idx: the flat position
+ * ih*W + iw of each maximum, -1 for a window that holds no input element. The compact path, for
+ * callers that need no flat indices (the network engine): maxpool_forward_arg writes the tap number
+ * th*kernel_w + tw of each maximum in its window as a uint8 (255: no element; requires
+ * kernel_h*kernel_w <= 255), and maxpool_backward_arg forms dx from it as a gather, each element
+ * written once: with accumulate 0 dx is overwritten (no zero fill needed), else added to.
+ * avgpool_backward likewise. The *_ref kernels are the plain loops the fast ones are tested
+ * against (bitwise: the same terms in the same order). index_scatter/assign/gather skip index -1. */
 void (*K(maxpool_forward))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
                            real *y, int64_t *idx);
+void (*K(maxpool_forward_ref))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
+                               real *y, int64_t *idx);
+void (*K(maxpool_forward_arg))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
+                               real *y, uint8_t *arg);
+void (*K(maxpool_backward_arg))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *dy,
+                                const uint8_t *arg, real *dx, int accumulate);
 void (*K(index_scatter))(int64_t planes, int64_t out_len, int64_t in_len, const real *dy,
                          const int64_t *idx, real *dx);
 void (*K(index_assign))(int64_t planes, int64_t in_len, int64_t out_len, const real *x,
@@ -32,8 +52,12 @@ void (*K(index_gather))(int64_t planes, int64_t in_len, int64_t out_len, const r
                         const int64_t *idx, real *dx);
 void (*K(avgpool_forward))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
                            real *y);
+void (*K(avgpool_forward_ref))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
+                               real *y);
 void (*K(avgpool_backward))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *dy,
-                            real *dx);
+                            real *dx, int accumulate);
+void (*K(avgpool_backward_ref))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *dy,
+                                real *dx);
 void (*K(adaptive_avg_forward))(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                 const real *x, real *y);
 void (*K(adaptive_avg_backward))(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,

@@ -273,7 +273,7 @@ static void R(backward_op)(cnn_net *net, net_plan *p, net_op *op, const uint8_t 
         break;
     case OP_AVGPOOL:
         R(zero)(dx, n_in);
-        tab->T(avgpool_backward)(&op->pd, op->OH, op->OW, dy, dx);
+        tab->T(avgpool_backward)(&op->pd, op->OH, op->OW, dy, dx, 1);
         break;
     case OP_ADAPTIVE_AVG:
         R(zero)(dx, n_in);

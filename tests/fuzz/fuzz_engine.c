@@ -11,7 +11,10 @@
  *     change its sign or payload: IEEE 754 leaves it to the order of the operands);
  *   - with small-integer values (every sum exact) the fast convolution kernels (direct, GEMM,
  *     on any instruction set) equal the reference kernel, and linear layers a naive product;
- *   - max-pooling indices point inside the input plane, at the value returned;
+ *   - max-pooling indices point inside the input plane, at the value returned, or are -1 exactly
+ *     where the window holds no input element; the fast pooling kernels (through the kernel table
+ *     of csrc/internal.h) equal their reference loops, and the compact uint8 argmax path the
+ *     flat-index one;
  *   - padding's backward is its adjoint: <pad(x), g> == <x, pad_backward(g)>;
  *   - the size helpers agree with the formulas computed in 128-bit arithmetic;
  *   - an index outside its range is CNN_EINDEX exactly when one is there.
@@ -28,6 +31,7 @@
 #include <string.h>
 
 #include "cnn.h"
+#include "internal.h" /* the kernel table: the pooling kernels against their reference loops */
 
 #define MAX_ELEMS 4096          /* elements of any one array that the harness allocates */
 #define MAX_EXTENT 4096         /* padded / dilated extent along one axis for a real run */
@@ -456,19 +460,99 @@ static cnn_status call_pool(void *p)
 }
 
 /* Max pooling's promise: each index is inside the plane, at the value returned (or the value is
- * -inf: a dilated window that misses the input). */
+ * -inf: a window of only -inf); -1 exactly where the window holds no input element (d: plain
+ * pooling; NULL for adaptive pooling, whose windows are never empty). */
 static void check_argmax(const arr *x, const arr *y, const arr *idx, int64_t planes, int64_t in_len,
-                         int64_t out_len)
+                         int64_t out_len, const cnn_pool2d_desc *d, int64_t ow_count)
 {
     const int64_t *ix = idx->p;
     for (int64_t p = 0; p < planes; p++)
         for (int64_t i = 0; i < out_len; i++) {
             const int64_t k = ix[p * out_len + i];
-            FUZZ_CHECK(k >= 0 && k < in_len, "a max-pooling index points outside the input");
+            int empty = 0;
+            if (d) { /* does some tap of output i's window land inside the input? */
+                const int64_t h0 = i / ow_count * d->stride_h - d->pad_h, w0 = i % ow_count * d->stride_w - d->pad_w;
+                int rows = 0, cols = 0;
+                for (int64_t t = 0; t < d->kernel_h; t++) rows |= h0 + t * d->dilation_h >= 0 && h0 + t * d->dilation_h < d->in_h;
+                for (int64_t t = 0; t < d->kernel_w; t++) cols |= w0 + t * d->dilation_w >= 0 && w0 + t * d->dilation_w < d->in_w;
+                empty = !rows || !cols;
+            }
             const double v = get(y, p * out_len + i);
+            if (empty) {
+                FUZZ_CHECK(k == -1 && v == -INFINITY, "a window without input did not give -inf and index -1");
+                continue;
+            }
+            FUZZ_CHECK(k >= 0 && k < in_len, "a max-pooling index points outside the input");
             FUZZ_CHECK(same_value(v, get(x, p * in_len + k)) || v == -INFINITY,
                        "a max-pooling index does not point at the maximum");
         }
+}
+
+/* The fast pooling kernels against the reference loops, bitwise, on the active instruction set:
+ * max (flat indices and the compact argmax, whose backward must equal the index scatter) and,
+ * with exact sums, average forward and backward (added to dx, and overwriting it). */
+static void compare_pool_kernels(const cnn_pool2d_desc *d0, cnn_dtype dt, const arr *x, const arr *dy,
+                                 const arr *dx, int64_t oh, int64_t ow, int exact)
+{
+    const cnn_kernel_table *k = cnn_kernels();
+    cnn_pool2d_desc d = *d0;
+    if (d.kernel_h == 1) d.dilation_h = 1; /* as the entry points do */
+    if (d.kernel_w == 1) d.dilation_w = 1;
+    const int64_t ny = d.planes * oh * ow, nx = d.planes * d.in_h * d.in_w;
+    const size_t es = dt == CNN_FLOAT32 ? sizeof(float) : sizeof(double);
+    arr y1 = arr_new(ny, es), y2 = arr_new(ny, es), i1 = arr_new(ny, 8), i2 = arr_new(ny, 8);
+    arr a = arr_new(ny, 1), g1 = arr_copy(dx), g2 = arr_copy(dx);
+    const int f32 = dt == CNN_FLOAT32;
+    if (f32) {
+        k->maxpool_forward_f32(&d, oh, ow, x->p, y1.p, i1.p);
+        k->maxpool_forward_ref_f32(&d, oh, ow, x->p, y2.p, i2.p);
+    } else {
+        k->maxpool_forward_f64(&d, oh, ow, x->p, y1.p, i1.p);
+        k->maxpool_forward_ref_f64(&d, oh, ow, x->p, y2.p, i2.p);
+    }
+    FUZZ_CHECK(memcmp(y1.p, y2.p, (size_t)ny * es) == 0, "fast max pooling differs from the reference loops");
+    FUZZ_CHECK(memcmp(i1.p, i2.p, (size_t)ny * 8) == 0, "fast max-pooling indices differ from the reference loops");
+    if (d.kernel_h * d.kernel_w <= 255) {
+        if (f32) k->maxpool_forward_arg_f32(&d, oh, ow, x->p, y2.p, a.p);
+        else k->maxpool_forward_arg_f64(&d, oh, ow, x->p, y2.p, a.p);
+        FUZZ_CHECK(memcmp(y1.p, y2.p, (size_t)ny * es) == 0, "the compact max pooling differs");
+        if (f32) {
+            k->maxpool_backward_arg_f32(&d, oh, ow, dy->p, a.p, g1.p, 1);
+            k->index_scatter_f32(d.planes, oh * ow, d.in_h * d.in_w, dy->p, i1.p, g2.p);
+        } else {
+            k->maxpool_backward_arg_f64(&d, oh, ow, dy->p, a.p, g1.p, 1);
+            k->index_scatter_f64(d.planes, oh * ow, d.in_h * d.in_w, dy->p, i1.p, g2.p);
+        }
+        for (int64_t i = 0; i < nx; i++)
+            FUZZ_CHECK(same_value(get(&g1, i), get(&g2, i)), "the compact max-pooling backward differs from the scatter");
+    }
+    if (exact && d.dilation_h == 1 && d.dilation_w == 1) {
+        if (f32) {
+            k->avgpool_forward_f32(&d, oh, ow, x->p, y1.p);
+            k->avgpool_forward_ref_f32(&d, oh, ow, x->p, y2.p);
+        } else {
+            k->avgpool_forward_f64(&d, oh, ow, x->p, y1.p);
+            k->avgpool_forward_ref_f64(&d, oh, ow, x->p, y2.p);
+        }
+        for (int64_t i = 0; i < ny; i++)
+            FUZZ_CHECK(same_value(get(&y1, i), get(&y2, i)), "fast average pooling differs from the reference loops");
+        for (int accumulate = 0; accumulate <= 1; accumulate++) {
+            memcpy(g1.p, dx->p, (size_t)nx * es);
+            memcpy(g2.p, dx->p, (size_t)nx * es);
+            if (!accumulate) memset(g2.p, 0, (size_t)nx * es);
+            if (f32) {
+                k->avgpool_backward_f32(&d, oh, ow, dy->p, g1.p, accumulate);
+                k->avgpool_backward_ref_f32(&d, oh, ow, dy->p, g2.p);
+            } else {
+                k->avgpool_backward_f64(&d, oh, ow, dy->p, g1.p, accumulate);
+                k->avgpool_backward_ref_f64(&d, oh, ow, dy->p, g2.p);
+            }
+            for (int64_t i = 0; i < nx; i++)
+                FUZZ_CHECK(same_value(get(&g1, i), get(&g2, i)), "fast average-pooling backward differs from the reference loops");
+        }
+    }
+    arr *all[] = {&y1, &y2, &i1, &i2, &a, &g1, &g2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) arr_free(all[i]);
 }
 
 static void fuzz_pool(reader *r, int adaptive)
@@ -523,15 +607,16 @@ static void fuzz_pool(reader *r, int adaptive)
         run_checked(call_pool, &c, bwd, 1, ch.threads);
         c.kind = 6;
         st = run_checked(call_pool, &c, fwd, 2, ch.threads);
-        if (st == CNN_OK && run) check_argmax(&x, &y, &idx, d.planes, d.in_h * d.in_w, oh * ow);
+        if (st == CNN_OK && run) check_argmax(&x, &y, &idx, d.planes, d.in_h * d.in_w, oh * ow, NULL, ow);
     } else {
         c.kind = 0;
         cnn_status st = run_checked(call_pool, &c, fwd, 2, ch.threads);
         if (shape != CNN_OK) FUZZ_CHECK(st == shape, "max_pool forward and output_shape disagree");
         if (st == CNN_OK && run) {
-            check_argmax(&x, &y, &idx, d.planes, d.in_h * d.in_w, oh * ow);
+            check_argmax(&x, &y, &idx, d.planes, d.in_h * d.in_w, oh * ow, &d, ow);
+            if (d.planes > 0) compare_pool_kernels(&d, ch.dt, &x, &dy, &dx, oh, ow, exact);
             if ((ch.flags & 8) && ny > 0) /* corrupt one index: the backward must refuse it */
-                ((int64_t *)idx.p)[take_byte(r) % ny] = (ch.flags & 16) ? -1 : d.in_h * d.in_w;
+                ((int64_t *)idx.p)[take_byte(r) % ny] = (ch.flags & 16) ? -2 : d.in_h * d.in_w;
         }
         c.kind = 1;
         st = run_checked(call_pool, &c, bwd, 1, ch.threads);
@@ -586,7 +671,7 @@ static void fuzz_unpool(reader *r)
     arr idx = arr_new(nx, sizeof(int64_t));
     for (int64_t i = 0; i < nx; i++) {
         int64_t v = take_int(r, 0, run ? oh * ow - 1 : 0);
-        if (run && (v < 0 || v >= oh * ow)) bad = 1;
+        if (run && (v < -1 || v >= oh * ow)) bad = 1; /* -1: no position, skipped */
         ((int64_t *)idx.p)[i] = v;
     }
     /* valid but too large: no planes (the engine reads planes*in_len indices) */
@@ -1072,7 +1157,8 @@ static void fuzz_sizes(reader *r)
         const __int128 span = (__int128)dl * (k - 1) + 1, full = (__int128)(a - 1) * s + span + q;
         if (span > BIG || full > BIG || (__int128)(a - 1) * s > BIG)
             FUZZ_CHECK(st == CNN_EOVERFLOW, "conv_transpose_out_len missed an overflow");
-        else if (full - 2 * (__int128)p < 1) FUZZ_CHECK(st == CNN_ESHAPE, "conv_transpose_out_len missed an empty output");
+        else if (full - 2 * (__int128)p < 0) /* 0 is an empty output, valid */
+            FUZZ_CHECK(st == CNN_ESHAPE, "conv_transpose_out_len missed a crop past the whole output");
         else FUZZ_CHECK(st == CNN_OK && out == (int64_t)(full - 2 * (__int128)p), "conv_transpose_out_len is wrong");
     }
 

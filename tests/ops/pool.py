@@ -369,10 +369,9 @@ def ref_max_run(case):
         y_ref, idx_ref = ref.max_pool2d(x, k, s, p, d, cm)
         assert y.dtype == dtype and idx.dtype == np.int64
         assert_close(y, y_ref, dtype)
-        if n:  # the reference's index of a window missing the input is PyTorch's; ours is clamped inside
-            inside = np.isfinite(y_ref)
-            assert np.array_equal(idx[inside], idx_ref[inside])
-            assert idx.min() >= 0 and idx.max() < h * w
+        if n:  # a window with no input element has index -1; every other index is inside
+            np.testing.assert_array_equal(idx, idx_ref)
+            assert idx.min() >= -1 and idx.max() < h * w
         gy = rng.standard_normal(y.shape).astype(dtype)
         gx = F.max_pool2d_backward(gy, x, k, s, p, d, cm)
         assert gx.shape == x.shape and gx.dtype == dtype
@@ -850,9 +849,9 @@ ERRORS = [
          ValueError, r"spatial size 0x5 of the input must be non-zero"),
     # max_unpool
     case("max_unpool2d-index-too-big", lambda: F.max_unpool2d(ones(1, 2, 2, 2), IDX(16), 2),
-         ValueError, r"max_unpool2d: indices must lie in \[0, 16\) \(positions in a plane\), got 16$"),
-    case("max_unpool2d-index-negative", lambda: F.max_unpool2d(ones(1, 2, 2, 2), IDX(-1), 2),
-         ValueError, r"max_unpool2d: indices must lie in \[0, 16\) \(positions in a plane\), got -1$"),
+         ValueError, r"max_unpool2d: indices must lie in \[0, 16\) \(positions in a plane\) or be -1, got 16$"),
+    case("max_unpool2d-index-negative", lambda: F.max_unpool2d(ones(1, 2, 2, 2), IDX(-2), 2),
+         ValueError, r"max_unpool2d: indices must lie in \[0, 16\) \(positions in a plane\) or be -1, got -2$"),
     case("max_unpool2d-index-beyond-int64",
          lambda: F.max_unpool2d(ones(1, 2, 2, 2), IDX(2 ** 63, dtype=np.uint64), 2), ValueError,
          r"max_unpool2d: indices must lie in \[0, 16\)"),
@@ -861,9 +860,9 @@ ERRORS = [
          rf"max_unpool2d: indices must lie in \[0, 16\) .*got {2 ** 63}$"),
     case("max_unpool2d-index-vs-output_size",
          lambda: F.max_unpool2d(ones(1, 2, 2, 2), IDX(3), 2, output_size=(1, 1)), ValueError,
-         r"max_unpool2d: indices must lie in \[0, 1\) \(positions in a plane\), got 3$"),
+         r"max_unpool2d: indices must lie in \[0, 1\) \(positions in a plane\) or be -1, got 3$"),
     case("max_unpool1d-index-too-big", lambda: F.max_unpool1d(ones(1, 2, 2), IDX(4, (1, 2, 2)), 2),
-         ValueError, r"max_unpool1d: indices must lie in \[0, 4\) \(positions in a plane\), got 4$"),
+         ValueError, r"max_unpool1d: indices must lie in \[0, 4\) \(positions in a plane\) or be -1, got 4$"),
     case("max_unpool2d-indices-float",
          lambda: F.max_unpool2d(ones(1, 2, 2, 2), IDX(0, dtype=np.float64), 2), TypeError,
          r"max_unpool2d: indices must be an integer array, got dtype float64"),
@@ -910,14 +909,14 @@ ERRORS = [
          r"shape \(1, 2, 2, 2\)$"),
     case("max_pool2d_backward-indices-out-of-range",
          lambda: F.max_pool2d_backward(ones(1, 2, 2, 2), X4(), 2, indices=IDX(99)), ValueError,
-         r"^max_pool2d_backward: indices must lie in \[0, 25\) \(positions in a plane\), got 99$"),
+         r"^max_pool2d_backward: indices must lie in \[0, 25\) \(positions in a plane\) or be -1, got 99$"),
     case("adaptive_max_pool2d_backward-indices-out-of-range",
          lambda: F.adaptive_max_pool2d_backward(ones(1, 2, 2, 2), X4(), 2, indices=IDX(-1)),
          ValueError,
          r"^adaptive_max_pool2d_backward: indices must lie in \[0, 25\) \(positions in a plane\), got -1$"),
     case("max_unpool2d_backward-indices-out-of-range",
          lambda: F.max_unpool2d_backward(ones(1, 2, 4, 4), ones(1, 2, 2, 2), IDX(99), 2), ValueError,
-         r"^max_unpool2d_backward: indices must lie in \[0, 16\) \(positions in a plane\), got 99$"),
+         r"^max_unpool2d_backward: indices must lie in \[0, 16\) \(positions in a plane\) or be -1, got 99$"),
     case("max_pool2d_backward-indices-float",
          lambda: F.max_pool2d_backward(ones(1, 2, 2, 2), X4(), 2, indices=IDX(0.5, dtype=float)),
          TypeError, r"^max_pool2d_backward: indices must be an integer array, got dtype float64$"),

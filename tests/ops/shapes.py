@@ -56,7 +56,7 @@ ERRORS = [
          r"^conv_transpose_output_size: kernel_size must be an int or 2 values .*got \(3, 3, 3\)$"),
     case("conv_transpose_output_size-padding-removes-output",
          lambda: cnnpy.conv_transpose_output_size(5, 3, padding=4), ValueError,
-         r"conv_transpose_output_size: \(5 - 1\)\*1 \+ 3 - 2\*4 < 1: padding 4 removes the whole output"),
+         r"conv_transpose_output_size: \(5 - 1\)\*1 \+ 3 - 2\*4 < 0: padding 4 removes more than the whole output"),
     case("conv_transpose_output_size-output_padding-ge-stride",
          lambda: cnnpy.conv_transpose_output_size(5, 3, stride=2, output_padding=2), ValueError,
          r"output_padding must be smaller than stride \(2\) or dilation \(1\), got 2"),
