@@ -22,6 +22,8 @@ PAD_MODES = {
 
 REDUCTIONS = {"none": _cnn.REDUCE_NONE, "mean": _cnn.REDUCE_MEAN, "sum": _cnn.REDUCE_SUM}
 
+GELU_APPROXIMATIONS = {"none": _cnn.ACT_GELU, "tanh": _cnn.ACT_GELU_TANH}
+
 
 INT64_MAX = 2**63 - 1
 
@@ -127,6 +129,15 @@ def reduction(op: str, value) -> int:
     if value not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {value!r}")
     return REDUCTIONS[value]
+
+
+def gelu_approximate(op: str, value) -> int:
+    """The engine's activation kind of GELU's ``approximate`` ('none' or 'tanh', as PyTorch)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{op}: approximate must be 'none' or 'tanh', got {value!r}")
+    if value not in GELU_APPROXIMATIONS:
+        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {value!r}")
+    return GELU_APPROXIMATIONS[value]
 
 
 def as_float(op: str, name: str, value) -> float:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cnn
-from ._args import (as_array, as_float, as_int, as_tuple, cast, check_groups, check_numel, out_len,
-                    pad_mode, real_dtype, reduction)
+from ._args import (as_array, as_float, as_int, as_tuple, cast, check_groups, check_numel,
+                    gelu_approximate, out_len, pad_mode, real_dtype, reduction)
 from ._random import get_rng
 from .shapes import conv_padding
 
@@ -29,7 +29,8 @@ __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad", "interpolate",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "max_unpool1d", "max_unpool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "dropout2d",
+    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "dropout",
+    "dropout2d",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "correlation_loss",
 ]
@@ -1038,6 +1039,29 @@ def tanh(input):
 def tanh_backward(grad_output, input):
     """Gradient of tanh with respect to its input."""
     return _act_backward("tanh_backward", _cnn.ACT_TANH, grad_output, input)
+
+
+def gelu(input, approximate="none"):
+    """GELU, input * Phi(input) with Phi the standard normal CDF:
+    0.5 * input * (1 + erf(input / sqrt(2))); ``approximate="tanh"`` computes
+    0.5 * input * (1 + tanh(sqrt(2 / pi) * (input + 0.044715 * input**3))). float32 evaluates
+    these expressions in float32, as PyTorch does.
+
+    >>> import numpy as np
+    >>> gelu(np.array([-1., 0., 1.])).round(4).tolist()
+    [-0.1587, 0.0, 0.8413]
+    >>> gelu(np.array([1.]), approximate="tanh").round(4).tolist()
+    [0.8412]
+
+    PyTorch: ``torch.nn.functional.gelu``."""
+    return _act("gelu", gelu_approximate("gelu", approximate), input)
+
+
+def gelu_backward(grad_output, input, approximate="none"):
+    """Gradient of gelu with respect to its input: Phi(x) + x * phi(x) (phi the normal density),
+    or the derivative of the tanh form, each written as PyTorch writes it."""
+    op = "gelu_backward"
+    return _act_backward(op, gelu_approximate(op, approximate), grad_output, input)
 
 
 def _softmax_setup(op, input, dim):

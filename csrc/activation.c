@@ -1,4 +1,4 @@
-/* activation.c — elementwise activations (relu, leaky relu, sigmoid, tanh), softmax and
+/* activation.c — elementwise activations (relu, leaky relu, sigmoid, tanh, gelu), softmax and
  * log-softmax along an axis, and inverted dropout with a caller-drawn mask; forward and backward. */
 #include <math.h>
 
@@ -73,6 +73,29 @@ cnn_status cnn_tanh_forward(cnn_dtype dtype, int64_t n, const void *x, void *y)
 cnn_status cnn_tanh_backward(cnn_dtype dtype, int64_t n, const void *dy, const void *x, void *dx)
 {
     return act_backward(ACT_TANH, dtype, n, 0.0, dy, x, dx);
+}
+
+static cnn_status gelu_kind(cnn_gelu_approx approximate, enum act_kind *k)
+{
+    if (approximate != CNN_GELU_NONE && approximate != CNN_GELU_TANH) return CNN_EINVAL;
+    *k = approximate == CNN_GELU_TANH ? ACT_GELU_TANH : ACT_GELU;
+    return CNN_OK;
+}
+
+cnn_status cnn_gelu_forward(cnn_dtype dtype, int64_t n, cnn_gelu_approx approximate, const void *x,
+                            void *y)
+{
+    enum act_kind k;
+    const cnn_status st = gelu_kind(approximate, &k);
+    return st != CNN_OK ? st : act_forward(k, dtype, n, 0.0, x, y);
+}
+
+cnn_status cnn_gelu_backward(cnn_dtype dtype, int64_t n, cnn_gelu_approx approximate,
+                             const void *dy, const void *x, void *dx)
+{
+    enum act_kind k;
+    const cnn_status st = gelu_kind(approximate, &k);
+    return st != CNN_OK ? st : act_backward(k, dtype, n, 0.0, dy, x, dx);
 }
 
 /* ---- softmax ------------------------------------------------------------------------------------- */

@@ -333,7 +333,11 @@ cnn_status cnn_linear_backward(cnn_dtype dtype, int64_t batch, int64_t in, int64
  *   leaky_relu(x) = x > 0 ? x : slope*x  leaky_relu'(x) = x > 0 ? 1 : slope
  *   sigmoid(x) = 1 / (1 + exp(-x))      sigmoid' = s (1 - s)
  *   tanh                                tanh' = 1 - tanh^2
- * NaN propagates through every one of them. */
+ *   gelu(x) = x Phi(x) = x/2 (1 + erf(x / sqrt 2))    gelu' = Phi(x) + x exp(-x^2/2) / sqrt(2 pi)
+ *     approximate = CNN_GELU_TANH: x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
+ *     gelu' = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+ * NaN propagates through every one of them. gelu evaluates PyTorch's expressions in the order
+ * PyTorch does, so inf and overflow give what PyTorch gives (gelu(-inf) = -inf * 0 = NaN). */
 cnn_status cnn_relu_forward(cnn_dtype dtype, int64_t n, const void *x, void *y);
 cnn_status cnn_relu_backward(cnn_dtype dtype, int64_t n, const void *dy, const void *x, void *dx);
 cnn_status cnn_leaky_relu_forward(cnn_dtype dtype, int64_t n, double slope, const void *x, void *y);
@@ -343,6 +347,13 @@ cnn_status cnn_sigmoid_forward(cnn_dtype dtype, int64_t n, const void *x, void *
 cnn_status cnn_sigmoid_backward(cnn_dtype dtype, int64_t n, const void *dy, const void *x, void *dx);
 cnn_status cnn_tanh_forward(cnn_dtype dtype, int64_t n, const void *x, void *y);
 cnn_status cnn_tanh_backward(cnn_dtype dtype, int64_t n, const void *dy, const void *x, void *dx);
+
+/* GELU's `approximate` (PyTorch's "none" and "tanh"); any other value is CNN_EINVAL. */
+typedef enum { CNN_GELU_NONE = 0, CNN_GELU_TANH = 1 } cnn_gelu_approx;
+cnn_status cnn_gelu_forward(cnn_dtype dtype, int64_t n, cnn_gelu_approx approximate, const void *x,
+                            void *y);
+cnn_status cnn_gelu_backward(cnn_dtype dtype, int64_t n, cnn_gelu_approx approximate,
+                             const void *dy, const void *x, void *dx);
 
 /* Softmax along the middle axis of x viewed as (outer, n, inner). The backward functions take the
  * forward OUTPUT y (softmax or log-softmax) and accumulate into dx. */

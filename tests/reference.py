@@ -10,6 +10,8 @@ Layouts: 2-D ops take (N, C, H, W); 1-D ops take (N, C, L) and are computed by
 the 2-D version with H = 1.
 """
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -29,7 +31,7 @@ __all__ = [
     # dense / elementwise
     "linear", "linear_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
-    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "gelu", "gelu_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "dropout_apply", "dropout_apply_backward", "dropout_backward",
     # losses
@@ -816,6 +818,37 @@ def tanh_backward(grad_y, x):
     """grad_y * (1 - tanh(x)^2)."""
     t = np.tanh(_f64(x))
     return _f64(grad_y) * (1.0 - t * t)
+
+
+def _normal_cdf(x):
+    """Phi(x) = erfc(-x / sqrt 2) / 2 (erfc keeps the small values of x << 0 exact)."""
+    return 0.5 * np.vectorize(math.erfc, otypes=[np.float64])(-_f64(x) / math.sqrt(2.0))
+
+
+def _gelu_tanh_u(x):
+    """GELU's tanh form: u(x) = sqrt(2/pi) (x + 0.044715 x^3) and u'(x)."""
+    c = math.sqrt(2.0 / math.pi)
+    return c * (x + 0.044715 * x ** 3), c * (1.0 + 3 * 0.044715 * x ** 2)
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x), Phi the standard normal CDF; approximate="tanh": x/2 (1 + tanh(u(x)))."""
+    x = _f64(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(_gelu_tanh_u(x)[0]))
+    return x * _normal_cdf(x)
+
+
+def gelu_backward(grad_y, x, approximate="none"):
+    """grad_y * (Phi(x) + x phi(x)), phi the normal density; approximate="tanh": the product rule
+    on x/2 (1 + tanh(u(x)))."""
+    x = _f64(x)
+    if approximate == "tanh":
+        u, du = _gelu_tanh_u(x)
+        t = np.tanh(u)
+        return _f64(grad_y) * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+    phi = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return _f64(grad_y) * (_normal_cdf(x) + x * phi)
 
 
 def softmax(x, dim):

@@ -1,7 +1,9 @@
 """linear, activations, softmax/log_softmax and dropout beyond their tables (tests/ops/linear.py,
 activation.py, softmax.py, dropout.py): NaN through every activation, the float32 sigmoid and tanh
-within a few ulp everywhere, dropout's seeds and modes, and a property test against the float64
-reference."""
+within a few ulp everywhere, float32 gelu as its float32 formula everywhere, dropout's seeds and
+modes, and a property test against the float64 reference."""
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -9,7 +11,7 @@ from hypothesis import given, strategies as st
 import cnnpy
 import cnnpy.functional as F
 import reference as ref
-from helpers import assert_close, rng_for
+from helpers import assert_close, rng_for, torch
 from ops.activation import OPS as ACTIVATIONS
 
 
@@ -60,6 +62,48 @@ def test_float32_sigmoid_and_tanh_are_within_a_few_ulp_everywhere(isa):
             np.testing.assert_allclose(dx[finite], dwant[finite], rtol=1e-6, atol=2.0 ** -23)
     finally:
         cnnpy.set_isa(before)
+
+
+@functools.lru_cache(maxsize=None)
+def _gelu_f64(approximate):
+    """The float64 reference gelu and its derivative at _every_binade_f32() (computed once)."""
+    x64 = _every_binade_f32().astype(np.float64)
+    with np.errstate(all="ignore"):  # inf * 0 at +-inf
+        return ref.gelu(x64, approximate), ref.gelu_backward(np.ones_like(x64), x64, approximate)
+
+
+@pytest.mark.parametrize("isa", cnnpy.available_isas())
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_float32_gelu_is_its_formula_rounded_to_float32_everywhere(isa, approximate):
+    """float32 gelu evaluates PyTorch's expressions in float32 with a call-free erf (exact form)
+    or tanh: over every binade, on every instruction set, forward and backward stay within the
+    rounding of those expressions, eps * (|x| + |y|) and 2 eps * (1 + |x|) (1 + erf(x / sqrt 2)
+    cancels for x << 0, so the error scales with |x|, not |y|, as in PyTorch); inf, -inf and NaN
+    give the float64 formula's inf, NaN, NaN; the backward is NaN exactly where PyTorch's
+    float32 backward is (tanh form: where x^2 overflows)."""
+    x = _every_binade_f32()
+    x64 = x.astype(np.float64)
+    want, dwant = _gelu_f64(approximate)
+    eps = float(np.finfo(np.float32).eps)
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    finite = np.isfinite(x)
+    before = cnnpy.get_isa()
+    try:
+        cnnpy.set_isa(isa)
+        got = F.gelu(x, approximate).astype(np.float64)
+        err = np.abs(got[finite] - want[finite])
+        assert (err <= eps * (np.abs(x64) + np.abs(want))[finite] + tiny).all(), err.max()
+        np.testing.assert_array_equal(got[~finite], [np.inf, np.nan, np.nan])  # inf, -inf, NaN
+        dx = F.gelu_backward(np.ones_like(x), x, approximate).astype(np.float64)
+        moderate = np.abs(x64) < 1e18
+        err = np.abs(dx[moderate] - dwant[moderate])
+        assert (err <= 2 * eps * (1 + np.abs(x64[moderate]))).all(), err.max()
+    finally:
+        cnnpy.set_isa(before)
+    if torch is not None:
+        xt = torch.from_numpy(x).requires_grad_()
+        torch.nn.functional.gelu(xt, approximate=approximate).backward(torch.ones_like(xt))
+        np.testing.assert_array_equal(np.isnan(dx), np.isnan(xt.grad.numpy()))
 
 
 def test_dropout():

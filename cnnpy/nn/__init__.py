@@ -8,7 +8,7 @@
 """
 from . import init
 from .layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d,
-                     ConvTranspose1d, ConvTranspose2d, Dropout, Dropout2d, Flatten, Identity,
+                     ConvTranspose1d, ConvTranspose2d, Dropout, Dropout2d, Flatten, GELU, Identity,
                      LeakyReLU, Linear, MaxPool1d, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
                      TiedConvTranspose2d, TiedLinear, Unflatten)
 from .loss import (BCELoss, BCEWithLogitsLoss, CorrelationLoss, CrossEntropyLoss, L1Loss, Loss,
@@ -20,6 +20,6 @@ __all__ = [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "TiedConvTranspose2d",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "Linear", "TiedLinear", "Flatten", "Unflatten", "Identity",
-    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Dropout2d",
     "Loss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "CorrelationLoss",
 ]

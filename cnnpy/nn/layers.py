@@ -19,14 +19,14 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._args import as_float, as_int, as_tuple, check_groups, pad_mode
+from .._args import as_float, as_int, as_tuple, check_groups, gelu_approximate, pad_mode
 from . import init
 from .module import Module, Parameter
 
 __all__ = [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
     "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Flatten",
-    "Unflatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout2d",
+    "Unflatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Dropout2d",
     "Identity", "TiedLinear", "TiedConvTranspose2d",
 ]
 
@@ -762,6 +762,33 @@ class Tanh(_Cached):
 
     def backward(self, grad_output):
         return F.tanh_backward(grad_output, self._saved_values()["x"])
+
+
+class GELU(_Cached):
+    """x * Phi(x), Phi the standard normal CDF; ``approximate="tanh"`` takes the tanh form (see
+    ``cnnpy.functional.gelu``). An unknown ``approximate`` is refused here, when the layer is built.
+
+    >>> import numpy as np
+    >>> from cnnpy import nn
+    >>> nn.GELU()(np.array([0., 1.])).round(4).tolist()
+    [0.0, 0.8413]
+
+    PyTorch: ``torch.nn.GELU``."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        gelu_approximate("GELU", approximate)
+        self.approximate = approximate
+
+    def forward(self, x):
+        self._cache(x=x)
+        return F.gelu(x, self.approximate)
+
+    def backward(self, grad_output):
+        return F.gelu_backward(grad_output, self._saved_values()["x"], self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
 
 
 class Softmax(_Cached):

@@ -14,6 +14,8 @@ static cnn_status act_forward(long long kind, cnn_dtype dt, int64_t n, double sl
     case ACT_LEAKY_RELU: return cnn_leaky_relu_forward(dt, n, slope, x, y);
     case ACT_SIGMOID: return cnn_sigmoid_forward(dt, n, x, y);
     case ACT_TANH: return cnn_tanh_forward(dt, n, x, y);
+    case ACT_GELU: return cnn_gelu_forward(dt, n, CNN_GELU_NONE, x, y);
+    case ACT_GELU_TANH: return cnn_gelu_forward(dt, n, CNN_GELU_TANH, x, y);
     }
     return CNN_EINVAL;
 }
@@ -26,6 +28,8 @@ static cnn_status act_backward(long long kind, cnn_dtype dt, int64_t n, double s
     case ACT_LEAKY_RELU: return cnn_leaky_relu_backward(dt, n, slope, dy, x, dx);
     case ACT_SIGMOID: return cnn_sigmoid_backward(dt, n, dy, x, dx);
     case ACT_TANH: return cnn_tanh_backward(dt, n, dy, x, dx);
+    case ACT_GELU: return cnn_gelu_backward(dt, n, CNN_GELU_NONE, dy, x, dx);
+    case ACT_GELU_TANH: return cnn_gelu_backward(dt, n, CNN_GELU_TANH, dy, x, dx);
     }
     return CNN_EINVAL;
 }

@@ -122,6 +122,8 @@ static int module_exec(PyObject *m)
         PyModule_AddIntConstant(m, "ACT_LEAKY_RELU", ACT_LEAKY_RELU) ||
         PyModule_AddIntConstant(m, "ACT_SIGMOID", ACT_SIGMOID) ||
         PyModule_AddIntConstant(m, "ACT_TANH", ACT_TANH) ||
+        PyModule_AddIntConstant(m, "ACT_GELU", ACT_GELU) ||
+        PyModule_AddIntConstant(m, "ACT_GELU_TANH", ACT_GELU_TANH) ||
         PyModule_AddIntConstant(m, "LOSS_MSE", LOSS_MSE) ||
         PyModule_AddIntConstant(m, "LOSS_L1", LOSS_L1) ||
         PyModule_AddIntConstant(m, "LOSS_BCE", LOSS_BCE) ||

@@ -1,4 +1,5 @@
-"""Elementwise activations (csrc/activation.c): relu, leaky_relu, sigmoid, tanh and their layers.
+"""Elementwise activations (csrc/activation.c): relu, leaky_relu, sigmoid, tanh, gelu and their
+layers.
 
 One ``Activation`` entry per op is the whole unit: from its name, its argument variants and its
 layer class it derives every suite's cases — PyTorch (``torch.nn.functional.<name>``, the layer
@@ -15,7 +16,8 @@ import reference as ref
 from cnnpy import nn
 from helpers import assert_close, away_from_zero, rng_for, torch
 
-from .common import LAYOUT_X2, case, check, empty, from_numpy, gradcheck, ones, ref_close, tt
+from .common import (LAYOUT_X2, case, check, empty, from_numpy, grad_for, gradcheck, ones, ref_close,
+                     tt)
 
 
 def act_input(dtype, rng, shape=(3, 4, 5), spread=3.0):
@@ -38,13 +40,17 @@ def ref_input(rng):
 class Activation:
     """y = F.<name>(x, **kwargs) elementwise, with F.<name>_backward(grad_output, x, **kwargs).
 
-    ``variants`` are the keyword arguments tested (each suite runs every variant; the one-per-op
-    checks — bad input, layouts, empty batch, engine calls — the first). ``layer`` is the nn
+    ``variants`` are the keyword arguments tested (each suite runs every variant, and so do the
+    engine calls; the one-per-op checks — bad input, layouts, empty batch — the first). ``layer`` is the nn
     class (constructed with the same keywords); ``kink`` says the derivative jumps at 0, so the
-    layers' finite differences keep away from it."""
+    layers' finite differences keep away from it. ``f32_bound = (forward, backward)``: float32 is
+    also checked against PyTorch computing in float32 (the same expressions in the same
+    precision), within forward * eps * (|x| + |y|) and backward * eps * |grad_output| * (1 + |x|),
+    eps the float32 epsilon."""
 
-    def __init__(self, name, variants=({},), layer=None, kink=False):
+    def __init__(self, name, variants=({},), layer=None, kink=False, f32_bound=None):
         self.name, self.variants, self.layer, self.kink = name, [dict(v) for v in variants], layer, kink
+        self.f32_bound = f32_bound
 
     def _id(self, kw):
         return self.name + "".join(f"-{k}={v}" for k, v in kw.items())
@@ -63,8 +69,25 @@ class Activation:
     def torch_cases(self):
         def run(kw, dtype):
             rng = rng_for("act", self.name, *([kw] if kw else []), dtype)
-            check(self.name, [act_input(dtype, rng)], kw, self.torch_fn(kw), dtype, rng)
+            x = act_input(dtype, rng)
+            check(self.name, [x], kw, self.torch_fn(kw), dtype, rng)
+            if self.f32_bound and dtype == np.float32:
+                self.check_torch_float32(x, kw, rng)
         return [pytest.param(lambda dtype, kw=kw: run(kw, dtype), id=self._id(kw)) for kw in self.variants]
+
+    def check_torch_float32(self, x, kw, rng):
+        eps = float(np.finfo(np.float32).eps)
+        fwd, bwd = self.f32_bound
+        xt = torch.from_numpy(x.copy()).requires_grad_()
+        yt = self.torch_fn(kw)(xt)
+        y, ax = self.fn(x, **kw).astype(np.float64), np.abs(x.astype(np.float64))
+        err = np.abs(y - yt.detach().numpy())
+        assert (err <= fwd * eps * (ax + np.abs(y))).all(), f"{self._id(kw)} float32 forward: {err.max()}"
+        g = grad_for(x.shape, np.float32, rng)
+        yt.backward(torch.from_numpy(g))
+        err = np.abs(self.backward(g, x, **kw).astype(np.float64) - xt.grad.numpy())
+        bound = bwd * eps * np.abs(g) * (1 + ax)
+        assert (err <= bound).all(), f"{self._id(kw)} float32 backward: {err.max()}"
 
     def reference_cases(self):
         def run(kw, dtype):
@@ -146,8 +169,7 @@ class Activation:
                 for kw in self.variants]
 
     def engine_calls(self, a):
-        kw = self.variants[0]
-        return [self.fn(a, **kw), self.backward(a, a, **kw)]
+        return [r for kw in self.variants for r in (self.fn(a, **kw), self.backward(a, a, **kw))]
 
 
 OPS = [
@@ -157,6 +179,7 @@ OPS = [
                               {"negative_slope": 1.5}], layer=nn.LeakyReLU, kink=True),
     Activation("sigmoid", layer=nn.Sigmoid),
     Activation("tanh", layer=nn.Tanh),
+    Activation("gelu", [{}, {"approximate": "tanh"}], layer=nn.GELU, f32_bound=(2, 3)),
 ]
 
 
@@ -171,6 +194,14 @@ GRADCHECK = _all("gradcheck_cases")
 ERRORS = _all("error_cases") + [
     case("leaky_relu-slope-str", lambda: F.leaky_relu(ones(3), "x"), TypeError,
          r"leaky_relu: negative_slope must be a real number, got 'x'"),
+    case("gelu-approximate-str", lambda: F.gelu(ones(3), approximate="exact"), ValueError,
+         r"^gelu: approximate must be 'none' or 'tanh', got 'exact'$"),
+    case("gelu-approximate-None", lambda: F.gelu(ones(3), approximate=None), TypeError,
+         r"^gelu: approximate must be 'none' or 'tanh', got None$"),
+    case("gelu_backward-approximate-str", lambda: F.gelu_backward(ones(3), ones(3), "Tanh"),
+         ValueError, r"^gelu_backward: approximate must be 'none' or 'tanh', got 'Tanh'$"),
+    case("GELU-approximate-str", lambda: nn.GELU(approximate="erf"), ValueError,
+         r"^GELU: approximate must be 'none' or 'tanh', got 'erf'$"),
     # a grad_output that broadcasts against the input is still refused
     case("tanh_backward-broadcastable", lambda: F.tanh_backward(ones(2, 3), ones(3)), ValueError,
          r"tanh_backward: grad_output \(2, 3\)"),
@@ -183,7 +214,7 @@ LAYERS = _all("layer_cases")
 
 
 def calls(rng, n, c, h, rows):
-    """Every activation on a (rows, 7) matrix, forward and backward (relu also on a transposed
-    view: the full path, not the fast one)."""
+    """Every activation in each of its variants on a (rows, 7) matrix, forward and backward (relu
+    also on a transposed view: the full path, not the fast one)."""
     a = rng.standard_normal((rows, 7))
     return _all("engine_calls", a) + [F.relu(a.T)]
