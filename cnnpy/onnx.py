@@ -21,6 +21,9 @@ How each cnnpy feature becomes ONNX:
   (MatMul) or per-window index lists (Gather + ReduceMax);
 - tied layers use the same initializer as the layer they share it with (Gemm's transB, the
   ConvTranspose's own weight layout).
+- GELU (opset 19 has no Gelu op): its formula in ``Erf`` (or ``Tanh``), ``Mul`` and ``Add`` nodes
+  (ONNX Runtime has no double ``Erf``: a float64 model runs there when exported with
+  ``dtype=np.float32``).
 
 A layer type is exported by one function in ``_EXPORTERS``; adding a layer is one entry there.
 
@@ -35,6 +38,7 @@ PyTorch: ``torch.onnx.export(model, torch.zeros(input_shape), path)``.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, BinaryIO, Sequence
 
@@ -415,6 +419,24 @@ def _leaky_relu(g, layer, x):
     return g.node(layer, "LeakyRelu", [x], alpha=float(layer.module.negative_slope))
 
 
+def _gelu(g, layer, x):
+    """Opset 19 has no Gelu: cnnpy's (and PyTorch's) formula in Mul/Add/Erf/Tanh nodes, in the
+    order cnnpy evaluates it: x * 0.5 * (1 + erf(x / sqrt 2)), or
+    0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))."""
+    def const(what, value):
+        return g.constant(f"{layer.name}/{what}", np.asarray(value))
+
+    one, half = const("one", 1.0), const("half", 0.5)
+    if layer.module.approximate == "tanh":
+        cube = g.node(layer, "Mul", [g.node(layer, "Mul", [x, x]), x])
+        inner = g.node(layer, "Add", [x, g.node(layer, "Mul", [const("kappa", 0.044715), cube])])
+        inner = g.node(layer, "Mul", [const("sqrt_2_over_pi", math.sqrt(2.0 / math.pi)), inner])
+        t = g.node(layer, "Add", [one, g.node(layer, "Tanh", [inner])])
+        return g.node(layer, "Mul", [g.node(layer, "Mul", [half, x]), t])
+    e = g.node(layer, "Erf", [g.node(layer, "Mul", [x, const("sqrt1_2", math.sqrt(0.5))])])
+    return g.node(layer, "Mul", [g.node(layer, "Mul", [x, half]), g.node(layer, "Add", [one, e])])
+
+
 def _softmax(g, layer, x):
     return g.node(layer, "Softmax", [x], axis=int(layer.module.dim))
 
@@ -454,6 +476,7 @@ _EXPORTERS = {
     nn.LeakyReLU: _leaky_relu,
     nn.Sigmoid: _simple("Sigmoid"),
     nn.Tanh: _simple("Tanh"),
+    nn.GELU: _gelu,
     nn.Softmax: _softmax,
     nn.Dropout: _dropout,
     nn.Dropout2d: _dropout,

@@ -265,6 +265,25 @@ def test_nested_sequentials_activations_and_softmax():
     assert {"0.0.weight", "1.1.0.weight"} <= names
 
 
+def test_gelu_is_its_formula_in_erf_and_tanh_nodes():
+    """Opset 19 has no Gelu: both forms export as their formula (Erf, Tanh, Mul, Add), and run in
+    ONNX Runtime as in cnnpy, inputs spread over +-8 so both of erf's tails are reached. A
+    float64 model exports as double (valid ONNX; ONNX Runtime 1.32 has no double Erf kernel) or,
+    with dtype=float32, runs there."""
+    model = nn.Sequential(nn.Linear(6, 16, rng=0), nn.GELU(), nn.Linear(16, 16, rng=1),
+                          nn.GELU(approximate="tanh"))
+    ops = [n.op_type for n in cx.export(model, None, (5, 6)).graph.node]
+    assert "Erf" in ops and "Tanh" in ops and "Gelu" not in ops
+    x = np.random.default_rng(3).standard_normal((5, 6)).astype(np.float32) * 8
+    for dtype in (np.float32, np.float64):
+        model.astype(dtype)
+        proto = cx.export(model, None, (5, 6), dtype=np.float32)
+        onnx.checker.check_model(proto, full_check=True)
+        np.testing.assert_allclose(session(proto).run(None, {"input": x})[0], model.eval()(x),
+                                   rtol=TOL, atol=TOL)
+    onnx.checker.check_model(cx.export(model, None, (5, 6)), full_check=True)  # as double
+
+
 def test_unflatten_flatten_and_linear_on_more_dims():
     lin = nn.Linear(5, 4, rng=0)
     model = nn.Sequential(nn.Linear(12, 16, rng=1), nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 2, 3, padding=1, rng=2),
