@@ -105,6 +105,8 @@ MODELS = {
         nn.Sequential(nn.Conv2d(1, 3, 3, stride=2, padding="same", rng=0), nn.Sigmoid()),
         nn.Sequential(nn.MaxPool2d(3, 2, 1, dilation=2), nn.AvgPool2d(2, ceil_mode=True, divisor_override=3)),
         nn.AdaptiveMaxPool2d(2), nn.Flatten(), nn.Linear(12, 2, bias=False, rng=1)), (2, 1, 13, 12), "mse"),
+    "gelu": (lambda: nn.Sequential(nn.Linear(5, 8, rng=0), nn.GELU(), nn.Linear(8, 8, rng=1),
+                                   nn.GELU(approximate="tanh"), nn.Linear(8, 3, rng=2)), (4, 5), "mse"),
 }
 
 
@@ -256,6 +258,8 @@ TORCH_MODELS = {  # name: (model factory, input shape, loss, state_dict keys of 
                                                  dilation=2), TNN.ConvTranspose1d(4, 2, 4, stride=3, padding=1),
                                        TNN.MaxPool1d(3, 2, 1), TNN.AvgPool1d(2), TNN.Flatten(),
                                        TNN.Unflatten(1, (2, 6)), TNN.Softmax(-1)), (2, 3, 15), "mse", ()),
+    "gelu": (lambda: TNN.Sequential(TNN.Linear(6, 5), TNN.GELU(approximate="tanh"), TNN.Linear(5, 4),
+                                    TNN.GELU()), (3, 6), "mse", ()),
 }
 
 
@@ -287,8 +291,8 @@ def test_float64_torch_model():
 def test_unsupported_torch_layer_is_named():
     with pytest.raises(TypeError, match=r"cnnpy.from_torch: layer '1' \(BatchNorm2d\) has no equivalent"):
         cnnpy.from_torch(TNN.Sequential(TNN.Conv2d(1, 2, 3), TNN.BatchNorm2d(2)))
-    with pytest.raises(TypeError, match=r"layer '0.1' \(GELU\) has no equivalent"):
-        cnnpy.from_torch(TNN.Sequential(TNN.Sequential(TNN.Linear(2, 2), TNN.GELU())))
+    with pytest.raises(TypeError, match=r"layer '0.1' \(SiLU\) has no equivalent"):
+        cnnpy.from_torch(TNN.Sequential(TNN.Sequential(TNN.Linear(2, 2), TNN.SiLU())))
 
 
 def test_torch_subclass_with_its_own_forward_is_refused():
