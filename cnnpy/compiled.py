@@ -526,13 +526,16 @@ class CompiledStep:
         return fresh_all
 
     def _check_arrays(self, j, p, arrays):
-        from .optim import _array_problem
         for name, a in zip(("data", "grad", "state", "state", "state"), arrays):
             if a is None:
                 continue
-            problem = _array_problem(a)
-            if problem:
-                raise ValueError(f"compiled step: parameter {j}'s {name} {problem}")
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"compiled step: parameter {j}'s {name} must be a numpy array, "
+                                f"got {type(a).__name__}")
+            f = a.flags
+            if not (f.c_contiguous and f.writeable and f.aligned and a.dtype.isnative):
+                raise ValueError(f"compiled step: parameter {j}'s {name} must be a writeable, "
+                                 f"C-contiguous, aligned array (it is updated in place)")
             if a.dtype != self.dtype:
                 raise NotCompilable(f"compiled step: parameter {j}'s {name} is {a.dtype}, the "
                                     f"compiled model {self.dtype} (the model changed dtype after "
