@@ -392,6 +392,7 @@ class CompiledStep:
         self._masks = [None] * len(layers)
         self._mask_bufs = {}
         self._shape = None          # the planned input shape
+        self._plan_key = None       # (shape, threads, instruction set) it was planned for
         self._out_shape = None
         self._plans = {}            # input shape -> (output shape, layer input shapes, weights)
         if not fuse:
@@ -400,13 +401,18 @@ class CompiledStep:
     # ---- shapes ----------------------------------------------------------------------------------
 
     def _plan(self, shape: tuple) -> None:
-        if shape == self._shape:
+        # The engine re-plans by itself when the thread count or instruction set changed, and
+        # then refuses the binary cross entropies' weights bound for the old plan: plan here
+        # (which re-plans) and bind them again.
+        key = (shape, _cnn.num_threads(), _cnn.isa())
+        if key == self._plan_key:
             return
+        self._plan_key = key
         info = self._plans.get(shape)
         try:
             out = _cnn.net_plan(self._net, shape)
         except ValueError as exc:
-            self._shape = None
+            self._shape = self._plan_key = None
             raise ValueError(_engine_error(exc, self._layers, f"compiled step on input {shape}")) from None
         if info is None:
             ins = [shape] + [_cnn.net_output_shape(self._net, shape, i)
