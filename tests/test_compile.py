@@ -204,12 +204,18 @@ def test_every_optimizer_equals_the_layer_by_layer_step(name, dtype):
             assert np.array_equal(v, s2["state"][i][k]), (i, k)
 
 
-def test_optimizer_state_arrays_are_bound_not_copied():
+def _tiny_adam():
+    """A Linear(3, 2) with Adam, compiled, after one step; and its batch."""
     model = S(nn.Linear(3, 2))
     opt = optim.Adam(model.parameters(), lr=0.1)
     step = cnnpy.compile(model, nn.MSELoss(), opt)
     x, y = np.ones((2, 3), np.float32), np.zeros((2, 2), np.float32)
     step(x, y)
+    return model, opt, step, x, y
+
+
+def test_optimizer_state_arrays_are_bound_not_copied():
+    model, opt, step, x, y = _tiny_adam()
     w = model[0].weight
     data, grad, m = w.data, w.grad, opt.state[w]["exp_avg"]
     before = m.copy()
@@ -607,11 +613,7 @@ def test_no_page_faults_in_steady_state_steps():
 
 
 def test_bound_arrays_are_kept_alive_and_released_with_the_step():
-    model = S(nn.Linear(3, 2))
-    opt = optim.Adam(model.parameters(), lr=0.1)
-    step = cnnpy.compile(model, nn.MSELoss(), opt)
-    x, y = np.ones((2, 3), np.float32), np.zeros((2, 2), np.float32)
-    step(x, y)
+    model, opt, step, x, y = _tiny_adam()
     w = model[0].weight
     old = w.data
     w.data = old.copy()  # the net still points at `old` until the next step rebinds
