@@ -644,44 +644,38 @@ class CompiledStep:
 
 def compile(model, loss, optimizer, fuse: bool = True) -> CompiledStep:
     """Compile a training step: ``step = cnnpy.compile(model, loss, optimizer)``, then
-    ``step(x, y)`` trains on one batch in one C call and returns the loss as a float, and
-    ``step.forward(x)`` runs inference (dropout off).
+    ``step(x, y)`` trains on one batch in one C call (forward, loss, backward, update) and returns
+    the loss as a float, and ``step.forward(x)`` runs inference (dropout off) into a new array.
 
-    Args:
-        model: an ``nn.Sequential`` (nested Sequentials and the lecture's models included) of
-            cnnpy's own layers: convolutions (every padding form and mode), transpose
-            convolutions, pooling (max, average, adaptive), Linear, TiedLinear,
-            TiedConvTranspose2d, Flatten, Unflatten, Identity, ReLU, LeakyReLU, Sigmoid, Tanh,
-            Softmax, Dropout, Dropout2d.
-        loss: MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss or CorrelationLoss,
-            with any reduction and weights.
-        optimizer: SGD, Adam, AdamW or RMSprop over the model's parameters (parameters it does not
-            hold are not updated; their ``.grad`` gets each step's gradient).
-        fuse: run layers fused where the sequence allows (convolution + activation + pooling);
-            ``False`` runs every layer on its own, bitwise the layer-by-layer step.
+    ``model`` is an ``nn.Sequential`` (nested Sequentials and the lecture's models included) of
+    cnnpy's own layers: convolutions (every padding form and mode), transpose convolutions,
+    pooling (max, average, adaptive), Linear, TiedLinear, TiedConvTranspose2d, Flatten,
+    Unflatten, Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, Dropout2d. ``loss`` is
+    MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss or CorrelationLoss (any
+    reduction and weights; ``'none'`` reports the sum). ``optimizer`` is SGD, Adam, AdamW or
+    RMSprop over the model's parameters (parameters in none of its groups are not updated; their
+    ``.grad`` receives each step's gradient). ``fuse=False`` runs every layer on its own: bitwise
+    the layer-by-layer step (transpose convolutions within rounding); fused steps agree within
+    1e-6 relative (float32).
 
-    Returns:
-        A ``CompiledStep``. It updates the model's own ``Parameter`` arrays and ``.grad`` and the
-        optimizer's own state in place, reads ``lr`` and every option from
-        ``optimizer.param_groups`` at each step (schedulers work) and keeps the step counters,
-        so ``state_dict``, ``save``/``load`` and switching with layer-by-layer steps work.
-        Inputs and targets must have the parameters' dtype (a float64 batch for a float32 model
-        is refused, not converted).
+    The step updates the model's own ``Parameter`` arrays and ``.grad`` and the optimizer's own
+    state in place, reads ``lr`` and every option from ``optimizer.param_groups`` at each step
+    (schedulers work) and keeps the step counters, so ``state_dict``, ``save``/``load`` and
+    switching with layer-by-layer steps work. Batches must have the parameters' dtype: a float64
+    batch for a float32 model is refused (TypeError), never converted.
 
-    Raises:
-        TypeError: a layer, loss, optimizer or option the engine cannot run (a user-defined
-            ``nn.Module`` subclass, ``return_indices=True``, ...), naming the layer (index and
-            class) and why. Such models train layer by layer (``cnnpy.train(..., compile=False)``).
+    A layer, loss, optimizer or option the engine cannot run (a user-defined ``nn.Module``
+    subclass, ``return_indices=True``, ...) raises TypeError naming the layer (index and class)
+    and why; such models train layer by layer (``cnnpy.train(..., compile=False)``).
 
-    Example:
-        >>> import numpy as np, cnnpy
-        >>> from cnnpy import nn, optim, models
-        >>> model = models.GausNet(rng=0)
-        >>> step = cnnpy.compile(model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters()))
-        >>> x, y = np.zeros((2, 1, 91, 91), np.float32), np.ones((2, 1), np.float32)
-        >>> isinstance(step(x, y), float), step.forward(x).shape
-        (True, (2, 1))
+    >>> import numpy as np, cnnpy
+    >>> from cnnpy import nn, optim, models
+    >>> model = models.GausNet(rng=0)
+    >>> step = cnnpy.compile(model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters()))
+    >>> x, y = np.zeros((2, 1, 91, 91), np.float32), np.ones((2, 1), np.float32)
+    >>> isinstance(step(x, y), float), step.forward(x).shape
+    (True, (2, 1))
 
-    PyTorch: ``torch.compile`` of a training step, in spirit (here a fixed set of layers runs in C).
+    PyTorch: no counterpart (``torch.compile`` of a training step, in spirit).
     """
     return CompiledStep(model, loss, optimizer, fuse=fuse)
