@@ -515,8 +515,8 @@ class CompiledStep:
                 opts = opts_of[gi]
                 state = opt.state.get(p)
                 keys = self._slots(opts)
-                if state is None or any(k is not None and k not in state for k in keys) or \
-                        (opt._counts_steps and "step" not in state):
+                missing = [k for k in keys if k is not None and (state is None or k not in state)]
+                if missing or (opt._counts_steps and (state is None or "step" not in state)):
                     fresh = opt._check_state(f"{type(opt).__name__}.step", f"param {j}", p, opts)
                     fresh_all.append((p, fresh))
                     state = {**(state or {}), **fresh}
