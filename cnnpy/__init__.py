@@ -8,6 +8,7 @@
 from . import data, datasets, functional, kernels, models, nn, optim, transforms
 from ._random import manual_seed
 from ._runtime import available_isas, get_isa, get_num_threads, set_isa, set_num_threads
+from .compiled import compile
 from .interop import from_torch, to_torch
 from .model_summary import receptive_field, summary
 from .serialization import load, save
@@ -17,7 +18,7 @@ from ._version import __version__
 
 __all__ = [
     "functional", "nn", "optim", "data", "datasets", "transforms", "models", "kernels",
-    "manual_seed", "save", "load", "train", "evaluate", "History",
+    "manual_seed", "save", "load", "train", "compile", "evaluate", "History",
     "conv_output_size", "conv_transpose_output_size", "pool_output_size", "same_padding",
     "summary", "receptive_field", "get_isa", "set_isa", "available_isas", "get_num_threads",
     "set_num_threads", "to_torch", "from_torch", "onnx", "__version__",

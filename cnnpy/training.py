@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from .compiled import CompiledStep, NotCompilable
 from .nn.module import takes_input_grad
 
 __all__ = ["History", "train", "evaluate", "accuracy"]
@@ -71,6 +72,10 @@ class History:
     def __init__(self):
         self.epochs = []
         self._values = {}
+        #: whether every training step ran compiled (``cnnpy.compile``); see ``compile_error``
+        self.compiled = False
+        #: why a step ran layer by layer (None when every step ran compiled)
+        self.compile_error = None
 
     def record(self, epoch: int, **values) -> None:
         self.epochs.append(epoch)
@@ -97,7 +102,8 @@ class History:
 
     def __repr__(self):
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self._values.items())
-        return f"History({len(self.epochs)} epochs; last: {last})"
+        path = "compiled" if self.compiled else "layer by layer"
+        return f"History({len(self.epochs)} epochs, {path}; last: {last})"
 
 
 def _progress(iterable, total, desc, enabled):
@@ -116,7 +122,7 @@ def _batch(batch):
     return batch
 
 
-def evaluate(model, loader, loss_fn=None, metrics=()) -> dict:
+def evaluate(model, loader, loss_fn=None, metrics=(), _predict=None) -> dict:
     """Mean loss and metrics of ``model`` over ``loader`` in evaluation mode (dropout off),
     weighted by batch size; the model's previous mode is restored.
 
@@ -134,7 +140,7 @@ def evaluate(model, loader, loss_fn=None, metrics=()) -> dict:
     try:
         for batch in loader:
             x, y = _batch(batch)
-            pred = model(x)
+            pred = _predict(x) if _predict is not None else model(x)
             n = len(x)
             count += n
             if loss_fn is not None:
@@ -149,20 +155,61 @@ def evaluate(model, loader, loss_fn=None, metrics=()) -> dict:
 
 
 def train(model, loader, loss_fn, optimizer, epochs, val_loader=None, metrics=(), scheduler=None,
-          progress=True) -> History:
+          progress=True, compile=None) -> History:
     """Train ``model`` for ``epochs`` passes over ``loader``: per batch ``optimizer.zero_grad()``,
     ``pred = model(x)``, ``loss_fn(pred, y)``, ``model.backward(loss_fn.backward())``,
     ``optimizer.step()``; after each epoch the validation loss and metrics (on ``val_loader``,
     in eval mode) and ``scheduler.step()``. Returns the ``History`` of per-epoch means (weighted by
     batch size): ``train_loss``, ``train_<metric>``, ``val_loss``, ``val_<metric>``, ``seconds``.
 
+    ``compile``: None (default) runs each step compiled (``cnnpy.compile``: the whole step in one
+    C call) when the model, loss and optimizer can run so, else layer by layer; True requires the
+    compiled step (raising its TypeError); False always runs layer by layer. Both paths compute
+    the same numbers; ``history.compiled`` says whether every step ran compiled and
+    ``history.compile_error`` why not. Validation runs the compiled forward too.
+
     PyTorch: the loop a PyTorch user writes by hand.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"train: epochs must be a non-negative int, got {epochs!r}")
+    if compile not in (None, True, False):
+        raise ValueError(f"train: compile must be None (auto), True or False, got {compile!r}")
     fns = _metric_fns(metrics)
     history = History()
     skip_input_grad = takes_input_grad(model)
+    step = None
+    if compile is not False:
+        try:
+            step = CompiledStep(model, loss_fn, optimizer)
+        except TypeError as exc:
+            if compile:
+                raise
+            history.compile_error = str(exc)
+    history.compiled = step is not None
+    outputs = {}  # input shape -> the compiled step's output buffer (metrics read it)
+
+    def compiled_step(x, y):
+        """(loss, pred) from the compiled step, or None when it cannot take this batch."""
+        try:
+            x = np.asarray(x)
+            out = None
+            if fns:
+                out = outputs.get(x.shape)
+                if out is None:
+                    out = outputs[x.shape] = np.empty(step.output_shape(x.shape), step.dtype)
+            return step(x, y, output=out), out
+        except NotCompilable as exc:
+            if compile:
+                raise
+            history.compiled = False
+            history.compile_error = str(exc)
+            return None
+
+    def predict(x):
+        try:
+            return step.forward(x)
+        except NotCompilable:
+            return model(x)
     for epoch in range(1, int(epochs) + 1):
         model.train()
         start = time.perf_counter()
@@ -171,14 +218,18 @@ def train(model, loader, loss_fn, optimizer, epochs, val_loader=None, metrics=()
                         f"epoch {epoch}/{epochs}", progress)
         for batch in bar:
             x, y = _batch(batch)
-            optimizer.zero_grad()
-            pred = model(x)
-            loss = float(loss_fn(pred, y))
-            if skip_input_grad:  # nobody needs d loss / d x: the first layer skips it
-                model.backward(loss_fn.backward(), input_grad=False)
+            done = compiled_step(x, y) if step is not None else None
+            if done is not None:
+                loss, pred = done
             else:
-                model.backward(loss_fn.backward())
-            optimizer.step()
+                optimizer.zero_grad()
+                pred = model(x)
+                loss = float(loss_fn(pred, y))
+                if skip_input_grad:  # nobody needs d loss / d x: the first layer skips it
+                    model.backward(loss_fn.backward(), input_grad=False)
+                else:
+                    model.backward(loss_fn.backward())
+                optimizer.step()
             n = len(x)
             count += n
             totals["loss"] += loss * n
@@ -190,7 +241,8 @@ def train(model, loader, loss_fn, optimizer, epochs, val_loader=None, metrics=()
             raise ValueError("train: the loader yielded no samples")
         values = {f"train_{k}": v / count for k, v in totals.items()}
         if val_loader is not None:
-            values.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, metrics).items()})
+            values.update({f"val_{k}": v for k, v in evaluate(
+                model, val_loader, loss_fn, metrics, predict if step is not None else None).items()})
         values["seconds"] = time.perf_counter() - start
         history.record(epoch, **values)
         if bar is not loader:

@@ -23,8 +23,8 @@
 
 /* ---- the op families ----------------------------------------------------------------------------- */
 /* One binding file per op family, as csrc/<family>.c in the engine; each defines the method table
- * named here (NULL-terminated) and module.c adds every table to the module. Adding a family (a
- * compiled network, say): write csrc/python/net.c defining net_methods[], add X(net_methods)
+ * named here (NULL-terminated) and module.c adds every table to the module. Adding a
+ * family: write csrc/python/<family>.c defining <family>_methods[], add X(<family>_methods)
  * below; setup.py compiles every .c file in csrc/python/. */
 #define CNN_BINDING_FAMILIES(X) \
     X(conv_methods)             \
@@ -35,7 +35,8 @@
     X(linear_methods)           \
     X(activation_methods)       \
     X(loss_methods)             \
-    X(optim_methods)
+    X(optim_methods)            \
+    X(net_methods)
 
 #define CNN_DECLARE_METHODS(table) extern PyMethodDef table[];
 CNN_BINDING_FAMILIES(CNN_DECLARE_METHODS)
