@@ -40,7 +40,6 @@ import numpy as np
 
 import cnnpy
 import cnnpy.functional as F
-from cnnpy import optim
 
 HERE = Path(__file__).resolve().parent
 
@@ -290,52 +289,22 @@ def _train_step_module():
 
 
 def train_step_cases(family, batch=32) -> list:
+    """train_step.py's networks, each as a compiled step (cnnpy.compile) and a layer-by-layer step
+    against the same PyTorch step (zero_grad, forward, loss, backward, optimizer step)."""
     ts = _train_step_module()
     cases = []
-    for title, (make, data, loss_cls, torch_loss) in ts.CASES.items():
-        def build(env, make=make, data=data, loss_cls=loss_cls, torch_loss=torch_loss, title=title):
-            # the step is train_step.py's: zero_grad, forward, loss, backward, Adam step
-            cnnpy.manual_seed(env.seed)
-            model = make()
-            x, y = data(env.rng(family + title), batch)
-            x, y = x.astype(env.dtype), y.astype(env.dtype)
-            model.astype(env.dtype)
-            r = {}
-            if env.torch:
-                env.torch.manual_seed(env.seed)
-                tmodel = ts.torch_twin(model, env.torch)
-                if env.dtype == np.float64:
-                    tmodel = tmodel.double()
-                model.load_state_dict({k: v.detach().numpy() for k, v in tmodel.state_dict().items()})
-            opt, crit = optim.Adam(model.parameters(), lr=1e-3), loss_cls()
+    for net in (n for n in ts.NETS if not n.inference):
+        for variant, label in (("compiled", "compiled"), ("layer", "layer by layer")):
+            def build(env, net=net, variant=variant):
+                r = {"cnnpy": ts.build(net, variant, batch, env.dtype, env.seed)}
+                if env.torch:
+                    r["torch"] = ts.build(net, "torch", batch, env.dtype, env.seed, torch=env.torch)
+                return r
 
-            def ours():
-                opt.zero_grad()
-                loss = crit(model(x), y)
-                model.backward(crit.backward())
-                opt.step()
-                return loss
-
-            r["cnnpy"] = ours
-            if env.torch:
-                topt = env.torch.optim.Adam(tmodel.parameters(), lr=1e-3)
-                tcrit = getattr(env.torch.nn, torch_loss)()
-                tx, ty = env.tensor(x), env.tensor(y)
-
-                def theirs():
-                    topt.zero_grad()
-                    loss = tcrit(tmodel(tx), ty)
-                    loss.backward()
-                    topt.step()
-                    return loss.item()
-
-                r["torch"] = theirs
-            return r
-
-        x, _ = data(np.random.default_rng(0), batch)
-        flops = 3 * model_flops(make(), x.shape)
-        cases.append(Case(family, f"{title}, batch {batch}", build, flops=flops, length=1,
-                          outputs=("loss step 1", "loss step 2"), check_calls=2))
+            x, _ = net.data(np.random.default_rng(0), batch)
+            cases.append(Case(family, f"{net.name}, batch {batch}, {label}", build,
+                              flops=3 * model_flops(net.make(0), x.shape), length=1,
+                              outputs=("loss step 1", "loss step 2"), check_calls=2))
     return cases
 
 
@@ -419,7 +388,7 @@ def all_cases() -> list:
     fam = "linear"
     for n, fin, fout in ((32, 784, 250), (32, 1936, 50), (64, 512, 512)):
         cases += [linear_case(fam, n, fin, fout, bwd) for bwd in (False, True)]
-    cases += train_step_cases("training step (zero_grad, forward, loss, backward, Adam; FLOPs ~ 3x forward)")
+    cases += train_step_cases("training step (forward, loss, backward, optimizer; FLOPs ~ 3x forward)")
     fam = "single-channel filtering vs scipy.signal.correlate2d"
     cases += [filter_case(fam, 512, k, mode) for k in (3, 7) for mode in ("same", "valid")]
     cases += overhead_cases("call overhead (per call)")

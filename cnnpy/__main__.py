@@ -1,6 +1,8 @@
 """Command line: ``python -m cnnpy info`` (version, instruction set, threads), ``python -m cnnpy
-demo`` (the lecture's edge detection, then GausNet trained on its 2-D Gaussians) and ``python -m
-cnnpy bench`` (benchmarks/run.py of a source checkout, against PyTorch and SciPy)."""
+demo`` (the lecture's edge detection, then GausNet trained on its 2-D Gaussians), ``python -m
+cnnpy bench`` (benchmarks/run.py of a source checkout, against PyTorch and SciPy) and ``python -m
+cnnpy bench steps`` (benchmarks/train_step.py: whole training steps, compiled and layer by layer,
+against PyTorch, with page faults and peak memory)."""
 from __future__ import annotations
 
 import argparse
@@ -54,16 +56,23 @@ def _train_gausnet(epochs: int, seed: int, progress: bool) -> float:
     seconds = time.perf_counter() - start
     acc = hist["val_accuracy"][-1] if epochs else cnnpy.evaluate(
         model, data.DataLoader(test_set, batch_size=200), nn.BCEWithLogitsLoss(), ["accuracy"])["accuracy"]
+    how = ("trained in C: one engine call per step (cnnpy.compile)" if hist.compiled
+           else "trained layer by layer")
     print(f"test accuracy {acc:.1%} on {len(test_set)} images after {epochs} epochs "
-          f"({seconds:.1f} s, {cnnpy.get_num_threads()} threads, {cnnpy.get_isa()})")
+          f"({seconds:.1f} s, {how}, {cnnpy.get_num_threads()} threads, {cnnpy.get_isa()})")
     return acc
 
 
 def bench(args) -> int:
-    """Runs benchmarks/run.py of the source checkout this package was imported from."""
-    script = Path(cnnpy.__file__).resolve().parent.parent / "benchmarks" / "run.py"
+    """Runs benchmarks/run.py of the source checkout this package was imported from, or with
+    ``steps`` first, benchmarks/train_step.py (whole training steps: compiled, layer by layer and
+    PyTorch's; page faults; peak memory)."""
+    name = "run.py"
+    if args[:1] == ["steps"]:
+        name, args = "train_step.py", args[1:]
+    script = Path(cnnpy.__file__).resolve().parent.parent / "benchmarks" / name
     if not script.is_file():
-        print("python -m cnnpy bench runs benchmarks/run.py of a source checkout; this installation "
+        print(f"python -m cnnpy bench runs benchmarks/{name} of a source checkout; this installation "
               f"has none (looked for {script}). Clone the repository and install it with "
               "pip install -e '.[test]'.", file=sys.stderr)
         return 2
@@ -91,7 +100,7 @@ def _show(image: np.ndarray, kernel: np.ndarray) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # everything after it goes to benchmarks/run.py (--help lists it)
+    if argv[:1] == ["bench"]:  # the rest goes to benchmarks/run.py, or after "steps" to train_step.py
         return bench(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m cnnpy", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,7 +109,8 @@ def main(argv=None) -> int:
     d.add_argument("--epochs", type=int, default=4, help="GausNet training epochs (default 4)")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and the model (default 0)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sub.add_parser("bench", help="benchmarks/run.py against PyTorch and SciPy (source checkout)")
+    sub.add_parser("bench", help="benchmarks/run.py against PyTorch and SciPy; 'bench steps': whole "
+                                 "training steps, compiled and layer by layer (source checkout)")
     args = parser.parse_args(argv)
     if args.command == "info":
         info()

@@ -61,7 +61,7 @@ def test_linear_flops(bench):
 
 
 def test_model_flops_of_gausnet(bench):
-    net = bench._train_step_module().gausnet()
+    net = next(n for n in bench._train_step_module().NETS if n.name.startswith("GausNet")).make(0)
     by_hand = 2 * (32 * 6 * 91 * 91 * 1 * 9      # conv 1->6, 91x91
                    + 32 * 4 * 45 * 45 * 6 * 9    # conv 6->4 after the first 2x2 average pool
                    + 32 * 1936 * 50 + 32 * 50)   # the two linear layers
@@ -157,3 +157,43 @@ def test_list_and_unknown_filter():
     r = _run("--list")
     assert r.returncode == 0 and "conv2d forward, lecture shapes: (1,1->6,91x91) k3 p1" in r.stdout
     assert _run("--filter", "no such case").returncode == 1
+
+
+# ---- benchmarks/train_step.py: whole steps, compiled and layer by layer ------------------------------
+
+TRAIN_STEP_PY = RUN_PY.parent / "train_step.py"
+
+
+def test_train_step_quick_run(tmp_path):
+    pytest.importorskip("torch")
+    out_json = tmp_path / "steps.json"
+    r = subprocess.run([sys.executable, str(TRAIN_STEP_PY), "--threads", "1,2", "--repeats", "2",
+                        "--filter", "MnistNet", "--json", str(out_json)], capture_output=True, text=True,
+                       timeout=300, cwd=RUN_PY.parent.parent)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for text in ("torch/compiled", "torch/layer", "faults/step", "2 threads over 1 thread", "peak RSS"):
+        assert text in r.stdout, text
+    doc = json.loads(out_json.read_text())
+    assert {row["threads"] for row in doc["rows"]} == {1, 2}
+    for row in doc["rows"]:
+        assert set(row["ms"]) == {"compiled", "layer", "torch"} and min(row["ms"].values()) > 0
+        assert all(f >= 0 for f in row["faults_per_step"].values())
+    (memory,) = doc["memory"]
+    for variant in ("compiled", "layer", "torch"):
+        m = memory[variant]
+        assert m["peak_kib"] >= m["baseline_kib"] > 0 and m["training_kib"] == m["peak_kib"] - m["baseline_kib"]
+
+
+def test_train_step_networks_agree_with_torch_on_the_first_step():
+    """Every network of train_step.py: the compiled, layer-by-layer and PyTorch variants start from
+    the same weights and data (what the benchmark checks before it times anything)."""
+    torch = pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("cnnpy_bench_train_step", TRAIN_STEP_PY)
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    for net in ts.NETS:
+        batch = 4
+        first = {v: ts.build(net, v, batch, torch=torch)() for v in ts.VARIANTS}
+        assert ts._losses_agree(first) is None, net.name
+    with pytest.raises(SystemExit):
+        ts.main(["--filter", "no such network"])

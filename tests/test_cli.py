@@ -66,3 +66,13 @@ def test_bench_forwards_its_arguments_to_the_benchmark_script():
         return
     assert out.returncode == 0, out.stderr
     assert "usage" in out.stdout.lower()
+
+
+def test_bench_steps_runs_the_training_step_benchmark():
+    out = run("bench", "steps", "--help")
+    script = Path(cnnpy.__file__).resolve().parent.parent / "benchmarks" / "train_step.py"
+    if not script.is_file():
+        assert out.returncode == 2 and "runs benchmarks/train_step.py of a source checkout" in out.stderr
+        return
+    assert out.returncode == 0, out.stderr
+    assert "benchmarks/train_step.py" in out.stdout and "--threads" in out.stdout
