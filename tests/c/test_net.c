@@ -1190,6 +1190,56 @@ static void test_against_engine_calls(void)
         CHECK(cnn_net_output_shape(m.net, 4, c.in.d, 0, &nd, sh, &err) == CNN_OK && sh[2] == 8 && sh[3] == 8);
         free_model(&m);
     }
+    /* transpose convolutions at the geometries their plan treats apart: k4 s2 p1 + relu (fused),
+     * k3 s2 p0 output_padding 1 with groups (unfused: max pooling with overlapping windows, the
+     * compact argmax, follows), and a dilation and padding so large next to the image that the
+     * general path runs (+ tanh, fused); then max pooling over 256 taps (flat indices) */
+    memset(&c, 0, sizeof c);
+    c.name = "transpose geometries";
+    c.layers[0] = convt(2, 4, 4, 2);
+    c.layers[0].conv_transpose.pad_h = c.layers[0].conv_transpose.pad_w = 1;
+    c.layers[1] = simple(CNN_LAYER_RELU);
+    c.layers[2] = convt(4, 4, 3, 2);
+    c.layers[2].conv_transpose.output_padding_h = c.layers[2].conv_transpose.output_padding_w = 1;
+    c.layers[2].conv_transpose.groups = 2;
+    c.layers[3] = pool(2, CNN_LAYER_MAXPOOL, 3);
+    c.layers[3].pool.stride_h = c.layers[3].pool.stride_w = 2;
+    c.layers[3].pool.pad_h = c.layers[3].pool.pad_w = 1;
+    c.layers[4] = convt(4, 2, 3, 1);
+    c.layers[4].conv_transpose.dilation_h = c.layers[4].conv_transpose.dilation_w = 600;
+    c.layers[4].conv_transpose.pad_h = c.layers[4].conv_transpose.pad_w = 600;
+    c.layers[5] = simple(CNN_LAYER_TANH);
+    c.layers[6] = convt(2, 1, 2, 3); /* 13 -> 38: phases of one tap, stride > kernel */
+    c.layers[6].conv_transpose.bias = 0;
+    c.layers[7] = pool(2, CNN_LAYER_MAXPOOL, 16);
+    c.layers[7].pool.ceil_mode = 1;
+    c.layers[8] = simple(CNN_LAYER_FLATTEN);
+    c.layers[9] = linear(9, 3);
+    c.n = 10;
+    set_shape(&c.in, 4, 2, 2, 6, 6);
+    c.loss = CNN_LOSS_MSE;
+    c.optim = CNN_OPTIM_ADAM;
+    check_case(&c, CNN_FLOAT32, 3);
+    check_case(&c, CNN_FLOAT64, 2);
+    /* 1-D: k4 s2 p1 + leaky relu (fused), then a stride-1 transpose with dilation, no bias */
+    memset(&c, 0, sizeof c);
+    c.name = "1-D transpose k4 s2 p1";
+    c.layers[0] = convt(3, 4, 4, 2);
+    c.layers[0].spatial_dims = 1;
+    c.layers[0].conv_transpose.pad_w = 1;
+    c.layers[1] = simple(CNN_LAYER_LEAKY_RELU);
+    c.layers[1].negative_slope = 0.1;
+    c.layers[2] = convt(4, 2, 3, 1);
+    c.layers[2].spatial_dims = 1;
+    c.layers[2].conv_transpose.dilation_w = 2;
+    c.layers[2].conv_transpose.bias = 0;
+    c.layers[3] = simple(CNN_LAYER_FLATTEN);
+    c.n = 4;
+    set_shape(&c.in, 3, 3, 3, 9, 0);
+    c.loss = CNN_LOSS_MSE;
+    c.optim = CNN_OPTIM_SGD;
+    check_case(&c, CNN_FLOAT32, 3);
+    check_case(&c, CNN_FLOAT64, 2);
 }
 
 /* ---- GausNet trained through the C API alone --------------------------------------------------- */
