@@ -93,7 +93,7 @@ static inline void R(pool2x2_row)(const int max, const int after, const int with
 {
     enum { CH = R(FUSED_CHUNK) };
     real e0[CH], e1[CH], e2[CH], e3[CH], v[CH];
-    uint8_t at[CH];
+    int32_t at[CH]; /* the lanes of the values: the selects below vectorise */
     for (int64_t q0 = 0; q0 < n; q0 += CH) {
         const int64_t m = n - q0 < CH ? n - q0 : CH;
         R(fused_column)(r0 + 2 * q0, 2, 0, m, e0); /* the windows' four elements, row-major */
@@ -115,7 +115,7 @@ static inline void R(pool2x2_row)(const int max, const int after, const int with
         if (max) { /* maxpool_forward's scan from the first element (-inf or NaN: the same) */
             for (int64_t q = 0; q < m; q++) {
                 real w = e0[q];
-                uint8_t k = 0;
+                int32_t k = 0;
                 const int t1 = e1[q] > w || e1[q] != e1[q];
                 w = t1 ? e1[q] : w;
                 k = t1 ? 1 : k;
@@ -249,7 +249,8 @@ static void R(fused_pool_rows)(const net_fused *f, const real *t, int64_t r0, in
     const int max = f->pool == NET_POOL_MAX, window_bits = mask && !max && !after;
     const real slope = (real)f->slope, div = R(fused_divisor)(f);
     real acc[CH], col[CH];
-    uint8_t at[CH], bits8[CH]; /* bits8: the window's branch bits when they fit a byte */
+    int32_t at[CH];     /* the lanes of the values: the selects vectorise */
+    uint8_t bits8[CH];  /* the window's branch bits when they fit a byte */
     uint64_t bits[CH];
     if (R(fast2x2)(f)) {
         for (int64_t pr = r0 / kh; pr < r1 / kh; pr++)
@@ -268,7 +269,7 @@ static void R(fused_pool_rows)(const net_fused *f, const real *t, int64_t r0, in
                 for (int64_t q = 0; q < n; q++) bits[q] = 0;
             for (int64_t i = 0; i < kh; i++)
                 for (int64_t j = 0; j < kw; j++) {
-                    const uint8_t e = (uint8_t)(i * kw + j);
+                    const int32_t e = (int32_t)(i * kw + j);
                     R(fused_column)(t + (pr * kh + i - r0) * OW + q0 * kw, kw, j, n, col);
                     if (max) {
                         for (int64_t q = 0; q < n; q++) {
