@@ -3,7 +3,7 @@
 # extension. The tree (tracked and untracked-but-not-ignored files) is copied to a temporary
 # directory and built there, so the normal in-place build is never touched; the copy's tests then
 # import the instrumented cnnpy._cnn (checked before the run). The plain-C engine tests run under
-# both sanitizers as part of the suite (tests/test_c_engine.py, tests/fuzz/).
+# both sanitizers in .ci/run's first suite (tests/test_c_engine.py builds them so).
 #
 #   bash .ci/sanitize.sh                     # what CI runs
 #   PYTHON=/path/to/python bash .ci/sanitize.sh
@@ -20,8 +20,9 @@
 # Not run here, by default: tests marked `notebook` or `slow` (SANITIZE_MARKERS). They execute the
 # same kernels on bigger data — the notebooks and the practices' training runs — and would take
 # the sanitized run far beyond ten minutes on two cores; the unsanitized CI run (.ci/run) keeps
-# them. Everything else — every op, every error path, the C tests, the fuzz corpus replay, the
-# leak, thread and fork tests — runs instrumented.
+# them. Nor tests/test_c_engine.py: its C executables carry their own sanitizers and .ci/run's
+# first suite runs them. Everything else — every op, every error path, the fuzz corpus replay,
+# the leak, thread and fork tests — runs instrumented.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -102,7 +103,9 @@ export PYTHONDONTWRITEBYTECODE=1
 "$PYTHON" -c "import sys, cnnpy._cnn as m; sys.exit(0 if m.__file__.startswith(sys.argv[1]) else
     'sanitize.sh: FATAL: the tests would import ' + m.__file__ + ', not the instrumented build')" "$src"
 set +e
-"$PYTHON" -m pytest -s -q -p no:cacheprovider --durations=10 -m "$MARKERS" "$@"
+# tests/test_c_engine.py is left out: it builds csrc/*.c into executables of its own, sanitized
+# by its own flags (ASan+UBSan, TSan), which .ci/run's first suite already ran
+"$PYTHON" -m pytest -s -q -p no:cacheprovider --durations=10 -m "$MARKERS" --ignore=tests/test_c_engine.py "$@"
 rc=$?
 set -e
 end=$(date +%s)
