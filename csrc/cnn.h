@@ -471,9 +471,10 @@ cnn_status cnn_rmsprop_step(cnn_dtype dtype, int64_t n, void *param, const void 
  *   with its bias, followed by an activation (relu, leaky relu with a slope >= 0, sigmoid, tanh)
  *   and/or a pooling whose window equals its stride (max or average, no padding, dilation 1,
  *   ceil_mode only where it changes nothing), in either order; a transpose convolution followed
- *   by an activation. A fused group computes the convolution in tiles that stay in cache and
- *   writes its pooled output and a one-byte mask or argmax per output element instead of the
- *   full-size intermediates. Everything else runs layer by layer on the engine's kernels. A step
+ *   by an activation (cnn_conv_transpose2d_forward's kernels, then the activation in place). A
+ *   fused convolution group computes the convolution in tiles that stay in cache and writes its
+ *   pooled output and a one-byte mask or argmax per output element instead of the full-size
+ *   intermediates. Everything else runs layer by layer on the engine's kernels. A step
  *   equals the sequence of engine calls (cnn_conv2d_forward, cnn_relu_forward, ...) that
  *   computes the same thing: bitwise where nothing is fused. A fused group computes its outputs,
  *   masks and bias gradient bitwise too, and its weight gradient image by image: bitwise where

@@ -103,7 +103,8 @@ typedef struct {
     conv_geom g;        /* the whole convolution (transpose: the conv whose input gradient it is);
                          * g.threads = the parts the arena's scratch was planned for */
     cnn_algo algo;      /* resolved, never AUTO */
-    int transpose;      /* 1: forward = bias + conv_backward_data, image by image; no pool */
+    int transpose;      /* 1: forward = the transpose convolution's plan (ct), then the
+                         * activation in place; no pool */
     int act;            /* -1 none, else an enum act_kind */
     int act_after_pool; /* the activation follows the pooling (conv -> pool -> act) */
     double slope;       /* leaky relu */
@@ -127,6 +128,7 @@ typedef struct {
     const void *dy;     /* backward: gradient of the group output */
     void *dw, *db;      /* backward: += (NULL skips) */
     void *dconv;        /* backward: NULL, or (N, C, OH, OW) receives the conv output gradient */
+    const struct convt_plan *ct; /* transpose: the layer's plan, bound to the scratch */
 } net_fused;
 
 /* Scratch elements one part of a fused forward or backward needs besides the convolution

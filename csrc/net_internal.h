@@ -36,6 +36,8 @@ typedef struct {
     conv_geom g;
     cnn_algo algo;
     int transpose;
+    convt_plan ct;         /* transpose convolution (OP_CONVT, a fused transpose): the plan the
+                            * public calls make, made once here; bound to the scratch per run */
     int64_t wparam, bparam; /* parameter indices (-1: none) */
     int w_direct;          /* the weight gradient goes straight into the bound gradient (its first
                             * user in backward order); else into dwtmp, then added */
@@ -51,7 +53,8 @@ typedef struct {
     /* pooling */
     cnn_pool2d_desc pd;
     int64_t planes, H, W, OH, OW;
-    int64_t *idx;
+    int64_t *idx;          /* adaptive max pooling, max pooling with over 255 window taps */
+    uint8_t *arg;          /* max pooling: the maximum's tap in its window (maxpool_forward_arg) */
     /* dense */
     int64_t rows, fin, fout;
     void *wt;              /* tied linear: the shared weight transposed */
@@ -66,6 +69,13 @@ typedef struct {
     /* fused group */
     net_fused f;
 } net_op;
+
+/* Whether a max pooling op keeps the compact uint8 tap of each maximum (maxpool_forward_arg,
+ * maxpool_backward_arg) rather than flat int64 indices: whenever its window fits a byte. */
+static inline int net_pool_arg(const net_op *op)
+{
+    return op->pd.kernel_h * op->pd.kernel_w <= 255;
+}
 
 typedef struct {
     net_shape in;

@@ -154,26 +154,15 @@ static cnn_status transpose_layer(const infer_ctx *c, int64_t i, const net_shape
                                          d.output_padding_w, &OW)))
         return FAIL(st, "pad_w");
     if ((st = cnn_conv_transpose2d_output_shape(&d, NULL, NULL))) return FAIL(st, "input shape");
-    conv_geom *g = &op->g;
-    g->N = d.batch;
-    g->C_in = d.out_channels;
-    g->H = OH;
-    g->W = OW;
-    g->C_out = d.in_channels;
-    g->OH = d.in_h;
-    g->OW = d.in_w;
-    g->kH = d.kernel_h;
-    g->kW = d.kernel_w;
-    g->sH = d.stride_h;
-    g->sW = d.stride_w;
-    g->dilH = d.dilation_h;
-    g->dilW = d.dilation_w;
-    g->pT = d.pad_h;
-    g->pL = d.pad_w;
-    g->groups = d.groups;
+    /* the plan cnn_conv_transpose2d_forward / _backward make (AUTO, the threads of the call):
+     * the same path and kernels, so the step computes what they compute */
+    if ((st = convt_plan_make(&d, c->net->dtype, CNN_ALGO_AUTO, c->threads, &op->ct)))
+        return FAIL(st, "input shape");
     op->kind = OP_CONVT;
     op->transpose = 1;
-    resolve(c, op);
+    op->g = op->ct.g; /* the convolution whose input gradient it is (the fused group's shapes) */
+    op->g.threads = c->threads;
+    op->algo = op->ct.conv_algo;
     *out = *in;
     out->dims[1] = d.out_channels;
     if (two) out->dims[2] = OH;
@@ -482,11 +471,13 @@ static int64_t max64(int64_t a, int64_t b)
 
 /* Scratch elements op needs from the shared region (kernel scratch for every thread); sets a
  * fused group's slice per part. */
-static int64_t op_scratch(const net_plan *p, net_op *op)
+static int64_t op_scratch(const net_plan *p, net_op *op, size_t es)
 {
     const cnn_kernel_table *tab = p->table;
     int64_t len = 0, t;
-    if (op->kind == OP_CONV || op->kind == OP_CONVT || op->kind == OP_FUSED) {
+    if (op->transpose) /* the plan's tables and reals (rebound to the scratch by each run) */
+        len = (op->ct.scratch_bytes + (int64_t)es - 1) / (int64_t)es;
+    else if (op->kind == OP_CONV || op->kind == OP_FUSED) {
         if (tab->conv_scratch_len(&op->g, op->algo, &len)) return -1;
         len *= p->threads;
     }
@@ -496,8 +487,8 @@ static int64_t op_scratch(const net_plan *p, net_op *op)
         int64_t k = 0;
         g.N = 1;
         g.threads = 1;
-        if (tab->conv_scratch_len(&g, f->algo, &k)) return -1; /* backward; transpose forward */
-        if (!f->transpose) {
+        if (!f->transpose) { /* backward (dw per image), forward tiles */
+            if (tab->conv_scratch_len(&g, f->algo, &k)) return -1;
             net_conv_rows(&f->g, 0, f->tile_rows, &g);
             if (tab->conv_scratch_len(&g, f->algo, &t)) return -1;
             k = max64(k, t);
@@ -527,7 +518,7 @@ static void layout(cnn_net *net, net_plan *p, arena_cursor *a)
     for (int64_t k = 0; k < p->n_ops; k++) {
         net_op *op = &p->ops[k];
         const net_shape *out = &p->shapes[op->last + 1];
-        const int64_t s = op_scratch(p, op);
+        const int64_t s = op_scratch(p, op, es);
         if (s < 0) a->failed = 1;
         scratch = max64(scratch, s);
         if (op->pad_explicit) {
@@ -542,7 +533,9 @@ static void layout(cnn_net *net, net_plan *p, arena_cursor *a)
         if (op->wparam >= 0 && (!op->w_direct || op->flip || op->kind == OP_TIED_LINEAR))
             op->dwtmp = take(a, wn, es);
         if (op->kind == OP_TIED_LINEAR) op->wt = take(a, wn, es);
-        if (op->kind == OP_MAXPOOL || op->kind == OP_ADAPTIVE_MAX)
+        if (op->kind == OP_MAXPOOL && net_pool_arg(op))
+            op->arg = take(a, out->numel, 1);
+        else if (op->kind == OP_MAXPOOL || op->kind == OP_ADAPTIVE_MAX)
             op->idx = take(a, out->numel, sizeof(int64_t));
         if (op->kind == OP_DROPOUT) op->own_mask = take(a, op->groups, 1);
         if (op->kind == OP_FUSED) {

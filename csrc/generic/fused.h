@@ -93,7 +93,7 @@ static inline void R(pool2x2_row)(const int max, const int after, const int with
 {
     enum { CH = R(FUSED_CHUNK) };
     real e0[CH], e1[CH], e2[CH], e3[CH], v[CH];
-    uint8_t at[CH];
+    int32_t at[CH]; /* the lanes of the values: the selects below vectorise */
     for (int64_t q0 = 0; q0 < n; q0 += CH) {
         const int64_t m = n - q0 < CH ? n - q0 : CH;
         R(fused_column)(r0 + 2 * q0, 2, 0, m, e0); /* the windows' four elements, row-major */
@@ -115,7 +115,7 @@ static inline void R(pool2x2_row)(const int max, const int after, const int with
         if (max) { /* maxpool_forward's scan from the first element (-inf or NaN: the same) */
             for (int64_t q = 0; q < m; q++) {
                 real w = e0[q];
-                uint8_t k = 0;
+                int32_t k = 0;
                 const int t1 = e1[q] > w || e1[q] != e1[q];
                 w = t1 ? e1[q] : w;
                 k = t1 ? 1 : k;
@@ -249,7 +249,8 @@ static void R(fused_pool_rows)(const net_fused *f, const real *t, int64_t r0, in
     const int max = f->pool == NET_POOL_MAX, window_bits = mask && !max && !after;
     const real slope = (real)f->slope, div = R(fused_divisor)(f);
     real acc[CH], col[CH];
-    uint8_t at[CH], bits8[CH]; /* bits8: the window's branch bits when they fit a byte */
+    int32_t at[CH];     /* the lanes of the values: the selects vectorise */
+    uint8_t bits8[CH];  /* the window's branch bits when they fit a byte */
     uint64_t bits[CH];
     if (R(fast2x2)(f)) {
         for (int64_t pr = r0 / kh; pr < r1 / kh; pr++)
@@ -268,7 +269,7 @@ static void R(fused_pool_rows)(const net_fused *f, const real *t, int64_t r0, in
                 for (int64_t q = 0; q < n; q++) bits[q] = 0;
             for (int64_t i = 0; i < kh; i++)
                 for (int64_t j = 0; j < kw; j++) {
-                    const uint8_t e = (uint8_t)(i * kw + j);
+                    const int32_t e = (int32_t)(i * kw + j);
                     R(fused_column)(t + (pr * kh + i - r0) * OW + q0 * kw, kw, j, n, col);
                     if (max) {
                         for (int64_t q = 0; q < n; q++) {
@@ -342,26 +343,19 @@ static void R(fused_forward_task)(void *vctx, int64_t begin, int64_t end, int pa
     }
 }
 
-/* Transpose convolution + activation, image by image: y = bias, += conv_backward_data, then the
- * activation in place while the image is in cache. */
-static void R(fused_transpose_task)(void *vctx, int64_t begin, int64_t end, int part)
+/* Transpose convolution + activation: the layer's plan runs the transpose convolution over the
+ * batch (the output phases, threaded as the public call threads them), then the activation in
+ * place over chunks of its output. Both values are the unfused ops' (bitwise). */
+enum { R(FUSED_ACT_CHUNK) = 16384 };
+
+static void R(fused_act_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
     const net_fused *f = vctx;
-    const conv_geom *g = &f->g;
-    const int64_t C = f->C, P = f->OH * f->OW;
-    real *kscratch = (real *)f->scratch + part * f->scratch_len;
-    conv_geom t = *g;
-    t.N = 1;
-    t.threads = 1;
-    for (int64_t n = begin; n < end; n++) {
-        real *yn = (real *)f->y + n * C * P;
-        for (int64_t c = 0; c < C; c++) {
-            const real v = f->b ? ((const real *)f->b)[c] : 0;
-            for (int64_t p = 0; p < P; p++) yn[c * P + p] = v;
-        }
-        R(conv_backward_data)(&t, f->algo, (const real *)f->x + n * g->C_out * g->OH * g->OW,
-                              (const real *)f->w, yn, kscratch);
-        if (f->act >= 0) R(fused_act_rows)(f->act, (real)f->slope, C * P, yn);
+    const int64_t n = f->g.N * f->C * f->OH * f->OW;
+    (void)part;
+    for (int64_t i = begin; i < end; i++) {
+        const int64_t lo = i * R(FUSED_ACT_CHUNK), len = n - lo < R(FUSED_ACT_CHUNK) ? n - lo : R(FUSED_ACT_CHUNK);
+        R(fused_act_rows)(f->act, (real)f->slope, len, (real *)f->y + lo);
     }
 }
 
@@ -370,8 +364,13 @@ static void R(fused_forward)(const net_fused *f)
     const conv_geom *g = &f->g;
     const double kk = (double)(g->C_in / g->groups) * g->kH * g->kW;
     if (f->transpose) {
-        const double work = (double)g->OH * g->OW * g->C_out * kk;
-        cnn_parallel_for(g->N, cnn_work_grain(work), g->threads, R(fused_transpose_task), (void *)f);
+        const convt_plan *pl = f->ct;
+        if (pl->N == 0 || pl->C_out == 0 || pl->OH == 0 || pl->OW == 0) return; /* no output */
+        R(convt_forward)(pl, (const real *)f->x, (const real *)f->w, (const real *)f->b, (real *)f->y);
+        const int64_t n = g->N * f->C * f->OH * f->OW;
+        if (f->act >= 0)
+            cnn_parallel_for((n + R(FUSED_ACT_CHUNK) - 1) / R(FUSED_ACT_CHUNK), 1, g->threads,
+                             R(fused_act_task), (void *)f);
         return;
     }
     const int64_t rows = f->pool ? f->PH * f->pk_h : f->OH;

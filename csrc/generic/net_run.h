@@ -97,14 +97,11 @@ static const real *R(conv_weight)(const cnn_net *net, const net_op *op, int refr
     return (const real *)op->wflip;
 }
 
-/* y (N, C, P) = the bias of every channel (or 0), as conv_transpose.c starts its output. */
-static void R(fill_bias)(int64_t N, int64_t C, int64_t P, const real *b, real *y)
+/* Whether a transpose convolution has any output: the public calls run nothing otherwise. */
+static int R(convt_runs)(const net_op *op)
 {
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
-            const real v = b ? b[c] : 0;
-            for (int64_t p = 0; p < P; p++) y[(n * C + c) * P + p] = v;
-        }
+    const convt_plan *c = &op->ct;
+    return c->N > 0 && c->C_out > 0 && c->OH > 0 && c->OW > 0;
 }
 
 /* Inverted dropout, one mask byte per group of `len` elements: dropout_apply's product. */
@@ -134,10 +131,14 @@ static void R(forward_op)(cnn_net *net, net_plan *p, net_op *op, const uint8_t *
                              (real *)p->scratch);
         break;
     case OP_CONVT:
-        R(fill_bias)(op->g.N, op->g.C_in, op->g.H * op->g.W, b, y);
-        tab->T(conv_backward_data)(&op->g, op->algo, x, R(param)(net, op->wparam), y, (real *)p->scratch);
+        if (R(convt_runs)(op)) {
+            convt_plan_bind(&op->ct, p->scratch);
+            tab->T(convt_forward)(&op->ct, x, R(param)(net, op->wparam), b, y);
+        }
         break;
     case OP_FUSED:
+        if (op->transpose) convt_plan_bind(&op->ct, p->scratch);
+        op->f.ct = &op->ct;
         op->f.x = op->transpose ? x : R(conv_input)(op, x);
         op->f.w = op->transpose ? R(param)(net, op->wparam) : R(conv_weight)(net, op, 1);
         op->f.b = b;
@@ -145,7 +146,12 @@ static void R(forward_op)(cnn_net *net, net_plan *p, net_op *op, const uint8_t *
         op->f.scratch = p->scratch;
         tab->T(fused_forward)(&op->f);
         break;
-    case OP_MAXPOOL: tab->T(maxpool_forward)(&op->pd, op->OH, op->OW, x, y, op->idx); break;
+    case OP_MAXPOOL:
+        if (op->arg)
+            tab->T(maxpool_forward_arg)(&op->pd, op->OH, op->OW, x, y, op->arg);
+        else
+            tab->T(maxpool_forward)(&op->pd, op->OH, op->OW, x, y, op->idx);
+        break;
     case OP_AVGPOOL: tab->T(avgpool_forward)(&op->pd, op->OH, op->OW, x, y); break;
     case OP_ADAPTIVE_AVG: tab->T(adaptive_avg_forward)(op->planes, op->H, op->W, op->OH, op->OW, x, y); break;
     case OP_ADAPTIVE_MAX:
@@ -224,21 +230,18 @@ static void R(conv_backward)(const cnn_net *net, net_plan *p, net_op *op, const 
         tab->T(bias_backward)(g->N, g->C_out, g->OH * g->OW, dy, (real *)net->params[op->bparam].grad);
 }
 
-/* A transpose convolution's backward (cnn_conv_transpose2d_backward's kernels). */
+/* A transpose convolution's backward: cnn_conv_transpose2d_backward's plan and kernels onto a
+ * zeroed dx and dw (the bound gradient when direct) and the bound bias gradient. */
 static void R(convt_backward)(const cnn_net *net, net_plan *p, net_op *op, const real *dy)
 {
-    const cnn_kernel_table *tab = p->table;
-    const conv_geom *g = &op->g;
-    const real *x = (const real *)p->act[op->first];
-    if (op->need_dx) {
-        real *dx = (real *)p->grad[op->first];
-        R(zero)(dx, p->shapes[op->first].numel);
-        tab->T(conv_forward)(g, op->algo, dy, R(param)(net, op->wparam), NULL, dx, 1, (real *)p->scratch);
-    }
+    real *dx = op->need_dx ? (real *)p->grad[op->first] : NULL;
+    R(zero)(dx, p->shapes[op->first].numel);
     real *dw = R(dw_target)(net, op);
-    if (dw) tab->T(conv_backward_weight)(g, op->algo, x, dy, dw, (real *)p->scratch);
-    if (op->bparam >= 0)
-        tab->T(bias_backward)(g->N, g->C_in, g->H * g->W, dy, (real *)net->params[op->bparam].grad);
+    real *db = op->bparam >= 0 ? (real *)net->params[op->bparam].grad : NULL;
+    if (!R(convt_runs)(op)) return;
+    convt_plan_bind(&op->ct, p->scratch); /* the scratch other ops used since */
+    p->table->T(convt_backward)(&op->ct, dy, (const real *)p->act[op->first], R(param)(net, op->wparam),
+                                dx, dw, db);
 }
 
 static void R(backward_op)(cnn_net *net, net_plan *p, net_op *op, const uint8_t *mask, int active)
@@ -267,6 +270,11 @@ static void R(backward_op)(cnn_net *net, net_plan *p, net_op *op, const uint8_t 
         break;
     }
     case OP_MAXPOOL:
+        if (op->arg) { /* a gather: every element of dx written once, no zero fill */
+            tab->T(maxpool_backward_arg)(&op->pd, op->OH, op->OW, dy, op->arg, dx, 0);
+            break;
+        }
+        /* fall through */
     case OP_ADAPTIVE_MAX:
         R(zero)(dx, n_in);
         tab->T(index_scatter)(op->planes, op->OH * op->OW, op->H * op->W, dy, op->idx, dx);

@@ -1190,6 +1190,56 @@ static void test_against_engine_calls(void)
         CHECK(cnn_net_output_shape(m.net, 4, c.in.d, 0, &nd, sh, &err) == CNN_OK && sh[2] == 8 && sh[3] == 8);
         free_model(&m);
     }
+    /* transpose convolutions at the geometries their plan treats apart: k4 s2 p1 + relu (fused),
+     * k3 s2 p0 output_padding 1 with groups (unfused: max pooling with overlapping windows, the
+     * compact argmax, follows), and a dilation and padding so large next to the image that the
+     * general path runs (+ tanh, fused); then max pooling over 256 taps (flat indices) */
+    memset(&c, 0, sizeof c);
+    c.name = "transpose geometries";
+    c.layers[0] = convt(2, 4, 4, 2);
+    c.layers[0].conv_transpose.pad_h = c.layers[0].conv_transpose.pad_w = 1;
+    c.layers[1] = simple(CNN_LAYER_RELU);
+    c.layers[2] = convt(4, 4, 3, 2);
+    c.layers[2].conv_transpose.output_padding_h = c.layers[2].conv_transpose.output_padding_w = 1;
+    c.layers[2].conv_transpose.groups = 2;
+    c.layers[3] = pool(2, CNN_LAYER_MAXPOOL, 3);
+    c.layers[3].pool.stride_h = c.layers[3].pool.stride_w = 2;
+    c.layers[3].pool.pad_h = c.layers[3].pool.pad_w = 1;
+    c.layers[4] = convt(4, 2, 3, 1);
+    c.layers[4].conv_transpose.dilation_h = c.layers[4].conv_transpose.dilation_w = 600;
+    c.layers[4].conv_transpose.pad_h = c.layers[4].conv_transpose.pad_w = 600;
+    c.layers[5] = simple(CNN_LAYER_TANH);
+    c.layers[6] = convt(2, 1, 2, 3); /* 13 -> 38: phases of one tap, stride > kernel */
+    c.layers[6].conv_transpose.bias = 0;
+    c.layers[7] = pool(2, CNN_LAYER_MAXPOOL, 16);
+    c.layers[7].pool.ceil_mode = 1;
+    c.layers[8] = simple(CNN_LAYER_FLATTEN);
+    c.layers[9] = linear(9, 3);
+    c.n = 10;
+    set_shape(&c.in, 4, 2, 2, 6, 6);
+    c.loss = CNN_LOSS_MSE;
+    c.optim = CNN_OPTIM_ADAM;
+    check_case(&c, CNN_FLOAT32, 3);
+    check_case(&c, CNN_FLOAT64, 2);
+    /* 1-D: k4 s2 p1 + leaky relu (fused), then a stride-1 transpose with dilation, no bias */
+    memset(&c, 0, sizeof c);
+    c.name = "1-D transpose k4 s2 p1";
+    c.layers[0] = convt(3, 4, 4, 2);
+    c.layers[0].spatial_dims = 1;
+    c.layers[0].conv_transpose.pad_w = 1;
+    c.layers[1] = simple(CNN_LAYER_LEAKY_RELU);
+    c.layers[1].negative_slope = 0.1;
+    c.layers[2] = convt(4, 2, 3, 1);
+    c.layers[2].spatial_dims = 1;
+    c.layers[2].conv_transpose.dilation_w = 2;
+    c.layers[2].conv_transpose.bias = 0;
+    c.layers[3] = simple(CNN_LAYER_FLATTEN);
+    c.n = 4;
+    set_shape(&c.in, 3, 3, 3, 9, 0);
+    c.loss = CNN_LOSS_MSE;
+    c.optim = CNN_OPTIM_SGD;
+    check_case(&c, CNN_FLOAT32, 3);
+    check_case(&c, CNN_FLOAT64, 2);
 }
 
 /* ---- GausNet trained through the C API alone --------------------------------------------------- */
@@ -1506,40 +1556,111 @@ extern int64_t cnn_net_profile_ops[64][2];
 extern int64_t cnn_net_profile_n;
 #endif
 
-/* Median milliseconds of a step of the network: compiled (fused), compiled without fusion, and
- * as separate engine calls. */
-static void bench_case(const char *name, const cnn_layer_desc *L, int64_t n, const int64_t *shape,
-                       cnn_loss_kind loss, int repeats)
+/* The lecture's networks as test_net bench times them (cnnpy/models.py; benchmarks/net_vs_torch.py
+ * times the same ones in PyTorch): layers, input shape, loss, optimizer (Adam; AdamW for the
+ * MNIST net). */
+typedef struct {
+    const char *name;
+    cnn_layer_desc L[MAXL];
+    int64_t n;
+    int ndim;
+    int64_t shape[4];
+    cnn_loss_kind loss;
+    int variant; /* set_hparams' Adam variant: 2 = AdamW (weight decay 0.01) */
+} bench_model;
+
+static int bench_models(bench_model *b)
 {
-    const int64_t xn = shape[0] * shape[1] * shape[2] * shape[3];
+    memset(b, 0, 5 * sizeof *b);
+    b[0].name = "GausNet";
+    b[0].n = gausnet(b[0].L, 91, CNN_LAYER_AVGPOOL);
+    b[0].loss = CNN_LOSS_BCE_LOGITS;
+    b[1].name = "Gaussian autoencoder";
+    b[1].n = gaussian_ae(b[1].L);
+    b[1].loss = CNN_LOSS_MSE;
+    b[2].name = "All-Conv";
+    b[2].n = gausnet(b[2].L, 91, CNN_LAYER_AVGPOOL);
+    b[2].L[2] = conv(2, 6, 6, 2, 2, 0);
+    b[2].L[5] = conv(2, 4, 4, 2, 2, 0);
+    b[2].loss = CNN_LOSS_BCE_LOGITS;
+    for (int i = 0; i < 3; i++) {
+        b[i].ndim = 4;
+        b[i].shape[0] = 32, b[i].shape[1] = 1, b[i].shape[2] = 91, b[i].shape[3] = 91;
+    }
+    b[3].name = "MnistNet";
+    b[3].L[0] = conv(2, 1, 10, 5, 1, 1);
+    b[3].L[1] = pool(2, CNN_LAYER_MAXPOOL, 2);
+    b[3].L[2] = simple(CNN_LAYER_RELU);
+    b[3].L[3] = conv(2, 10, 20, 5, 1, 1);
+    b[3].L[4] = pool(2, CNN_LAYER_MAXPOOL, 2);
+    b[3].L[5] = simple(CNN_LAYER_RELU);
+    b[3].L[6] = simple(CNN_LAYER_FLATTEN);
+    b[3].L[7] = linear(500, 50);
+    b[3].L[8] = simple(CNN_LAYER_RELU);
+    b[3].L[9] = linear(50, 10);
+    b[3].n = 10;
+    b[3].ndim = 4;
+    b[3].shape[0] = 32, b[3].shape[1] = 1, b[3].shape[2] = 28, b[3].shape[3] = 28;
+    b[3].loss = CNN_LOSS_CROSS_ENTROPY;
+    b[3].variant = 2;
+    b[4].name = "dense autoencoder";
+    const int64_t sz[5] = {784, 250, 50, 250, 784};
+    for (int i = 0; i < 4; i++) {
+        b[4].L[2 * i] = linear(sz[i], sz[i + 1]);
+        b[4].L[2 * i + 1] = simple(i == 3 ? CNN_LAYER_SIGMOID : CNN_LAYER_RELU);
+    }
+    b[4].n = 8;
+    b[4].ndim = 2;
+    b[4].shape[0] = 32, b[4].shape[1] = 784;
+    b[4].loss = CNN_LOSS_MSE;
+    return 5;
+}
+
+/* Median milliseconds of a step of the network: compiled (fused), and unless `quick`, compiled
+ * without fusion and as separate engine calls. */
+static void bench_case(const bench_model *b, int repeats, int quick)
+{
+    const int64_t N = b->shape[0];
+    int64_t xn = 1;
+    for (int d = 0; d < b->ndim; d++) xn *= b->shape[d];
     float *x = zalloc(xn, sizeof(float)), *t = zalloc(xn, sizeof(float));
+    int64_t *labels = zalloc(N, sizeof(int64_t));
     rng_state = 31;
-    gaussian_images(CNN_FLOAT32, shape[0], shape[2], x, t);
-    const void *target = loss == CNN_LOSS_MSE ? (const void *)x : (const void *)t;
+    if (b->ndim == 4 && b->shape[2] == 91) {
+        gaussian_images(CNN_FLOAT32, N, 91, x, t);
+    } else {
+        for (int64_t i = 0; i < xn; i++) x[i] = (float)uniform01();
+        for (int64_t i = 0; i < N; i++) labels[i] = (int64_t)(uniform01() * 10);
+    }
+    const void *target = b->loss == CNN_LOSS_MSE ? (const void *)x
+                         : b->loss == CNN_LOSS_CROSS_ENTROPY ? (const void *)labels : (const void *)t;
     double ms[3][64], cpu[3][64];
-    for (int variant = 0; variant < 3; variant++) {
+    for (int variant = 0; variant < (quick ? 1 : 3); variant++) {
+#ifdef CNN_NET_PROFILE
+        memset(cnn_net_profile, 0, sizeof cnn_net_profile);
+#endif
         model m;
-        make_model(&m, L, n, loss, CNN_OPTIM_ADAM, CNN_FLOAT32, 2);
+        make_model(&m, b->L, b->n, b->loss, CNN_OPTIM_ADAM, CNN_FLOAT32, 2);
         cnn_net_set_fusion(m.net, variant == 0);
         cnn_net_error err;
-        CHECK(cnn_net_plan(m.net, 4, shape, &err) == CNN_OK);
+        CHECK(cnn_net_plan(m.net, b->ndim, b->shape, &err) == CNN_OK);
         cnn_net_step_args a = {0};
         a.x = x;
         a.target = target;
         a.hparams = m.hp;
         shape4 xs;
-        set_shape(&xs, 4, shape[0], shape[1], shape[2], shape[3]);
+        set_shape(&xs, b->ndim, b->shape[0], b->shape[1], b->shape[2], b->shape[3]);
         long faults = 0;
         for (int k = -3; k < repeats; k++) {
 #ifdef CNN_NET_PROFILE
             if (k == 0) memset(cnn_net_profile, 0, sizeof cnn_net_profile);
 #endif
             double value;
-            set_hparams(&m, CNN_OPTIM_ADAM, 0);
+            set_hparams(&m, CNN_OPTIM_ADAM, b->variant);
             const long f0 = minor_faults();
             const double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             if (variant < 2) CHECK(cnn_net_step(m.net, &a, &value) == CNN_OK);
-            else ref_step(L, n, &m, x, &xs, target, loss, CNN_REDUCE_MEAN, CNN_OPTIM_ADAM, NULL, NULL);
+            else ref_step(b->L, b->n, &m, x, &xs, target, b->loss, CNN_REDUCE_MEAN, CNN_OPTIM_ADAM, NULL, NULL);
             if (k >= 0) {
                 ms[variant][k] = 1e3 * (clock_s(CLOCK_MONOTONIC) - t0);
                 cpu[variant][k] = 1e3 * (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
@@ -1548,21 +1669,23 @@ static void bench_case(const char *name, const cnn_layer_desc *L, int64_t n, con
         }
         qsort(ms[variant], (size_t)repeats, sizeof(double), cmp_double);
         qsort(cpu[variant], (size_t)repeats, sizeof(double), cmp_double);
-        printf("  %-22s %-24s %7.3f ms wall, %7.3f ms CPU (%.1f page faults per step)\n", name,
+        printf("  %-22s %-24s %7.3f ms wall, %7.3f ms CPU (%.1f page faults per step)\n", b->name,
                variant == 0 ? "compiled, fused" : variant == 1 ? "compiled, unfused" : "separate engine calls",
                ms[variant][repeats / 2], cpu[variant][repeats / 2], (double)faults / repeats);
 #ifdef CNN_NET_PROFILE
-        if (variant == 0)
+        if (variant < 2)
             for (int64_t k = 0; k < cnn_net_profile_n; k++)
                 if (cnn_net_profile[k][0] + cnn_net_profile[k][1] > 0)
                     printf("      layers %2lld-%-2lld  forward %7.3f ms  backward %7.3f ms  (CPU, calling thread)\n",
                            (long long)cnn_net_profile_ops[k][0], (long long)cnn_net_profile_ops[k][1],
                            1e3 * cnn_net_profile[k][0] / repeats, 1e3 * cnn_net_profile[k][1] / repeats);
+        cnn_net_profile_n = 0;
 #endif
         free_model(&m);
     }
     free(x);
     free(t);
+    free(labels);
 }
 
 /* Median milliseconds of GausNet inference (cnn_net_forward) on a batch of 200. */
@@ -1589,26 +1712,28 @@ static void bench_inference(int repeats)
     free_model(&m);
 }
 
-static int bench(int repeats)
+/* test_net bench [repeats [threads [model]]]: every model (or those whose name starts with
+ * `model`, compiled and fused only; "GausNet inference" for the forward on 200), at 1 and 2
+ * threads (or `threads`). */
+static int bench(int repeats, int threads, const char *only)
 {
-    cnn_layer_desc L[9];
-    const int64_t shape[4] = {32, 1, 91, 91};
-    for (int threads = 1; threads <= 2; threads++) {
-        cnn_set_num_threads(threads);
-        printf("%d thread(s), batch 32, float32 (median of %d steps):\n", threads, repeats);
-        const int64_t n = gausnet(L, 91, CNN_LAYER_AVGPOOL);
-        bench_case("GausNet", L, n, shape, CNN_LOSS_BCE_LOGITS, repeats);
-        const int64_t m = gaussian_ae(L);
-        bench_case("Gaussian autoencoder", L, m, shape, CNN_LOSS_MSE, repeats);
-        bench_inference(repeats);
+    static bench_model b[5];
+    const int nb = bench_models(b);
+    for (int th = threads ? threads : 1; th <= (threads ? threads : 2); th++) {
+        cnn_set_num_threads(th);
+        printf("%d thread(s), batch 32, float32 (median of %d steps):\n", th, repeats);
+        for (int i = 0; i < nb; i++)
+            if (!only || strcmp(only, b[i].name) == 0) bench_case(&b[i], repeats, only != NULL);
+        if (!only || strcmp(only, "GausNet inference") == 0) bench_inference(repeats);
     }
     return failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "bench") == 0) /* test_net bench [repeats <= 64] */
-        return bench(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 64 ? atoi(argv[2]) : 40);
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) /* test_net bench [repeats <= 64 [threads [model]]] */
+        return bench(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 64 ? atoi(argv[2]) : 40,
+                     argc > 3 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 0, argc > 4 ? argv[4] : NULL);
     cnn_set_num_threads(2);
     test_errors();
     test_own_dropout_masks();
