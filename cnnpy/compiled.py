@@ -401,9 +401,9 @@ class CompiledStep:
     # ---- shapes ----------------------------------------------------------------------------------
 
     def _plan(self, shape: tuple) -> None:
-        # The engine re-plans by itself when the thread count or instruction set changed, and
-        # then refuses the binary cross entropies' weights bound for the old plan: plan here
-        # (which re-plans) and bind them again.
+        # The engine would re-plan by itself inside the step when the thread count or the
+        # instruction set changed; planning here does it with the GIL held and keeps the shapes
+        # and loss weights of this step in one place.
         key = (shape, _cnn.num_threads(), _cnn.isa())
         if key == self._plan_key:
             return

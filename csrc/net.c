@@ -387,13 +387,18 @@ cnn_status cnn_net_output_shape(const cnn_net *net, int in_ndim, const int64_t *
     return st;
 }
 
+/* Whether plan p was made for this input shape. */
+static int same_shape(const net_plan *p, const net_shape *in)
+{
+    return p && p->in.ndim == in->ndim && !memcmp(p->in.dims, in->dims, (size_t)in->ndim * sizeof(int64_t));
+}
+
 /* Whether plan p was made for this shape and the current thread count, instruction set and
  * fusion setting. */
 static int plan_fits(const cnn_net *net, const net_plan *p, const net_shape *in)
 {
-    return p && p->in.ndim == in->ndim &&
-           !memcmp(p->in.dims, in->dims, (size_t)in->ndim * sizeof(int64_t)) &&
-           p->threads == cnn_get_num_threads() && p->table == cnn_kernels() && p->fused == net->fuse;
+    return same_shape(p, in) && p->threads == cnn_get_num_threads() && p->table == cnn_kernels() &&
+           p->fused == net->fuse;
 }
 
 /* Makes the plan for this shape current: the current one, the spare one (the shapes swap), or a
@@ -410,7 +415,9 @@ static cnn_status replan(cnn_net *net, const net_shape *in, cnn_net_error *err)
     net_plan *fresh;
     cnn_status st = net_build_plan(net, in, &fresh, err);
     if (st) return st;
-    fresh->id = ++net->plans;
+    /* the id names the shape (loss weights are bound for one): a plan made again for a shape
+     * already planned, after the thread count, the ISA or the fusion setting changed, keeps it */
+    fresh->id = same_shape(net->plan, in) ? net->plan->id : same_shape(other, in) ? other->id : ++net->plans;
     net_free_plan(net->spare);
     net->spare = net->plan;
     net->plan = fresh;

@@ -96,7 +96,7 @@ typedef struct {
     double *loss_work;    /* cross entropy: a log-softmax row */
     char *arena;
     int64_t bytes;
-    uint64_t id;          /* which plan of its network (loss weights are bound for one) */
+    uint64_t id;          /* its input shape's number in its network (loss weights are bound for one) */
 } net_plan;
 
 struct cnn_net {
