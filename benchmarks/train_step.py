@@ -11,7 +11,7 @@ memory (RSS) of training, each library in a fresh process.
 
 Columns: times are medians of interleaved steps; torch/compiled and torch/layer are PyTorch's time
 over cnnpy's (above 1: cnnpy is faster); faults = minor page faults (``ru_minflt``) per step over
-20 steps after warm-up; RSS = the process's peak resident memory (``ru_maxrss``) in a fresh process
+20 steps after warm-up; RSS = the process's peak resident memory (``VmHWM``) in a fresh process
 that trains 20 steps, and "training" = that peak less the resident memory after the imports and
 the data (what training itself added).
 """
@@ -149,12 +149,13 @@ def interleaved(fns: dict, repeats: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _rss_kb() -> int:
+def _status_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    return 0
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def rss_child(name: str, variant: str, batch: int, steps: int) -> dict:
@@ -166,11 +167,12 @@ def rss_child(name: str, variant: str, batch: int, steps: int) -> dict:
         torch.set_num_threads(1)
     cnnpy.set_num_threads(1)
     _arrays(net, batch, np.float32)  # the data's memory belongs to the baseline
-    base = _rss_kb()
+    base = _status_kib("VmRSS")
     fn = build(net, variant, batch, np.float32, torch=torch)
     for _ in range(steps):
         fn()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: a child keeps the forking parent's ru_maxrss across exec
+    peak = _status_kib("VmHWM")
     return {"baseline_kib": base, "peak_kib": peak, "training_kib": peak - base}
 
 

@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__clang__) /* every function below may use AVX2 + FMA (the test runs only where they are) */
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#elif defined(__GNUC__)
 #pragma GCC target("avx2,fma")
+#endif
 typedef struct {
     __m256 lo, hi;
 } ds_vec;
@@ -241,3 +245,6 @@ int main(void) {
     printf("%d checks passed\n", checks);
     return 0;
 }
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
