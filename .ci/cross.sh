@@ -183,8 +183,10 @@ stamp "aarch64: built ($(aarch64-linux-gnu-gcc -dumpversion))"
 import re, sys
 from collections import defaultdict
 
-HOT = ["gemm_micro", "forward_direct_task", "backward_data_direct_task", "pool_task_run",
-       "act_forward_task", "act_backward_task", "sgd_task", "adam_task", "rmsprop_task"]
+HOT = ["gemm_micro", "forward_direct_task", "backward_data_direct_task", "maxpool_plane",
+       "avgpool_plane", "avgpool_backward_plane", "maxpool_backward_arg_plane", "pool_phases",
+       "fused_pool_rows", "fused_rebuild", "act_forward_task", "act_backward_task", "sgd_task",
+       "adam_task", "rmsprop_task"]
 fn_re = re.compile(r"^;; Function (\w+)_(f32|f64)_scalar ")
 msg_re = re.compile(r"^\S*csrc/(\S+?):(\d+):\d+: (optimized|missed): +(.*)$")
 done = defaultdict(int)  # (name, dtype) -> loops vectorised
