@@ -20,9 +20,10 @@
 # Not run here, by default: tests marked `notebook` or `slow` (SANITIZE_MARKERS). They execute the
 # same kernels on bigger data — the notebooks and the practices' training runs — and would take
 # the sanitized run far beyond ten minutes on two cores; the unsanitized CI run (.ci/run) keeps
-# them. Nor tests/test_c_engine.py: its C executables carry their own sanitizers and .ci/run's
-# first suite runs them. Everything else — every op, every error path, the fuzz corpus replay,
-# the leak, thread and fork tests — runs instrumented.
+# them. Nor the tests marked `c_program` (tests/test_c_engine.py, the fuzz corpus replay, ...):
+# they build C programs of their own that never load the extension, with their own sanitizers
+# (ASan+UBSan, TSan), and .ci/run's first suite runs them. Everything else — every op, every error
+# path, the leak, thread and fork tests — runs instrumented.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -103,9 +104,9 @@ export PYTHONDONTWRITEBYTECODE=1
 "$PYTHON" -c "import sys, cnnpy._cnn as m; sys.exit(0 if m.__file__.startswith(sys.argv[1]) else
     'sanitize.sh: FATAL: the tests would import ' + m.__file__ + ', not the instrumented build')" "$src"
 set +e
-# tests/test_c_engine.py is left out: it builds csrc/*.c into executables of its own, sanitized
-# by its own flags (ASan+UBSan, TSan), which .ci/run's first suite already ran
-"$PYTHON" -m pytest -s -q -p no:cacheprovider --durations=10 -m "$MARKERS" --ignore=tests/test_c_engine.py "$@"
+# The c_program tests are left out: they build csrc/*.c into programs of their own, sanitized by
+# their own flags (ASan+UBSan, TSan), which .ci/run's first suite already ran
+"$PYTHON" -m pytest -s -q -p no:cacheprovider --durations=10 -m "${MARKERS:+($MARKERS) and }not c_program" "$@"
 rc=$?
 set -e
 end=$(date +%s)

@@ -224,6 +224,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CC = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
 
 
+@pytest.mark.c_program
 @pytest.mark.skipif(CC is None or "avx2" not in cnnpy.available_isas(), reason="needs a C compiler and AVX2")
 def test_sixteen_lane_kernels_on_an_emulated_vector(tmp_path):
     """tests/c/test_lanes16.c: blocked_simd.h and dense_simd.h with 16-lane vectors (AVX-512's tile

@@ -3,32 +3,22 @@ the pooling kernels against their reference loops and the transpose convolution'
 against its reference kernel, bitwise, on every instruction set this CPU has, both dtypes, 1 and 3
 threads. Once optimised, once under AddressSanitizer + UndefinedBehaviorSanitizer when the
 compiler can build with them."""
-import os
 import subprocess
 
 import pytest
-from test_c_engine import CC, ROOT, SANITIZE
+from c_build import CC, FLAVOURS, ROOT, build, run_env
 
-
-def build(tmp_path, extra):
-    sources = [str(p) for p in sorted((ROOT / "csrc").glob("*.c")) if p.name != "module.c"]
-    exe = tmp_path / "test_pool_convt"
-    cmd = [CC, "-std=c11", "-O2", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=fast", "-g",
-           "-Wall", "-Wextra", "-Wshadow", "-Werror", f"-I{ROOT / 'csrc'}",
-           str(ROOT / "tests" / "c" / "test_pool_convt.c"), *sources, "-o", str(exe), *extra, "-pthread", "-lm"]
-    return subprocess.run(cmd, capture_output=True, text=True), exe
+pytestmark = pytest.mark.c_program
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")
-@pytest.mark.parametrize("sanitize", ["", "asan-ubsan"], ids=["plain", "asan-ubsan"])
+@pytest.mark.parametrize("sanitize", ["plain", "asan-ubsan"])
 def test_pool_and_transpose_kernels_against_reference(tmp_path, sanitize):
-    res, exe = build(tmp_path, SANITIZE if sanitize else [])
+    res = build(tmp_path, ROOT / "tests" / "c" / "test_pool_convt.c", FLAVOURS[sanitize])
     if res.returncode != 0:
-        if sanitize and "sanitize" in res.stderr:
+        if sanitize != "plain" and "sanitize" in res.stderr:
             pytest.skip("the compiler cannot build with sanitizers here")
         pytest.fail(f"build failed:\n{res.stderr}")
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:halt_on_error=1", UBSAN_OPTIONS="halt_on_error=1")
-    env.pop("LD_PRELOAD", None)
-    run = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=600)
+    run = subprocess.run([str(res.exe)], capture_output=True, text=True, env=run_env(), timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
     assert "checks passed" in run.stdout

@@ -477,6 +477,7 @@ def test_multiprocessing_fork_after_threads(threads):
     assert got == want
 
 
+@pytest.mark.c_program
 def test_thread_pool_restart_never_reruns_a_finished_job(tmp_path):
     """csrc/threads.c: a worker started after the pool shrank and grew again re-ran the previous
     job (found by the fuzzer). tests/c/test_pool_restart.c restarts the pool 30,000 times (the old
