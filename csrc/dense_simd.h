@@ -1,5 +1,7 @@
 /* dense_simd.h — float32 dense-layer kernels for small batches (up to DN_MAX_BATCH rows) in vector
- * intrinsics, reading both operands where they lie (no packing, no transposed copy of the weight):
+ * intrinsics, reading both operands where they lie (no transposed copy of the weight; B of the
+ * backward GEMMs is copied to a contiguous panel only when its rows are a multiple of 256 bytes
+ * apart):
  *   forward   y = x w^T + b: dot products along the input features, a register tile of DN_DR
  *             batch rows x DN_DO outputs, each accumulator a vector of partial sums along k,
  *             summed across lanes in a fixed order at the end;
@@ -17,8 +19,8 @@
 #else
 #define DN_DR 4
 #define DN_DO 3
-#define DN_GR 6
-#define DN_GNV 2
+#define DN_GR 4
+#define DN_GNV 3
 #endif
 #ifndef DN_MAX_BATCH
 #define DN_MAX_BATCH 64
@@ -164,22 +166,46 @@ typedef struct {
     float *C;
 } dn_gemm_args;
 
-/* Items: column blocks of DN_GNV vectors, each over every row (B's columns stay in L1). */
+#define DN_KC 256 /* rows of B per packed panel */
+
+/* Items: column blocks of DN_GNV vectors, each over every row (B's columns stay in L1). When B's
+ * rows lie a multiple of 256 bytes apart they would share a few L1 sets and evict each other, so
+ * the block's slice of B is first copied, DN_KC rows at a time, into a contiguous panel (zeros
+ * past the last column). Each tile continues C's sum in order of k, so the result does not depend
+ * on the chunking. */
 static void dn_gemm_task(void *vctx, int64_t begin, int64_t end, int part)
 {
     const dn_gemm_args *t = vctx;
-    const int64_t cols = DN_GNV * DS_VW;
+    enum { COLS = DN_GNV * DS_VW };
+    const int pack = t->ldb % 64 == 0;
+    float pb[DN_KC * COLS];
     (void)part;
     for (int64_t blk = begin; blk < end; blk++) {
-        const int64_t j0 = blk * cols, nj = t->N - j0;
-        for (int64_t i0 = 0; i0 < t->M; i0 += DN_GR) {
-            const int64_t iv = t->M - i0 < DN_GR ? t->M - i0 : DN_GR;
-            const float *A = t->A + i0 * t->ars;
-            float *C = t->C + i0 * t->ldc + j0;
-            if (nj >= cols)
-                dn_gemm_tile(A, t->ars, t->aks, iv, t->B + j0, t->ldb, t->K, C, t->ldc, 0, cols);
-            else
-                dn_gemm_tile(A, t->ars, t->aks, iv, t->B + j0, t->ldb, t->K, C, t->ldc, 1, nj);
+        const int64_t j0 = blk * COLS, nj = t->N - j0 < COLS ? t->N - j0 : COLS;
+        for (int64_t k0 = 0; k0 < t->K; k0 += DN_KC) {
+            const int64_t kv = t->K - k0 < DN_KC ? t->K - k0 : DN_KC;
+            const float *B = t->B + k0 * t->ldb + j0;
+            int64_t ldb = t->ldb;
+            if (pack) {
+                for (int64_t k = 0; k < kv; k++)
+#pragma GCC unroll 16
+                    for (int v = 0; v < DN_GNV; v++) {
+                        const int64_t n = nj - v * DS_VW;
+                        const float *b = B + k * ldb + v * DS_VW;
+                        ds_store(pb + k * COLS + v * DS_VW,
+                                 n >= DS_VW ? ds_load(b) : n > 0 ? ds_load_part(b, n) : ds_zero());
+                    }
+                B = pb, ldb = COLS;
+            }
+            for (int64_t i0 = 0; i0 < t->M; i0 += DN_GR) {
+                const int64_t iv = t->M - i0 < DN_GR ? t->M - i0 : DN_GR;
+                const float *A = t->A + i0 * t->ars + k0 * t->aks;
+                float *C = t->C + i0 * t->ldc + j0;
+                if (nj == COLS)
+                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, C, t->ldc, 0, COLS);
+                else
+                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, C, t->ldc, 1, nj);
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
-"""The small-batch dense kernels (csrc/dense_simd.h: dot products forward, unpacked GEMMs backward,
-float32 with AVX2 / AVX-512, batches up to 64) against exact integer products under every
+"""The small-batch dense kernels (csrc/dense_simd.h: dot products forward, GEMMs backward reading A
+in place, float32 with AVX2 / AVX-512, batches up to 64) against exact integer products under every
 instruction set, the float64 NumPy product, PyTorch, and themselves at any thread count. Shapes
-cover every tail: batch not a multiple of the row tile, outputs not a multiple of the output
-tile, features not a multiple of the vector width, and the batch sizes on both sides of 64."""
+cover every tail: batch not a multiple of the row tile, outputs not a multiple of the output tile,
+features not a multiple of the vector width or a multiple of 64 (B copied to panels), outputs past
+one panel of 256 rows along k, and the batch sizes on both sides of 64."""
 import numpy as np
 import pytest
 
@@ -13,7 +14,11 @@ from helpers import rng_for, torch
 
 # (batch, in, out)
 SHAPES = [(32, 784, 250), (32, 1936, 50), (64, 512, 512), (1, 8, 1), (3, 9, 2), (5, 37, 7),
-          (16, 100, 11), (17, 64, 13), (63, 31, 9), (64, 8, 40), (65, 40, 6), (7, 5, 3)]
+          (16, 100, 11), (17, 64, 13), (63, 31, 9), (64, 8, 40), (65, 40, 6), (7, 5, 3),
+          # features a multiple of 64 (the backward copies B to a panel), outputs past 256 (two
+          # panels along k), every edge of the 4- and 8-row tiles
+          (1, 64, 1), (7, 128, 257), (8, 192, 9), (9, 256, 15), (15, 64, 16), (16, 320, 17),
+          (33, 128, 300), (1, 1, 1), (9, 7, 8)]
 
 
 def shape_id(s):
@@ -64,7 +69,8 @@ def test_small_batch_kernels_match_float64(shape, each_isa):
             np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5 * np.sqrt(n) * max(1.0, np.abs(e).max()))
 
 
-@pytest.mark.parametrize("shape", [(32, 784, 250), (5, 37, 7), (64, 100, 70)], ids=shape_id)
+@pytest.mark.parametrize("shape", [(32, 784, 250), (5, 37, 7), (64, 100, 70), (33, 128, 300)],
+                         ids=shape_id)
 def test_small_batch_kernels_bitwise_equal_for_any_thread_count(shape):
     batch, fin, fout = shape
     rng = rng_for(shape, "dense-threads")
