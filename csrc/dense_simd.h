@@ -110,13 +110,14 @@ static int dn_linear_forward(int64_t batch, int64_t in, int64_t out, const float
 
 /* ---- backward: C += A B, B's rows contiguous ---------------------------------------------------- */
 
-/* C[i*ldc + j] += sum over k < K of A[i*ars + k*aks] * B[k*ldb + j] for i < iv <= DN_GR and the
- * columns of DN_GNV vectors from C's (and B's) first; `masked`: only the first nj columns (the
+/* C[i*ldc + j] (+)= sum over k < K of A[i*ars + k*aks] * B[k*ldb + j] for i < iv <= DN_GR and
+ * the columns of DN_GNV vectors from C's (and B's) first; `masked`: only the first nj columns (the
  * rest are neither read nor written). Rows past iv repeat the last one and are dropped. The sum
- * starts from C and adds the products in order of k. */
+ * starts from C (`accumulate`) or from zero and adds the products in order of k. */
 CNN_FORCE_INLINE void
 dn_gemm_tile(const float *restrict A, int64_t ars, int64_t aks, int64_t iv, const float *restrict B,
-             int64_t ldb, int64_t K, float *restrict C, int64_t ldc, const int masked, int64_t nj)
+             int64_t ldb, int64_t K, int accumulate, float *restrict C, int64_t ldc, const int masked,
+             int64_t nj)
 {
     const float *ar[DN_GR];
     ds_vec acc[DN_GR][DN_GNV];
@@ -132,7 +133,9 @@ dn_gemm_tile(const float *restrict A, int64_t ars, int64_t aks, int64_t iv, cons
         const float *c = C + (i < iv ? i : iv - 1) * ldc;
 #pragma GCC unroll 16
         for (int v = 0; v < DN_GNV; v++)
-            acc[i][v] = masked ? ds_load_part(c + v * DS_VW, n[v]) : ds_load(c + v * DS_VW);
+            acc[i][v] = !accumulate ? ds_zero()
+                        : masked    ? ds_load_part(c + v * DS_VW, n[v])
+                                    : ds_load(c + v * DS_VW);
     }
     for (int64_t k = 0; k < K; k++) {
         const float *b = B + k * ldb;
@@ -164,6 +167,7 @@ typedef struct {
     int64_t M, N, K, ars, aks, ldb, ldc;
     const float *A, *B;
     float *C;
+    int accumulate;
 } dn_gemm_args;
 
 #define DN_KC 256 /* rows of B per packed panel */
@@ -201,31 +205,34 @@ static void dn_gemm_task(void *vctx, int64_t begin, int64_t end, int part)
                 const int64_t iv = t->M - i0 < DN_GR ? t->M - i0 : DN_GR;
                 const float *A = t->A + i0 * t->ars + k0 * t->aks;
                 float *C = t->C + i0 * t->ldc + j0;
+                const int acc = t->accumulate || k0 > 0;
                 if (nj == COLS)
-                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, C, t->ldc, 0, COLS);
+                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, acc, C, t->ldc, 0, COLS);
                 else
-                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, C, t->ldc, 1, nj);
+                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, acc, C, t->ldc, 1, nj);
             }
         }
     }
 }
 
 static void dn_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t aks,
-                    const float *B, int64_t ldb, float *C, int64_t ldc, int threads)
+                    const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc, int threads)
 {
-    dn_gemm_args t = {M, N, K, ars, aks, ldb, ldc, A, B, C};
+    dn_gemm_args t = {M, N, K, ars, aks, ldb, ldc, A, B, C, accumulate};
     const int64_t cols = DN_GNV * DS_VW;
     cnn_parallel_for((N + cols - 1) / cols, cnn_work_grain((double)M * K * cols), threads,
                      dn_gemm_task, &t);
 }
 
-/* dx (batch, in) += dy (batch, out) @ w; dw (out, in) += dy^T @ x. Returns 0 (nothing done) for a
- * batch the GEMM serves better; db is left to the caller. */
+/* dx (batch, in) (+)= dy (batch, out) @ w; dw (out, in) (+)= dy^T @ x, added to the gradients
+ * when `accumulate`, else written over them. Returns 0 (nothing done) for a batch the GEMM serves
+ * better; db is left to the caller. */
 static int dn_linear_backward(int64_t batch, int64_t in, int64_t out, const float *dy,
-                              const float *x, const float *w, float *dx, float *dw, int threads)
+                              const float *x, const float *w, float *dx, float *dw, int accumulate,
+                              int threads)
 {
-    if (batch > DN_MAX_BATCH || in < DS_VW) return 0;
-    if (dx) dn_gemm(batch, in, out, dy, out, 1, w, in, dx, in, threads);
-    if (dw) dn_gemm(out, in, batch, dy, 1, out, x, in, dw, in, threads);
+    if (batch > DN_MAX_BATCH || in < DS_VW || batch == 0 || out == 0) return 0; /* K = 0: GEMM */
+    if (dx) dn_gemm(batch, in, out, dy, out, 1, w, in, accumulate, dx, in, threads);
+    if (dw) dn_gemm(out, in, batch, dy, 1, out, x, in, accumulate, dw, in, threads);
     return 1;
 }

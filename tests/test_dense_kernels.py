@@ -38,14 +38,17 @@ def exact_products(x, w, b, g):
     return x @ w.T + b, g @ w, g.T @ x, g.sum(0)
 
 
+def integer_data(shape, tag):
+    """x, w, b, g of small integers as float32 (every product and sum exact)."""
+    batch, fin, fout = shape
+    rng = rng_for(shape, tag)
+    return tuple(rng.integers(-3, 4, s).astype(np.float32)
+                 for s in ((batch, fin), (fout, fin), fout, (batch, fout)))
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 def test_small_batch_kernels_are_exact_on_integers(shape, each_isa):
-    batch, fin, fout = shape
-    rng = rng_for(shape, "dense-int")
-    x = rng.integers(-3, 4, (batch, fin)).astype(np.float32)
-    w = rng.integers(-3, 4, (fout, fin)).astype(np.float32)
-    b = rng.integers(-3, 4, fout).astype(np.float32)
-    g = rng.integers(-3, 4, (batch, fout)).astype(np.float32)
+    x, w, b, g = integer_data(shape, "dense-int")
     want = exact_products(x, w, b, g)
     for isa in each_isa:
         cnnpy.set_isa(isa)
@@ -103,3 +106,32 @@ def test_small_batch_kernels_match_pytorch(shape):
     for a, e in zip(got, (ty.detach(), tx.grad, tw.grad, tb.grad)):
         e = e.numpy()
         np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(e).max())))
+
+
+@pytest.mark.parametrize("shape", [(32, 784, 250), (5, 37, 7), (64, 512, 512), (3, 4, 5)], ids=shape_id)
+def test_backward_writes_every_gradient_element(shape, each_isa):
+    """linear_backward hands back gradients the kernels wrote over uninitialised memory: freed
+    arrays of NaN of the same sizes, likely to be reused for them, must not show through."""
+    batch, fin, fout = shape
+    x, w, b, g = integer_data(shape, "dense-overwrite")
+    want = exact_products(x, w, b, g)[1:]
+    for isa in each_isa:
+        cnnpy.set_isa(isa)
+        for dtype in (np.float32, np.float64):
+            for _ in range(3):
+                junk = [np.full(s, np.nan, dtype) for s in ((batch, fin), (fout, fin), fout)]
+                del junk
+                got = F.linear_backward(g.astype(dtype), x.astype(dtype), w.astype(dtype), b.astype(dtype))
+                for name, a, e in zip(("dx", "dw", "db"), got, want):
+                    assert np.array_equal(a, e), f"{isa} {dtype.__name__}: {name}"
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 3), (4, 5, 0), (4, 0, 3)], ids=shape_id)
+def test_backward_of_empty_shapes_is_zero(shape):
+    """No batch or no outputs: zero gradients (written, not left uninitialised); no features: db."""
+    batch, fin, fout = shape
+    x, w, b, g = integer_data(shape, "dense-empty")
+    for dx, dw, db in (F.linear_backward(g, x, w, b), _cnn.linear_backward(g, x, w, True, True, True)):
+        assert dx.shape == (batch, fin) and dw.shape == (fout, fin) and db.shape == (fout,)
+        for a, e in zip((dx, dw, db), exact_products(x, w, b, g)[1:]):
+            assert np.array_equal(a, e)

@@ -60,13 +60,15 @@ static PyObject *py_linear_backward(PyObject *self, PyObject *args)
     const int64_t batch = PyArray_DIM(x, 0), in = PyArray_DIM(x, 1), out = PyArray_DIM(w, 0);
     const int64_t ydims[2] = {batch, out};
     if (!check_shape(dy, 2, ydims, "linear_backward", "grad_output")) goto exit;
-    if (need_dx && !(dx = new_like(x, typenum))) goto exit;
-    if (need_dw && !(dw = new_like(w, typenum))) goto exit;
-    if (need_db && !(db = new_array(1, &out, typenum, 1))) goto exit;
+    const int64_t xdims[2] = {batch, in}, wdims[2] = {out, in};
+    /* uninitialised: the kernels write every element (no zero fill, no read of zeros) */
+    if (need_dx && !(dx = new_array(2, xdims, typenum, 0))) goto exit;
+    if (need_dw && !(dw = new_array(2, wdims, typenum, 0))) goto exit;
+    if (need_db && !(db = new_array(1, &out, typenum, 0))) goto exit;
     Py_BEGIN_ALLOW_THREADS
-    st = cnn_linear_backward(cnn_type(typenum), batch, in, out, PyArray_DATA(dy), PyArray_DATA(x),
-                             PyArray_DATA(w), data_or_null(dx), data_or_null(dw),
-                             data_or_null(db));
+    st = cnn_linear_backward_overwrite(cnn_type(typenum), batch, in, out, PyArray_DATA(dy),
+                                       PyArray_DATA(x), PyArray_DATA(w), data_or_null(dx),
+                                       data_or_null(dw), data_or_null(db));
     Py_END_ALLOW_THREADS
     if (st != CNN_OK) {
         raise_status(st, "linear_backward");
