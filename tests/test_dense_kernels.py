@@ -135,3 +135,26 @@ def test_backward_of_empty_shapes_is_zero(shape):
         assert dx.shape == (batch, fin) and dw.shape == (fout, fin) and db.shape == (fout,)
         for a, e in zip((dx, dw, db), exact_products(x, w, b, g)[1:]):
             assert np.array_equal(a, e)
+
+
+@pytest.mark.parametrize("shape", [(32, 784, 250), (5, 37, 7), (1, 1, 1)], ids=shape_id)
+def test_backward_fast_path_matches_the_full_path(shape):
+    """F.linear_backward's C fast path (every gradient, C-contiguous arrays of one dtype) gives the
+    full path's results (an explicit output_mask takes the full path), with and without a bias,
+    and arrays off the fast path (strided, mixed dtypes) still get the right gradients."""
+    batch, fin, fout = shape
+    x, w, b, g = integer_data(shape, "dense-fast")
+    want = exact_products(x, w, b, g)[1:]
+    for dtype in (np.float32, np.float64):
+        xd, wd, bd, gd = (a.astype(dtype) for a in (x, w, b, g))
+        for bias in (bd, None):
+            fast = F.linear_backward(gd, xd, wd, bias)
+            full = F.linear_backward(gd, xd, wd, bias, output_mask=(True, True, True))
+            assert (fast[2] is None) == (bias is None) == (full[2] is None)
+            for a, e in zip(fast, full):
+                if e is not None:
+                    assert a.dtype == dtype and np.array_equal(a, e)
+    strided = np.asfortranarray(x)
+    for args in ((g, strided, w, b), (g.astype(np.float64), x, w, b), (g, x, w, b.astype(np.float64))):
+        for a, e in zip(F.linear_backward(*args), want):
+            assert np.array_equal(a, e)
