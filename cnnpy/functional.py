@@ -40,6 +40,8 @@ _ALGO = _cnn.ALGO_AUTO
 # Fast paths: the common call (exact float32/float64 C-contiguous ndarrays, plain int arguments)
 # checked in C; they return None for anything else and the function takes its full path.
 _conv2d_fast, _linear_fast, _activation_fast = _cnn.conv2d_fast, _cnn.linear_fast, _cnn.activation_fast
+_linear_backward_fast = _cnn.linear_backward_fast
+_ALL3 = (True, True, True)  # the default output_mask of the backward functions
 
 
 # ---- shape forms ---------------------------------------------------------------------------------
@@ -941,9 +943,13 @@ def linear(input, weight, bias=None):
     return _cnn.linear_forward(x2, w, b).reshape(*x.shape[:-1], w.shape[0])
 
 
-def linear_backward(grad_output, input, weight, bias=None, *, output_mask=(True, True, True)):
+def linear_backward(grad_output, input, weight, bias=None, *, output_mask=_ALL3):
     """Gradients of linear: (grad_input, grad_weight, grad_bias or None); ``output_mask`` skips
     gradients not needed (they come back None)."""
+    if output_mask is _ALL3:  # the common call, checked in C (None: take the full path)
+        grads = _linear_backward_fast(grad_output, input, weight, bias)
+        if grads is not None:
+            return grads
     op = "linear_backward"
     x, x2, w, b = _linear_setup(op, input, weight, bias)
     g = cast(as_array(op, "grad_output", grad_output), x2.dtype)

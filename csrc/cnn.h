@@ -327,6 +327,11 @@ cnn_status cnn_linear_forward(cnn_dtype dtype, int64_t batch, int64_t in, int64_
 cnn_status cnn_linear_backward(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,
                                const void *dy, const void *x, const void *w, void *dx, void *dw,
                                void *db);
+/* The same gradients written OVER dx, dw, db (no zeroed arrays needed; the one exception to the
+ * accumulate rule above, for callers that want one call's gradients alone). */
+cnn_status cnn_linear_backward_overwrite(cnn_dtype dtype, int64_t batch, int64_t in, int64_t out,
+                                         const void *dy, const void *x, const void *w, void *dx,
+                                         void *dw, void *db);
 
 /* Elementwise over n elements. Backward functions take the forward INPUT x and accumulate into dx.
  *   relu(x) = max(x, 0)                 relu'(x) = x > 0

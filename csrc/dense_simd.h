@@ -1,5 +1,7 @@
 /* dense_simd.h — float32 dense-layer kernels for small batches (up to DN_MAX_BATCH rows) in vector
- * intrinsics, reading both operands where they lie (no packing, no transposed copy of the weight):
+ * intrinsics, reading both operands where they lie (no transposed copy of the weight; B of the
+ * backward GEMMs is copied to a contiguous panel only when its rows are a multiple of 256 bytes
+ * apart):
  *   forward   y = x w^T + b: dot products along the input features, a register tile of DN_DR
  *             batch rows x DN_DO outputs, each accumulator a vector of partial sums along k,
  *             summed across lanes in a fixed order at the end;
@@ -17,8 +19,8 @@
 #else
 #define DN_DR 4
 #define DN_DO 3
-#define DN_GR 6
-#define DN_GNV 2
+#define DN_GR 4
+#define DN_GNV 3
 #endif
 #ifndef DN_MAX_BATCH
 #define DN_MAX_BATCH 64
@@ -108,13 +110,14 @@ static int dn_linear_forward(int64_t batch, int64_t in, int64_t out, const float
 
 /* ---- backward: C += A B, B's rows contiguous ---------------------------------------------------- */
 
-/* C[i*ldc + j] += sum over k < K of A[i*ars + k*aks] * B[k*ldb + j] for i < iv <= DN_GR and the
- * columns of DN_GNV vectors from C's (and B's) first; `masked`: only the first nj columns (the
+/* C[i*ldc + j] (+)= sum over k < K of A[i*ars + k*aks] * B[k*ldb + j] for i < iv <= DN_GR and
+ * the columns of DN_GNV vectors from C's (and B's) first; `masked`: only the first nj columns (the
  * rest are neither read nor written). Rows past iv repeat the last one and are dropped. The sum
- * starts from C and adds the products in order of k. */
+ * starts from C (`accumulate`) or from zero and adds the products in order of k. */
 CNN_FORCE_INLINE void
 dn_gemm_tile(const float *restrict A, int64_t ars, int64_t aks, int64_t iv, const float *restrict B,
-             int64_t ldb, int64_t K, float *restrict C, int64_t ldc, const int masked, int64_t nj)
+             int64_t ldb, int64_t K, int accumulate, float *restrict C, int64_t ldc, const int masked,
+             int64_t nj)
 {
     const float *ar[DN_GR];
     ds_vec acc[DN_GR][DN_GNV];
@@ -130,7 +133,9 @@ dn_gemm_tile(const float *restrict A, int64_t ars, int64_t aks, int64_t iv, cons
         const float *c = C + (i < iv ? i : iv - 1) * ldc;
 #pragma GCC unroll 16
         for (int v = 0; v < DN_GNV; v++)
-            acc[i][v] = masked ? ds_load_part(c + v * DS_VW, n[v]) : ds_load(c + v * DS_VW);
+            acc[i][v] = !accumulate ? ds_zero()
+                        : masked    ? ds_load_part(c + v * DS_VW, n[v])
+                                    : ds_load(c + v * DS_VW);
     }
     for (int64_t k = 0; k < K; k++) {
         const float *b = B + k * ldb;
@@ -162,44 +167,72 @@ typedef struct {
     int64_t M, N, K, ars, aks, ldb, ldc;
     const float *A, *B;
     float *C;
+    int accumulate;
 } dn_gemm_args;
 
-/* Items: column blocks of DN_GNV vectors, each over every row (B's columns stay in L1). */
+#define DN_KC 256 /* rows of B per packed panel */
+
+/* Items: column blocks of DN_GNV vectors, each over every row (B's columns stay in L1). When B's
+ * rows lie a multiple of 256 bytes apart they would share a few L1 sets and evict each other, so
+ * the block's slice of B is first copied, DN_KC rows at a time, into a contiguous panel (zeros
+ * past the last column). Each tile continues C's sum in order of k, so the result does not depend
+ * on the chunking. */
 static void dn_gemm_task(void *vctx, int64_t begin, int64_t end, int part)
 {
     const dn_gemm_args *t = vctx;
-    const int64_t cols = DN_GNV * DS_VW;
+    enum { COLS = DN_GNV * DS_VW };
+    const int pack = t->ldb % 64 == 0;
+    float pb[DN_KC * COLS];
     (void)part;
     for (int64_t blk = begin; blk < end; blk++) {
-        const int64_t j0 = blk * cols, nj = t->N - j0;
-        for (int64_t i0 = 0; i0 < t->M; i0 += DN_GR) {
-            const int64_t iv = t->M - i0 < DN_GR ? t->M - i0 : DN_GR;
-            const float *A = t->A + i0 * t->ars;
-            float *C = t->C + i0 * t->ldc + j0;
-            if (nj >= cols)
-                dn_gemm_tile(A, t->ars, t->aks, iv, t->B + j0, t->ldb, t->K, C, t->ldc, 0, cols);
-            else
-                dn_gemm_tile(A, t->ars, t->aks, iv, t->B + j0, t->ldb, t->K, C, t->ldc, 1, nj);
+        const int64_t j0 = blk * COLS, nj = t->N - j0 < COLS ? t->N - j0 : COLS;
+        for (int64_t k0 = 0; k0 < t->K; k0 += DN_KC) {
+            const int64_t kv = t->K - k0 < DN_KC ? t->K - k0 : DN_KC;
+            const float *B = t->B + k0 * t->ldb + j0;
+            int64_t ldb = t->ldb;
+            if (pack) {
+                for (int64_t k = 0; k < kv; k++)
+#pragma GCC unroll 16
+                    for (int v = 0; v < DN_GNV; v++) {
+                        const int64_t n = nj - v * DS_VW;
+                        const float *b = B + k * ldb + v * DS_VW;
+                        ds_store(pb + k * COLS + v * DS_VW,
+                                 n >= DS_VW ? ds_load(b) : n > 0 ? ds_load_part(b, n) : ds_zero());
+                    }
+                B = pb, ldb = COLS;
+            }
+            for (int64_t i0 = 0; i0 < t->M; i0 += DN_GR) {
+                const int64_t iv = t->M - i0 < DN_GR ? t->M - i0 : DN_GR;
+                const float *A = t->A + i0 * t->ars + k0 * t->aks;
+                float *C = t->C + i0 * t->ldc + j0;
+                const int acc = t->accumulate || k0 > 0;
+                if (nj == COLS)
+                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, acc, C, t->ldc, 0, COLS);
+                else
+                    dn_gemm_tile(A, t->ars, t->aks, iv, B, ldb, kv, acc, C, t->ldc, 1, nj);
+            }
         }
     }
 }
 
 static void dn_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t aks,
-                    const float *B, int64_t ldb, float *C, int64_t ldc, int threads)
+                    const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc, int threads)
 {
-    dn_gemm_args t = {M, N, K, ars, aks, ldb, ldc, A, B, C};
+    dn_gemm_args t = {M, N, K, ars, aks, ldb, ldc, A, B, C, accumulate};
     const int64_t cols = DN_GNV * DS_VW;
     cnn_parallel_for((N + cols - 1) / cols, cnn_work_grain((double)M * K * cols), threads,
                      dn_gemm_task, &t);
 }
 
-/* dx (batch, in) += dy (batch, out) @ w; dw (out, in) += dy^T @ x. Returns 0 (nothing done) for a
- * batch the GEMM serves better; db is left to the caller. */
+/* dx (batch, in) (+)= dy (batch, out) @ w; dw (out, in) (+)= dy^T @ x, added to the gradients
+ * when `accumulate`, else written over them. Returns 0 (nothing done) for a batch the GEMM serves
+ * better; db is left to the caller. */
 static int dn_linear_backward(int64_t batch, int64_t in, int64_t out, const float *dy,
-                              const float *x, const float *w, float *dx, float *dw, int threads)
+                              const float *x, const float *w, float *dx, float *dw, int accumulate,
+                              int threads)
 {
-    if (batch > DN_MAX_BATCH || in < DS_VW) return 0;
-    if (dx) dn_gemm(batch, in, out, dy, out, 1, w, in, dx, in, threads);
-    if (dw) dn_gemm(out, in, batch, dy, 1, out, x, in, dw, in, threads);
+    if (batch > DN_MAX_BATCH || in < DS_VW || batch == 0 || out == 0) return 0; /* K = 0: GEMM */
+    if (dx) dn_gemm(batch, in, out, dy, out, 1, w, in, accumulate, dx, in, threads);
+    if (dw) dn_gemm(out, in, batch, dy, 1, out, x, in, accumulate, dw, in, threads);
     return 1;
 }

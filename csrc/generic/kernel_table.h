@@ -23,7 +23,8 @@ void (*K(convt_backward))(const convt_plan *pl, const real *dy, const real *x, c
 void (*K(linear_forward))(int64_t batch, int64_t in, int64_t out, const real *x, const real *w,
                           const real *b, real *y, real *work, int threads);
 void (*K(linear_backward))(int64_t batch, int64_t in, int64_t out, const real *dy, const real *x,
-                           const real *w, real *dx, real *dw, real *db, real *work, int threads);
+                           const real *w, real *dx, real *dw, real *db, int accumulate, real *work,
+                           int threads);
 void (*K(gemm))(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const real *A,
                 int64_t lda, const real *B, int64_t ldb, int accumulate, real *C, int64_t ldc,
                 real *work);

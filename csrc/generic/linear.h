@@ -45,18 +45,38 @@ static void R(linear_forward)(int64_t batch, int64_t in, int64_t out, const real
             for (int64_t o = 0; o < out; o++) y[n * out + o] += b[o];
 }
 
-/* dx (batch, in) += dy @ w; dw (out, in) += dy^T @ x; db (out) += column sums of dy. */
+/* db (out) = (accumulate ? db : 0) + column sums of dy (batch, out), each a double sum over the
+ * rows in order (the bias gradient of a convolution with one pixel per channel, bitwise), a block
+ * of outputs at a time so the rows are read contiguously and the adds vectorise across outputs. */
+static void R(linear_bias_backward)(int64_t batch, int64_t out, const real *dy, real *db,
+                                    int accumulate)
+{
+    enum { OB = 256 };
+    double s[OB];
+    for (int64_t o0 = 0; o0 < out; o0 += OB) {
+        const int64_t ob = out - o0 < OB ? out - o0 : OB;
+        for (int64_t o = 0; o < ob; o++) s[o] = 0;
+        for (int64_t n = 0; n < batch; n++) {
+            const real *d = dy + n * out + o0;
+            for (int64_t o = 0; o < ob; o++) s[o] += d[o];
+        }
+        for (int64_t o = 0; o < ob; o++) db[o0 + o] = (accumulate ? db[o0 + o] : 0) + (real)s[o];
+    }
+}
+
+/* dx (batch, in) = dy @ w; dw (out, in) = dy^T @ x; db (out) = column sums of dy; each added to
+ * the gradient's values when `accumulate`, else written over them (no zero fill needed). */
 static void R(linear_backward)(int64_t batch, int64_t in, int64_t out, const real *dy,
                                const real *x, const real *w, real *dx, real *dw, real *db,
-                               real *work, int threads)
+                               int accumulate, real *work, int threads)
 {
-    if (db) R(bias_backward)(batch, out, 1, dy, db);
+    if (db) R(linear_bias_backward)(batch, out, dy, db, accumulate);
 #ifdef CNN_SIMD_LINEAR_BACKWARD /* float32, small batches: GEMMs reading w, x and dy in place */
     if (sizeof(real) == sizeof(float) &&
         CNN_SIMD_LINEAR_BACKWARD(batch, in, out, (const float *)dy, (const float *)x, (const float *)w,
-                                 (float *)dx, (float *)dw, threads))
+                                 (float *)dx, (float *)dw, accumulate, threads))
         return;
 #endif
-    if (dx) R(gemm_mt)(0, 0, batch, in, out, dy, out, w, in, 1, dx, in, work, threads);
-    if (dw) R(gemm_mt)(1, 0, out, in, batch, dy, out, x, in, 1, dw, in, work, threads);
+    if (dx) R(gemm_mt)(0, 0, batch, in, out, dy, out, w, in, accumulate, dx, in, work, threads);
+    if (dw) R(gemm_mt)(1, 0, out, in, batch, dy, out, x, in, accumulate, dw, in, work, threads);
 }
