@@ -88,6 +88,8 @@ typedef struct {
     void **act, **grad;   /* n_layers + 1: values and gradients (NULL: none; [0] is the input) */
     int64_t n_ops;
     net_op *ops;
+    uint8_t *grad_written; /* n_params: the backward writes this gradient over (a dense layer's
+                            * weight, its first user, and bias), so the step need not zero it */
     void *scratch;        /* kernel scratch shared by the ops, scratch_len elements */
     int64_t scratch_len;
     void *one;            /* the loss's output gradient: 1 (MEAN, SUM) or ones (NONE) */

@@ -586,6 +586,7 @@ void net_free_plan(net_plan *p)
     free(p->act);
     free(p->grad);
     free(p->ops);
+    free(p->grad_written);
     free(p);
 }
 
@@ -631,8 +632,10 @@ cnn_status net_build_plan(cnn_net *net, const net_shape *in, net_plan **out, cnn
         i += merged;
     }
     p->n_ops = n;
-    char *seen;
-    if (cnn_calloc(net->n_params > 0 ? net->n_params : 1, 1, (void **)&seen)) {
+    char *seen = NULL;
+    const int64_t n_params = net->n_params > 0 ? net->n_params : 1;
+    if (cnn_calloc(n_params, 1, (void **)&seen) || cnn_calloc(n_params, 1, (void **)&p->grad_written)) {
+        free(seen);
         net_free_plan(p);
         return net_fail(err, CNN_ENOMEM, CNN_NET_WHERE_CALL, "plan", -1);
     }
@@ -643,6 +646,11 @@ cnn_status net_build_plan(cnn_net *net, const net_shape *in, net_plan **out, cnn
             op->w_direct = !seen[op->wparam];
             seen[op->wparam] = 1;
         }
+        /* the dense backward overwrites (generic/net_run.h): its own bias, and the weight's
+         * gradient where it writes it first; every other gradient is added to a zeroed one */
+        if ((op->kind == OP_LINEAR || op->kind == OP_TIED_LINEAR) && op->bparam >= 0)
+            p->grad_written[op->bparam] = 1;
+        if (op->kind == OP_LINEAR && op->wparam >= 0 && op->w_direct) p->grad_written[op->wparam] = 1;
         if (op->kind == OP_FUSED) op->f.dw_per_image = dw_per_image(op, net->elsize);
     }
     free(seen);

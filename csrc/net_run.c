@@ -181,8 +181,8 @@ cnn_status net_run_step(cnn_net *net, const cnn_net_step_args *a, double *loss)
         net->draws = draws;
         return net_fail(&net->err, st, CNN_NET_WHERE_LOSS, "target", -1);
     }
-    for (int64_t i = 0; i < net->n_params; i++) /* zero_grad() */
-        memset(net->params[i].grad, 0, (size_t)net->params[i].numel * net->elsize);
+    for (int64_t i = 0; i < net->n_params; i++) /* zero_grad(), where the backward adds */
+        if (!p->grad_written[i]) memset(net->params[i].grad, 0, (size_t)net->params[i].numel * net->elsize);
     if (net->dtype == CNN_FLOAT32) loss_backward_f32(net, p, a->target);
     else loss_backward_f64(net, p, a->target);
     for (int64_t k = p->n_ops - 1; k >= 0; k--) run_op(net, p, k, 1, 1, a->masks, a->training);

@@ -290,9 +290,9 @@ static void R(backward_op)(cnn_net *net, net_plan *p, net_op *op, const uint8_t 
     case OP_LINEAR:
     case OP_TIED_LINEAR: {
         const real *w = op->kind == OP_LINEAR ? R(param)(net, op->wparam) : (const real *)op->wt;
-        /* written over, not added to: dx is this op's alone, dw_target is zero (the step zeroed
-         * the bound gradient and this op writes it first, or the zeroed dwtmp), db is this
-         * layer's own, zeroed by the step */
+        /* written over, not added to: dx is this op's alone, dw_target is the bound gradient
+         * this op writes first (the step leaves it unzeroed: plan's grad_written) or dwtmp, db
+         * is this layer's own (not zeroed either) */
         tab->T(linear_backward)(op->rows, op->fin, op->fout, dy, x, w, dx, R(dw_target)(net, op), db,
                                 0, (real *)p->scratch, p->threads);
         break;
