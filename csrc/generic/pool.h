@@ -631,23 +631,27 @@ static void R(index_scatter)(int64_t planes, int64_t out_len, int64_t in_len,
 
 /* dx[p] = 0, then dx[p][idx] += dy[p][i] (index_scatter into zeros, bitwise), one plane at a time:
  * the plane's zeros are written in cache just before its scatter, not in a pass of their own
- * through memory. A plane with an index outside [-1, in_len) is left alone and *bad set. */
+ * through memory, and the indices are checked as the scatter reads them: *bad is set if one lies
+ * outside [-1, in_len) (skipped; the caller then discards dx). */
 static void R(index_scatter_fresh)(int64_t planes, int64_t out_len, int64_t in_len,
                                    const real *restrict dy, const int64_t *restrict idx,
                                    real *restrict dx, cnn_atomic_int *bad)
 {
+    int out = 0;
     for (int64_t p = 0; p < planes; p++) {
         const int64_t *ip = idx + p * out_len;
-        int out = 0; /* branch-free, so that it vectorises */
-        for (int64_t i = 0; i < out_len; i++) out |= (ip[i] < -1) | (ip[i] >= in_len);
-        if (out) {
-            cnn_atomic_store(bad, 1);
-            continue;
-        }
+        const real *g = dy + p * out_len;
         real *dxp = dx + p * in_len;
         memset(dxp, 0, (size_t)in_len * sizeof(real));
-        R(index_scatter)(1, out_len, in_len, dy + p * out_len, ip, dxp);
+        for (int64_t i = 0; i < out_len; i++) {
+            const int64_t j = ip[i];
+            if ((uint64_t)j < (uint64_t)in_len)
+                dxp[j] += g[i];
+            else
+                out |= j != -1;
+        }
     }
+    if (out) cnn_atomic_store(bad, 1);
 }
 
 /* y[p][idx[p][i]] = x[p][i] (later entries win). */
