@@ -535,10 +535,11 @@ class _PoolSetup:
         return _grad4(op, self.form, grad_output, self.dtype, (*self.x4.shape[:2], *self.out_hw))
 
 
-def _indices4(op, form, indices, shape, limit, missing=True):
-    """User-given indices as int64 in the engine's 4-D layout, checked to have `shape` and to lie
-    in [0, limit) (positions in an input or output plane) or, with `missing`, be -1 (max pooling's
-    index of a window that holds no input element: it has no position)."""
+def _indices4(op, form, indices, shape, limit, missing=True, check=True):
+    """User-given indices as int64 in the engine's 4-D layout, checked to have `shape` and (with
+    `check`, or when the cast could wrap a value; else the engine checks them) to lie in [0, limit) (positions in an input or output
+    plane) or, with `missing`, be -1 (max pooling's index of a window that holds no input element:
+    it has no position)."""
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be an integer array, got dtype {idx.dtype}")
@@ -547,7 +548,7 @@ def _indices4(op, form, indices, shape, limit, missing=True):
         raise ValueError(f"{op}: indices of shape {idx.shape} do not match the output's shape "
                          f"{form.user_shape(shape)}")
     lowest = -1 if missing else 0
-    if idx4.size and (idx4.min() < lowest or idx4.max() >= limit):  # before the cast: quote the real value
+    if (check or idx4.dtype != np.int64) and idx4.size and (idx4.min() < lowest or idx4.max() >= limit):  # before the cast: quote the real value
         bad = idx4[(idx4 < lowest) | (idx4 >= limit)].flat[0]
         raise ValueError(f"{op}: indices must lie in [0, {limit}) (positions in a plane)"
                          + (" or be -1" if missing else "") + f", got {bad}")
@@ -568,9 +569,13 @@ def _max_pool_backward(op, dims, grad_output, input, kernel_size, stride, paddin
     h, w = s.x4.shape[2:]
     if indices is None:
         _, idx = _cnn.max_pool2d_forward(s.x4, s.window, s.ceil)
-    else:
-        idx = _indices4(op, s.form, indices, g4.shape, h * w)
-    return s.form.from4d(_cnn.max_pool2d_backward(g4, idx, h, w))
+    else:  # the engine checks the indices as it reads them: no pass over them here
+        idx = _indices4(op, s.form, indices, g4.shape, h * w, check=False)
+    try:
+        return s.form.from4d(_cnn.max_pool2d_backward(g4, idx, h, w))
+    except ValueError:  # an index out of range: the message that quotes it
+        _indices4(op, s.form, indices, g4.shape, h * w)
+        raise
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

@@ -276,6 +276,12 @@ cnn_status cnn_maxpool2d_forward(const cnn_pool2d_desc *d, cnn_dtype dtype, cons
 cnn_status cnn_maxpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_h, int64_t in_w,
                                   int64_t out_h, int64_t out_w, const void *dy,
                                   const int64_t *indices, void *dx);
+/* The same into a dx that need not be initialised: dx = 0 + the scatter (bitwise), each plane
+ * zeroed in cache just before its scatter (no pass of zeros of its own). CNN_EINDEX as there
+ * (dx then zero). */
+cnn_status cnn_maxpool2d_backward_overwrite(cnn_dtype dtype, int64_t planes, int64_t in_h,
+                                            int64_t in_w, int64_t out_h, int64_t out_w,
+                                            const void *dy, const int64_t *indices, void *dx);
 
 /* y = window means. The divisor is divisor_override if > 0; else, with count_include_pad, the
  * window's size clipped to the padded input (a ceil_mode window hanging past the right padding

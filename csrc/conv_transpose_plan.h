@@ -11,7 +11,8 @@
  * (Shi et al. 2016, "Is the deconvolution layer the same as a convolutional layer?"; XNNPACK's
  * subconv2d). For k4 s2 p1: even outputs take taps {1, 3}, odd outputs taps {0, 2}; for k3 s2 p0:
  * even outputs {0, 2}, odd {1}. The weight gradient is one reduction per phase; the input gradient
- * is an ordinary stride-s convolution of dy (a gather), run by the convolution kernels. */
+ * is an ordinary stride-s convolution of dy (a gather), run by the convolution kernels; AUTO runs
+ * the weight gradient on them too (see convt_plan_make). */
 #ifndef CNN_CONV_TRANSPOSE_PLAN_H
 #define CNN_CONV_TRANSPOSE_PLAN_H
 
@@ -48,6 +49,8 @@ typedef struct convt_plan {
     conv_geom g;                /* the convolution whose input gradient this is: conv input = y */
     cnn_algo conv_algo;         /* g's kernel (dx, and the general path) */
     convt_path path;
+    int dw_conv;                /* the weight gradient runs g's (conv_backward_weight) rather than
+                                   the phase path's direct kernel: AUTO, measured faster */
     int threads;                /* scratch slices */
     int64_t pad_l, Wp;          /* the phase path's copy of the input with zero-padded rows:
                                    (N, C_in, H, Wp), input (ih, iw) at (ih, pad_l + iw) */

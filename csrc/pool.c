@@ -89,6 +89,23 @@ cnn_status cnn_maxpool2d_backward(cnn_dtype dtype, int64_t planes, int64_t in_h,
     return CNN_OK;
 }
 
+cnn_status cnn_maxpool2d_backward_overwrite(cnn_dtype dtype, int64_t planes, int64_t in_h,
+                                            int64_t in_w, int64_t out_h, int64_t out_w,
+                                            const void *dy, const int64_t *indices, void *dx)
+{
+    cnn_status st = check_planes(dtype, planes, in_h, in_w, out_h, out_w);
+    if (st != CNN_OK) return st;
+    if (planes == 0) return CNN_OK;
+    if (!dy || !indices || !dx) return CNN_EINVAL;
+    const int64_t in_len = in_h * in_w, out_len = out_h * out_w;
+    const cnn_kernel_table *k = cnn_kernels();
+    if (dtype == CNN_FLOAT32 ? k->index_scatter_fresh_f32(planes, out_len, in_len, dy, indices, dx)
+                             : k->index_scatter_fresh_f64(planes, out_len, in_len, dy, indices, dx))
+        return CNN_OK;
+    memset(dx, 0, (size_t)(planes * in_len) * (dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double)));
+    return CNN_EINDEX; /* an index outside [-1, in_len) */
+}
+
 /* ---- average pooling ------------------------------------------------------------------------------- */
 
 static cnn_status avgpool_check(const cnn_pool2d_desc *d, cnn_dtype dtype, int64_t *oh,

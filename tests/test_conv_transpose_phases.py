@@ -202,3 +202,33 @@ def test_the_empty_output_matches_pytorch():
         ty.sum().backward()
         for a, t in zip(ours_b(np.ones(y.shape, np.float32), x, w, b, **kw), (tx, tw, tb)):
             np.testing.assert_array_equal(a, t.grad.numpy())
+
+
+@settings(max_examples=60, deadline=None)
+@given(geometry())
+def test_auto_weight_gradient_is_the_convolutions(c):
+    """AUTO computes the weight gradient with the convolution's weight-gradient kernel (the
+    transpose convolution is that convolution's input gradient: its input dy, its output gradient
+    x), which measured faster than the phase kernel: bitwise conv2d_backward's grad_weight, for
+    every stride/padding/dilation/output_padding/groups that conv2d_backward can express (its
+    output length must come out as x's), odd sizes and batch 1, at 1 and 2 threads."""
+    rng = np.random.default_rng(c["seed"])
+    dtype = np.float32 if c["f32"] else np.float64
+    x = rng.standard_normal((c["n"], c["ci"], c["h"], c["w"])).astype(dtype)
+    w = rng.standard_normal((c["ci"], c["co"] // c["g"], *c["k"])).astype(dtype)
+    kw = dict(stride=c["s"], padding=c["p"], output_padding=c["op"], groups=c["g"], dilation=c["d"])
+    gy = rng.standard_normal(ref.conv_transpose2d(x, w, None, **kw).shape).astype(dtype)
+    conv_out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                     for n, p, d, k, s in zip(gy.shape[2:], c["p"], c["d"], c["k"], c["s"]))
+    if gy.size == 0 or conv_out != (c["h"], c["w"]):  # conv2d_backward cannot express that geometry
+        return
+    threads = cnnpy.get_num_threads()
+    try:
+        for t in (1, 2):
+            cnnpy.set_num_threads(t)
+            _, grads = run(x, w, None, gy, _cnn.ALGO_AUTO, c["s"], c["p"], c["op"], c["d"], c["g"])
+            want = F.conv2d_backward(x, gy, w, stride=c["s"], padding=c["p"], dilation=c["d"],
+                                     groups=c["g"], output_mask=(False, True, False))[1]
+            np.testing.assert_array_equal(grads[1], want)
+    finally:
+        cnnpy.set_num_threads(threads)

@@ -167,3 +167,72 @@ def test_benchmark_shapes_match_pytorch(case, kind):
     ty.backward(torch.from_numpy(gy))
     gx = getattr(F, f"{kind}_pool2d_backward")(gy, x, k, s, p)
     np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+# ---- max pooling's backward from flat indices: each plane zeroed in cache, then scattered (issue 12) ------
+
+
+def _scatter_into_zeros(gy, idx, shape):
+    """The definition, in the order of the outputs: dx = 0, then dx[idx] += gy (index -1: nothing)."""
+    n, c = gy.shape[:2]
+    dx = np.zeros((n * c, shape[2] * shape[3]), gy.dtype)
+    g2, i2 = gy.reshape(n * c, -1), np.asarray(idx).reshape(n * c, -1)
+    for p in range(n * c):
+        for j in range(i2.shape[1]):
+            if i2[p, j] >= 0:
+                dx[p, i2[p, j]] += g2[p, j]
+    return dx.reshape(shape)
+
+
+# (N, C, H, W, k, stride, padding, dilation, ceil_mode): overlapping windows (ties: one maximum
+# that several windows share gets their terms in output order), the benchmark's k2 s2 and k3 s2 p1
+# at odd sizes, batch 1, windows without input (index -1), a plane larger than the grain
+SCATTER = [(2, 3, 7, 9, 3, 1, 1, 1, False), (1, 2, 11, 13, 2, 2, 0, 1, True),
+           (3, 4, 9, 9, 3, 2, 1, 1, False), (1, 1, 6, 6, 2, 3, 1, 3, False),
+           (2, 1, 5, 4, (2, 3), (1, 2), (1, 1), (2, 1), True), (1, 2, 200, 190, 3, 2, 1, 1, False)]
+
+
+@pytest.mark.parametrize("isa", cnnpy.available_isas())
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", SCATTER, ids=lambda c: "N{}C{}-{}x{}-k{}-s{}-p{}-d{}-ceil{}".format(*c))
+def test_max_backward_from_indices_is_the_scatter_into_zeros(case, dtype, isa):
+    """Bitwise the definition's scatter into zeros, for 1 and 2 threads, from the forward's
+    indices and from user indices that lie outside their window (the engine must not assume
+    that they came from the forward)."""
+    n, c, h, w, k, s, p, d, cm = case
+    rng = rng_for(case, dtype, "scatter")
+    x = np.round(rng.standard_normal((n, c, h, w)) * 2).astype(dtype)  # ties
+    before, threads = cnnpy.get_isa(), cnnpy.get_num_threads()
+    try:
+        cnnpy.set_isa(isa)
+        y, idx = F.max_pool2d(x, k, s, p, d, cm, return_indices=True)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        gy.flat[0] = -0.0
+        wild = rng.integers(-1, h * w, idx.shape)  # anywhere in the plane, or -1
+        for indices in (idx, wild, wild.astype(np.int32)):
+            want = _scatter_into_zeros(gy, indices, x.shape)
+            for t in (1, 2):
+                cnnpy.set_num_threads(t)
+                got = F.max_pool2d_backward(gy, x, k, s, p, d, cm, indices=indices)
+                np.testing.assert_array_equal(got, want)
+                np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    finally:
+        cnnpy.set_isa(before)
+        cnnpy.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("bad", [-2, 64, 2**62])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint64])
+def test_max_backward_rejects_an_index_outside_the_plane(bad, dtype):
+    """The engine checks the indices as it reads them; the message quotes the value given (an
+    unsigned value that the cast to int64 would wrap included)."""
+    if dtype == np.int32 and bad == 2**62:
+        bad = 2**31 - 1
+    if dtype == np.uint64 and bad == -2:
+        bad = 2**64 - 1  # int64 -1 after the cast: must not pass for "no position"
+    x = np.arange(2 * 3 * 8 * 8, dtype=np.float32).reshape(2, 3, 8, 8)
+    y, idx = F.max_pool2d(x, 2, return_indices=True)
+    idx = idx.astype(dtype)
+    idx[1, 2, 3, 3] = bad
+    with pytest.raises(ValueError, match=f"got {bad}"):
+        F.max_pool2d_backward(np.ones_like(y), x, 2, indices=idx)

@@ -2,7 +2,8 @@
  * from a bound plan (conv_transpose_plan.h): the forward and the weight gradient by output phases
  * (a direct row kernel for small channel counts; im2col tiles and a GEMM per phase for larger
  * ones), or on the general or reference path through the convolution kernels; the input gradient
- * is the convolution's forward. Every other kernel runs from the plan's kernel table.
+ * is the convolution's forward, and AUTO's weight gradient the convolution's (pl->dw_conv). Every
+ * other kernel runs from the plan's kernel table.
  * Compiled per dtype and instruction set (csrc/isa_body.h). */
 
 #ifndef CNN_CONVT_HELPERS /* once per translation unit */
@@ -582,7 +583,7 @@ void R(convt_backward)(const convt_plan *pl, const real *dy, const real *x, cons
     if (pl->C_in == 0) return; /* dx and dw are empty */
     if (dx) CT_K(pl, conv_forward)(&pl->g, conv_algo, dy, w, NULL, dx, 1, pl->work);
     if (!dw) return;
-    if (pl->path == CONVT_PHASE_DIRECT) {
+    if (pl->path == CONVT_PHASE_DIRECT && !pl->dw_conv) {
         R(ct_pad)(pl, x);
         /* items (group, phase, channel block, input block): enough input blocks for four items
          * per thread, so that phases with few taps even out */
@@ -606,7 +607,8 @@ void R(convt_backward)(const convt_plan *pl, const real *dy, const real *x, cons
                             (double)(pl->C_out / pl->groups) * (double)pl->kH * (double)pl->kW /
                             ((double)per * (double)pl->ah.s * (double)pl->aw.s);
         cnn_parallel_for(per * blocks, cnn_work_grain(work), pl->threads, R(ct_dw_gemm_task), &t);
-    } else { /* conv's weight gradient with the data and output-gradient roles exchanged */
+    } else { /* conv's weight gradient with the data and output-gradient roles exchanged (the
+                general path, and AUTO's choice on the phase path: pl->dw_conv) */
         CT_K(pl, conv_backward_weight)(&pl->g, conv_algo, x, dy, dw, pl->work);
     }
 }

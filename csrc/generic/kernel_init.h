@@ -15,6 +15,7 @@
 .K(maxpool_forward_arg) = R(maxpool_forward_arg_mt),
 .K(maxpool_backward_arg) = R(maxpool_backward_arg_mt),
 .K(index_scatter) = R(index_scatter_mt),
+.K(index_scatter_fresh) = R(index_scatter_fresh_mt),
 .K(index_assign) = R(index_assign),
 .K(index_gather) = R(index_gather),
 .K(avgpool_forward) = R(avgpool_forward_mt),

@@ -36,7 +36,9 @@ void (*K(gemm))(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const
  * kernel_h*kernel_w <= 255), and maxpool_backward_arg forms dx from it as a gather, each element
  * written once: with accumulate 0 dx is overwritten (no zero fill needed), else added to.
  * avgpool_backward likewise. The *_ref kernels are the plain loops the fast ones are tested
- * against (bitwise: the same terms in the same order). index_scatter/assign/gather skip index -1. */
+ * against (bitwise: the same terms in the same order). index_scatter/assign/gather skip index -1;
+ * index_scatter_fresh is index_scatter into zeros (dx overwritten, each plane zeroed in cache just
+ * before its scatter), 0 if an index lies outside [-1, in_len) (dx then incomplete). */
 void (*K(maxpool_forward))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
                            real *y, int64_t *idx);
 void (*K(maxpool_forward_ref))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,
@@ -47,6 +49,8 @@ void (*K(maxpool_backward_arg))(const cnn_pool2d_desc *d, int64_t OH, int64_t OW
                                 const uint8_t *arg, real *dx, int accumulate);
 void (*K(index_scatter))(int64_t planes, int64_t out_len, int64_t in_len, const real *dy,
                          const int64_t *idx, real *dx);
+int (*K(index_scatter_fresh))(int64_t planes, int64_t out_len, int64_t in_len, const real *dy,
+                              const int64_t *idx, real *dx);
 void (*K(index_assign))(int64_t planes, int64_t in_len, int64_t out_len, const real *x,
                         const int64_t *idx, real *y);
 void (*K(index_gather))(int64_t planes, int64_t in_len, int64_t out_len, const real *dy,

@@ -629,6 +629,31 @@ static void R(index_scatter)(int64_t planes, int64_t out_len, int64_t in_len,
     }
 }
 
+/* dx[p] = 0, then dx[p][idx] += dy[p][i] (index_scatter into zeros, bitwise), one plane at a time:
+ * the plane's zeros are written in cache just before its scatter, not in a pass of their own
+ * through memory, and the indices are checked as the scatter reads them: *bad is set if one lies
+ * outside [-1, in_len) (skipped; the caller then discards dx). */
+static void R(index_scatter_fresh)(int64_t planes, int64_t out_len, int64_t in_len,
+                                   const real *restrict dy, const int64_t *restrict idx,
+                                   real *restrict dx, cnn_atomic_int *bad)
+{
+    int out = 0;
+    for (int64_t p = 0; p < planes; p++) {
+        const int64_t *ip = idx + p * out_len;
+        const real *g = dy + p * out_len;
+        real *dxp = dx + p * in_len;
+        memset(dxp, 0, (size_t)in_len * sizeof(real));
+        for (int64_t i = 0; i < out_len; i++) {
+            const int64_t j = ip[i];
+            if ((uint64_t)j < (uint64_t)in_len)
+                dxp[j] += g[i];
+            else
+                out |= j != -1;
+        }
+    }
+    if (out) cnn_atomic_store(bad, 1);
+}
+
 /* y[p][idx[p][i]] = x[p][i] (later entries win). */
 static void R(index_assign)(int64_t planes, int64_t in_len, int64_t out_len,
                             const real *restrict x, const int64_t *restrict idx, real *restrict y)
@@ -659,7 +684,8 @@ static int64_t R(plane_grain)(int64_t plane_len)
 
 #ifndef CNN_POOL_OPS /* once per translation unit: this file is included once per dtype */
 #define CNN_POOL_OPS
-enum { POOL_MAX_FWD, POOL_MAX_FWD_ARG, POOL_MAX_BWD_ARG, POOL_SCATTER, POOL_AVG_FWD, POOL_AVG_BWD };
+enum { POOL_MAX_FWD, POOL_MAX_FWD_ARG, POOL_MAX_BWD_ARG, POOL_SCATTER, POOL_SCATTER_FRESH, POOL_AVG_FWD,
+       POOL_AVG_BWD };
 #endif
 
 typedef struct {
@@ -672,6 +698,7 @@ typedef struct {
     uint8_t *arg;
     R(pool_cols) cols;
     const R(pool_wf) *wf;
+    cnn_atomic_int *bad;             /* POOL_SCATTER_FRESH: set where an index is out of range */
 } R(pool_task);
 
 static void R(pool_task_run)(void *vctx, int64_t begin, int64_t end, int part)
@@ -681,6 +708,11 @@ static void R(pool_task_run)(void *vctx, int64_t begin, int64_t end, int part)
     if (t->op == POOL_SCATTER) {
         R(index_scatter)(end - begin, t->out_len, t->in_len, t->src + begin * t->out_len,
                          t->idx + begin * t->out_len, t->dst + begin * t->in_len);
+        return;
+    }
+    if (t->op == POOL_SCATTER_FRESH) {
+        R(index_scatter_fresh)(end - begin, t->out_len, t->in_len, t->src + begin * t->out_len,
+                               t->idx + begin * t->out_len, t->dst + begin * t->in_len, t->bad);
         return;
     }
     cnn_pool2d_desc d = *t->d;
@@ -766,17 +798,37 @@ static void R(maxpool_backward_arg_mt)(const cnn_pool2d_desc *d, int64_t OH, int
     R(pool_run)(POOL_MAX_BWD_ARG, d, OH, OW, dy, dx, NULL, (uint8_t *)arg, accumulate);
 }
 
-static void R(index_scatter_mt)(int64_t planes, int64_t out_len, int64_t in_len, const real *dy,
-                                const int64_t *idx, real *dx)
+/* Runs a scatter op (POOL_SCATTER, POOL_SCATTER_FRESH) over the planes; 0 if an index was out
+ * of range (POOL_SCATTER_FRESH checks them). */
+static int R(scatter_run)(int op, int64_t planes, int64_t out_len, int64_t in_len, const real *dy,
+                          const int64_t *idx, real *dx)
 {
     R(pool_task) t;
-    t.op = POOL_SCATTER;
+    cnn_atomic_int bad;
+    cnn_atomic_store(&bad, 0);
+    t.op = op;
     t.in_len = in_len;
     t.out_len = out_len;
     t.src = dy;
     t.dst = dx;
     t.idx = (int64_t *)idx;
+    t.bad = &bad;
     cnn_parallel_for(planes, R(plane_grain)(in_len), 1 << 30, R(pool_task_run), &t);
+    return !cnn_atomic_load_relaxed(&bad);
+}
+
+static void R(index_scatter_mt)(int64_t planes, int64_t out_len, int64_t in_len, const real *dy,
+                                const int64_t *idx, real *dx)
+{
+    (void)R(scatter_run)(POOL_SCATTER, planes, out_len, in_len, dy, idx, dx);
+}
+
+/* dx = index_scatter's result into zeros, the planes' zeros written in cache just before their
+ * scatter; 0 (dx incomplete) if an index lies outside [-1, in_len). */
+static int R(index_scatter_fresh_mt)(int64_t planes, int64_t out_len, int64_t in_len,
+                                     const real *dy, const int64_t *idx, real *dx)
+{
+    return R(scatter_run)(POOL_SCATTER_FRESH, planes, out_len, in_len, dy, idx, dx);
 }
 
 static void R(avgpool_forward_mt)(const cnn_pool2d_desc *d, int64_t OH, int64_t OW, const real *x,

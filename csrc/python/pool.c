@@ -78,7 +78,8 @@ exit:
 }
 
 /* max_pool2d_backward(dy (N, C, OH, OW), indices (same shape), H, W) -> dx (N, C, H, W): dy
- * scattered to the indices. Serves plain and adaptive max pooling. */
+ * scattered to the indices. Serves plain and adaptive max pooling. dx is not zero-filled first:
+ * the engine zeroes each plane in cache just before its scatter. */
 static PyObject *py_max_pool2d_backward(PyObject *self, PyObject *args)
 {
     PyArrayObject *dy = NULL, *idx = NULL, *dx = NULL;
@@ -92,11 +93,11 @@ static PyObject *py_max_pool2d_backward(PyObject *self, PyObject *args)
         !check_same_shape(dy, idx, "max_pool2d_backward", "grad_output", "indices"))
         goto exit;
     const int64_t dims[4] = {PyArray_DIM(dy, 0), PyArray_DIM(dy, 1), h, w};
-    if (!(dx = new_array(4, dims, typenum, 1))) goto exit;
+    if (!(dx = new_array(4, dims, typenum, 0))) goto exit;
     Py_BEGIN_ALLOW_THREADS
-    st = cnn_maxpool2d_backward(cnn_type(typenum), dims[0] * dims[1], h, w, PyArray_DIM(dy, 2),
-                                PyArray_DIM(dy, 3), PyArray_DATA(dy), PyArray_DATA(idx),
-                                PyArray_DATA(dx));
+    st = cnn_maxpool2d_backward_overwrite(cnn_type(typenum), dims[0] * dims[1], h, w,
+                                          PyArray_DIM(dy, 2), PyArray_DIM(dy, 3), PyArray_DATA(dy),
+                                          PyArray_DATA(idx), PyArray_DATA(dx));
     Py_END_ALLOW_THREADS
     if (st != CNN_OK) {
         raise_status(st, "max_pool2d_backward");

@@ -3,7 +3,7 @@
  * the fast pooling kernels equal the reference loops bitwise (max and average, forward and
  * backward, the flat indices and the compact uint8 argmax, the fallbacks for huge rows and
  * windows) over random geometries and values with NaN, -inf and ties, for 1 and 3 threads; the
- * compact backward equals the index scatter; and the transpose convolution's AUTO rule picks the
+ * compact backward and index_scatter_fresh equal the index scatter; and the transpose convolution's AUTO rule picks the
  * documented path, each path equal to the reference kernel on small integers (sums exact).
  * Built and run by tests/test_pool_convt_c.py. Exit status 0 means every check passed. */
 #include <math.h>
@@ -128,6 +128,20 @@ static void pool_case(const cnn_kernel_table *k, int f32, const cnn_pool2d_desc 
             CHECK(memcmp(dx1, dx2, (size_t)nx * es) == 0);
         }
     }
+    /* index_scatter_fresh: the scatter into zeros (dx2 holds it) over garbage, bitwise; an index
+     * outside [-1, in_len) is reported */
+    memset(dx2, 0, (size_t)nx * es);
+    if (f32) k->index_scatter_f32(d->planes, OH * OW, d->in_h * d->in_w, dy, i1, dx2);
+    else k->index_scatter_f64(d->planes, OH * OW, d->in_h * d->in_w, dy, i1, dx2);
+    memset(dx1, 0x7f, (size_t)nx * es);
+    CHECK((f32 ? k->index_scatter_fresh_f32(d->planes, OH * OW, d->in_h * d->in_w, dy, i1, dx1)
+               : k->index_scatter_fresh_f64(d->planes, OH * OW, d->in_h * d->in_w, dy, i1, dx1)) == 1);
+    CHECK(memcmp(dx1, dx2, (size_t)nx * es) == 0);
+    const int64_t keep = i1[ny - 1];
+    i1[ny - 1] = pick(0, 1) ? -2 : d->in_h * d->in_w;
+    CHECK((f32 ? k->index_scatter_fresh_f32(d->planes, OH * OW, d->in_h * d->in_w, dy, i1, dx1)
+               : k->index_scatter_fresh_f64(d->planes, OH * OW, d->in_h * d->in_w, dy, i1, dx1)) == 0);
+    i1[ny - 1] = keep;
     /* average (no dilation) */
     cnn_pool2d_desc e = *d;
     e.dilation_h = e.dilation_w = 1;

@@ -431,7 +431,8 @@ static void fuzz_conv(reader *r, int transpose)
 /* ---- pooling ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-    int kind; /* 0 max forward, 1 max backward, 2 avg forward, 3 avg backward, 4-6 adaptive */
+    int kind; /* 0 max forward, 1 max backward, 2 avg forward, 3 avg backward, 4-6 adaptive,
+                 7 max backward overwriting dx */
     const cnn_pool2d_desc *d;
     cnn_dtype dt;
     int64_t planes, ih, iw, oh, ow;
@@ -448,6 +449,8 @@ static cnn_status call_pool(void *p)
     case 0: return cnn_maxpool2d_forward(c->d, c->dt, c->x, c->y, c->idx);
     case 1: return cnn_maxpool2d_backward(c->dt, c->planes, c->ih, c->iw, c->oh, c->ow, c->dy,
                                           c->idx_in, c->dx);
+    case 7: return cnn_maxpool2d_backward_overwrite(c->dt, c->planes, c->ih, c->iw, c->oh, c->ow,
+                                                    c->dy, c->idx_in, c->dx);
     case 2: return cnn_avgpool2d_forward(c->d, c->dt, c->x, c->y);
     case 3: return cnn_avgpool2d_backward(c->d, c->dt, c->dy, c->dx);
     case 4: return cnn_adaptive_avgpool2d_forward(c->dt, c->planes, c->ih, c->iw, c->oh, c->ow,
@@ -526,6 +529,15 @@ static void compare_pool_kernels(const cnn_pool2d_desc *d0, cnn_dtype dt, const 
         for (int64_t i = 0; i < nx; i++)
             FUZZ_CHECK(same_value(get(&g1, i), get(&g2, i)), "the compact max-pooling backward differs from the scatter");
     }
+    /* the scatter into planes zeroed in cache equals the scatter into zeros */
+    memset(g2.p, 0, (size_t)nx * es);
+    if (f32) k->index_scatter_f32(d.planes, oh * ow, d.in_h * d.in_w, dy->p, i1.p, g2.p);
+    else k->index_scatter_f64(d.planes, oh * ow, d.in_h * d.in_w, dy->p, i1.p, g2.p);
+    FUZZ_CHECK((f32 ? k->index_scatter_fresh_f32(d.planes, oh * ow, d.in_h * d.in_w, dy->p, i1.p, g1.p)
+                    : k->index_scatter_fresh_f64(d.planes, oh * ow, d.in_h * d.in_w, dy->p, i1.p, g1.p)) == 1,
+               "index_scatter_fresh refused the forward's indices");
+    for (int64_t i = 0; i < nx; i++)
+        FUZZ_CHECK(same_value(get(&g1, i), get(&g2, i)), "index_scatter_fresh differs from the scatter into zeros");
     if (exact && d.dilation_h == 1 && d.dilation_w == 1) {
         if (f32) {
             k->avgpool_forward_f32(&d, oh, ow, x->p, y1.p);
@@ -615,12 +627,19 @@ static void fuzz_pool(reader *r, int adaptive)
         if (st == CNN_OK && run) {
             check_argmax(&x, &y, &idx, d.planes, d.in_h * d.in_w, oh * ow, &d, ow);
             if (d.planes > 0) compare_pool_kernels(&d, ch.dt, &x, &dy, &dx, oh, ow, exact);
+            c.kind = 7; /* overwriting dx: bitwise for 1 and 2 threads */
+            FUZZ_CHECK(run_checked(call_pool, &c, bwd, 1, ch.threads) == CNN_OK, "max_pool backward (overwrite) refused the forward's indices");
             if ((ch.flags & 8) && ny > 0) /* corrupt one index: the backward must refuse it */
                 ((int64_t *)idx.p)[take_byte(r) % ny] = (ch.flags & 16) ? -2 : d.in_h * d.in_w;
         }
         c.kind = 1;
         st = run_checked(call_pool, &c, bwd, 1, ch.threads);
-        if (run && (ch.flags & 8) && ny > 0 && d.planes > 0) FUZZ_CHECK(st == CNN_EINDEX, "a bad index was accepted");
+        if (run && (ch.flags & 8) && ny > 0 && d.planes > 0) {
+            FUZZ_CHECK(st == CNN_EINDEX, "a bad index was accepted");
+            c.kind = 7; /* the overwriting backward refuses it too, and leaves dx zero (documented) */
+            FUZZ_CHECK(call_pool(&c) == CNN_EINDEX, "a bad index was accepted (overwrite)");
+            for (int64_t i = 0; i < nx; i++) FUZZ_CHECK(get(&dx, i) == 0, "a refused overwrite left dx nonzero");
+        }
         c.kind = 2;
         st = run_checked(call_pool, &c, fwd, 1, ch.threads);
         const cnn_status want = shape != CNN_OK ? shape
