@@ -86,6 +86,35 @@ def test_blocked_equals_reference_kernel_exactly_on_integers(case, dtype, each_i
                 assert np.array_equal(a, e), f"{isa} algo {algo}: {name} differs from the reference kernel"
 
 
+# The forward tiles (csrc/blocked_simd.h, bk_by_rows): along the output rows with a partial last
+# vector, or across rows with buffered stores, chosen by width and channel block; every width from 1
+# to 17 and the lecture's 91, an odd height, and the tile shapes of one channel (6 vectors), 4 and 6
+# channels, the MNIST net's blocks of 5, a stride down the height and a dilation.
+ROW_TILE_LAYERS = [  # (C_in, C_out, k, stride, padding, dilation)
+    (1, 6, 3, (1, 1), 1, 1), (6, 4, 3, (1, 1), 1, 1), (10, 20, 5, (1, 1), 1, 1),
+    (2, 1, 3, (2, 1), 1, 1), (3, 5, 3, (1, 1), 2, 2),
+]
+
+
+@pytest.mark.parametrize("width", [*range(1, 18), 91])
+def test_blocked_row_tiles_equal_the_reference_at_every_width(width, each_isa):
+    rng = np.random.default_rng(width)
+    for ci, co, k, s, p, d in ROW_TILE_LAYERS:
+        w_in = width + d * (k - 1) - 2 * p  # an output width of `width`
+        if w_in < 1:
+            continue
+        case = (2, ci, co, (5, w_in), (k, k), s, ((p, p), (p, p)), (d, d), 1)
+        x, wt, b = arrays(case, np.float32, rng, integers=True)
+        y0 = _cnn.conv2d_forward(x, wt, b, engine_args(case), _cnn.ALGO_REFERENCE)
+        assert y0.shape[3] == width
+        gy = rng.integers(-3, 4, y0.shape).astype(np.float32)
+        for isa in each_isa:
+            cnnpy.set_isa(isa)
+            want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
+            for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, x, wt, b, gy), want):
+                assert np.array_equal(a, e), f"{isa} {case_id(case)}: {name} differs from the reference kernel"
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_blocked_matches_the_numpy_reference(case, dtype, each_isa):
