@@ -175,12 +175,14 @@ LAYERS = [
 # ---- the engine calls (test_reliability.py) -----------------------------------------------------------
 
 def calls(rng, n, c, h, rows):
-    """linear through the C fast path (float32), the full path (Fortran order), and its backward,
-    on (rows, 7) inputs."""
+    """linear through the C fast path (float32), the full path (Fortran order), and its backward
+    through its C fast path and its full path (an output_mask), on (rows, 7) inputs."""
     a, lw = rng.standard_normal((rows, 7)), rng.standard_normal((3, 7))
     return [F.linear(a.astype(np.float32), lw.astype(np.float32)),
             F.linear(np.asfortranarray(a), lw, rng.standard_normal(3)),
-            *F.linear_backward(rng.standard_normal((rows, 3)), a, lw, rng.standard_normal(3))]
+            *F.linear_backward(rng.standard_normal((rows, 3)), a, lw, rng.standard_normal(3)),
+            *F.linear_backward(rng.standard_normal((rows, 3)), a, lw, rng.standard_normal(3),
+                               output_mask=(True, True, False))[:2]]
 
 
 def _slow_linear(s):
