@@ -9,7 +9,8 @@ memory (RSS) of training, each library in a fresh process.
                                     [--no-rss] [--json PATH]
     python -m cnnpy bench steps [same options]
 
-Columns: times are medians of interleaved steps; torch/compiled and torch/layer are PyTorch's time
+Columns: times are medians of interleaved steps (blocks of steps of each variant in turn, see
+``interleaved``); torch/compiled and torch/layer are PyTorch's time
 over cnnpy's (above 1: cnnpy is faster); faults = minor page faults (``ru_minflt``) per step over
 20 steps after warm-up; RSS = the process's peak resident memory (``VmHWM``) in a fresh process
 that trains 20 steps, and "training" = that peak less the resident memory after the imports and
@@ -136,16 +137,34 @@ def minor_faults(fn, steps: int = 20) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps
 
 
-def interleaved(fns: dict, repeats: int) -> dict:
-    """Median seconds per call of each function, the functions called in turn, round by round."""
+BLOCKS = 6       # rounds of interleaving; each variant runs repeats / BLOCKS steps in a row per round
+SETTLE_S = 0.03  # with threads: the pause before a block
+
+
+def interleaved(fns: dict, repeats: int, threads: int = 1) -> dict:
+    """Median seconds per call of each function, timed interleaved: BLOCKS rounds in which every
+    function runs a block of about repeats / BLOCKS calls, the order reversed every other round.
+    With more than one thread, each block starts after a SETTLE_S pause and one untimed call: a
+    thread pool spins for a while after its work (PyTorch's OpenMP threads, and cnnpy's for half a
+    millisecond), and one call after another library's would find the second core taken by the
+    other library's spinning thread — that measured cnnpy's compiled steps 0.65-0.90x slower at 2
+    threads than at 1, and 1.07-2.05x faster without PyTorch in the process."""
     for f in fns.values():
         f()
     times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
+    blocks = max(1, min(BLOCKS, repeats))
+    per_block = -(-repeats // blocks)
+    order = list(fns)
+    for blk in range(blocks):
+        for k in (order if blk % 2 == 0 else order[::-1]):
+            f = fns[k]
+            if threads > 1:
+                time.sleep(SETTLE_S)
+                f()
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -209,7 +228,7 @@ def run(nets, threads, repeats: int, batch: int, torch, rss: bool) -> dict:
             problem = _losses_agree(first)
             if problem:
                 raise SystemExit(f"{net.name}: the first step disagrees: {problem}")
-            med = interleaved(fns, repeats)
+            med = interleaved(fns, repeats, n_threads)
             faults = {v: minor_faults(fns[v]) for v in variants}
             rows.append({"network": net.name, "batch": b, "threads": n_threads,
                          "ms": {v: med[v] * 1e3 for v in variants}, "faults_per_step": faults})
@@ -266,7 +285,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks/train_step.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
-    p.add_argument("--repeats", type=int, default=30, help="interleaved rounds (default 30)")
+    p.add_argument("--repeats", type=int, default=30,
+                   help="timed steps per variant, in interleaved blocks (default 30)")
     p.add_argument("--batch", type=int, default=32, help="training batch (default 32; inference 200)")
     p.add_argument("--filter", action="append", default=[], metavar="SUBSTRING",
                    help="only networks whose name contains it (case-insensitive; repeatable)")
