@@ -175,7 +175,14 @@ def assert_no_leak(call, args, n=LEAK_CALLS, warmup=2000):
     assert blocks < 100, f"{blocks} more allocated blocks after {n} calls (twice)"
     assert traced < 32 * 1024, f"{traced} more bytes traced after {n // 10} calls"
     if not SANITIZED and sys.platform.startswith("linux"):  # ASan's quarantine grows the RSS
-        assert rss < 2 * 1024 * 1024, f"RSS grew by {rss} bytes after {n} calls"
+        if rss >= 2 * 1024 * 1024:  # once more: the heap the earlier tests left may have grown
+            gc.collect()            # by a page run once (seen in the whole suite: 5 MB, and flat
+            again = _rss()          # when rerun); a leak grows again by as much
+            for _ in range(n):
+                call()
+            gc.collect()
+            rss = min(rss, _rss() - again)
+        assert rss < 2 * 1024 * 1024, f"RSS grew by {rss} bytes after {n} calls (twice)"
 
 
 @pytest.mark.parametrize("name", sorted(FIRST_CALL))
