@@ -106,6 +106,37 @@ static inline PyObject *obj_or_none(PyArrayObject *a)
     return a ? (PyObject *)a : Py_None;
 }
 
+/* ---- the convolution-shaped ops (conv.c, conv_transpose.c) ------------------------------------ */
+
+/* conv2d and conv_transpose2d take the same arguments (x, w, b, a 9-int geometry tuple, algo;
+ * their backward dy, x, w, three flags, the tuple, algo) and differ only in their descriptor and
+ * engine calls; each op describes itself in a conv_like_op, and conv_like_forward /
+ * conv_like_backward are the bodies of its two entry points. */
+typedef union {
+    cnn_conv2d_desc conv;
+    cnn_conv_transpose2d_desc transpose;
+} conv_like_desc;
+
+typedef struct {
+    const char *name, *backward_name; /* "conv2d", "conv2d_backward": named in every error */
+    int (*geometry)(PyObject *obj, void *desc); /* O& converter: the tuple into the descriptor */
+    /* Completes the descriptor with the sizes of x, w and b (NULL: no bias), validates it and the
+     * shapes it does not describe; ydims: the output's (N, C_out, OH, OW). Raises and returns 0
+     * on failure. */
+    int (*complete)(conv_like_desc *d, PyArrayObject *x, PyArrayObject *w, PyArrayObject *b,
+                    int64_t ydims[4], const char *op);
+    cnn_status (*forward)(const conv_like_desc *d, cnn_dtype dtype, cnn_algo algo, const void *x,
+                          const void *w, const void *b, void *y);
+    cnn_status (*backward)(const conv_like_desc *d, cnn_dtype dtype, cnn_algo algo,
+                           const void *dy, const void *x, const void *w, void *dx, void *dw,
+                           void *db);
+} conv_like_op;
+
+/* (x, w, b|None, geometry, algo) -> y */
+PyObject *conv_like_forward(const conv_like_op *op, PyObject *args);
+/* (dy, x, w, need_dx, need_dw, need_db, geometry, algo) -> (dx|None, dw|None, db|None) */
+PyObject *conv_like_backward(const conv_like_op *op, PyObject *args);
+
 /* ---- fast paths ------------------------------------------------------------------------------------ */
 /* conv2d_fast, linear_fast and activation_fast take the common call checked in C, for the per-call
  * overhead of small inputs: exact ndarrays of one dtype, float32 or float64, aligned, native byte

@@ -2,6 +2,8 @@
  * the memory-safety shape checks and new result arrays. */
 #include "binding.h"
 
+#include <string.h> /* memset; after Python.h, which must come first */
+
 /* ---- statuses ---------------------------------------------------------------------------------- */
 
 PyObject *raise_status(cnn_status st, const char *op)
@@ -137,4 +139,76 @@ PyArrayObject *new_array(int nd, const int64_t *dims, int typenum, int zero)
 PyArrayObject *new_like(PyArrayObject *a, int typenum)
 {
     return (PyArrayObject *)PyArray_ZEROS(PyArray_NDIM(a), PyArray_DIMS(a), typenum, 0);
+}
+
+/* ---- the convolution-shaped ops ------------------------------------------------------------------ */
+
+PyObject *conv_like_forward(const conv_like_op *op, PyObject *args)
+{
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *y = NULL;
+    conv_like_desc d;
+    int algo, typenum;
+    int64_t ydims[4];
+    cnn_status st;
+    memset(&d, 0, sizeof d);
+    if (!PyArg_ParseTuple(args, "O&O&O&O&i", arr_in, &x, arr_in, &w, arr_in_opt, &b, op->geometry,
+                          &d, &algo))
+        return NULL;
+    typenum = real_type(x);
+    if (!cast_real(&x, typenum) || !cast_real(&w, typenum) || !cast_real(&b, typenum) ||
+        !op->complete(&d, x, w, b, ydims, op->name))
+        goto exit;
+    if (!(y = new_array(4, ydims, typenum, 0))) goto exit;
+    Py_BEGIN_ALLOW_THREADS
+    st = op->forward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(x), PyArray_DATA(w),
+                     data_or_null(b), PyArray_DATA(y));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        raise_status(st, op->name);
+        Py_CLEAR(y);
+    }
+exit:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)y;
+}
+
+PyObject *conv_like_backward(const conv_like_op *op, PyObject *args)
+{
+    PyArrayObject *dy = NULL, *x = NULL, *w = NULL, *dx = NULL, *dw = NULL, *db = NULL;
+    PyObject *result = NULL;
+    conv_like_desc d;
+    int need_dx, need_dw, need_db, algo, typenum;
+    int64_t ydims[4];
+    cnn_status st;
+    memset(&d, 0, sizeof d);
+    if (!PyArg_ParseTuple(args, "O&O&O&pppO&i", arr_in, &dy, arr_in, &x, arr_in, &w, &need_dx,
+                          &need_dw, &need_db, op->geometry, &d, &algo))
+        return NULL;
+    typenum = real_type(dy);
+    if (!cast_real(&dy, typenum) || !cast_real(&x, typenum) || !cast_real(&w, typenum) ||
+        !op->complete(&d, x, w, NULL, ydims, op->backward_name) ||
+        !check_shape(dy, 4, ydims, op->backward_name, "grad_output"))
+        goto exit;
+    if (need_dx && !(dx = new_like(x, typenum))) goto exit;
+    if (need_dw && !(dw = new_like(w, typenum))) goto exit;
+    if (need_db && !(db = new_array(1, &ydims[1], typenum, 1))) goto exit;
+    Py_BEGIN_ALLOW_THREADS
+    st = op->backward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(dy), PyArray_DATA(x),
+                      PyArray_DATA(w), data_or_null(dx), data_or_null(dw), data_or_null(db));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        raise_status(st, op->backward_name);
+        goto exit;
+    }
+    result = PyTuple_Pack(3, obj_or_none(dx), obj_or_none(dw), obj_or_none(db));
+exit:
+    Py_XDECREF(dy);
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(dx);
+    Py_XDECREF(dw);
+    Py_XDECREF(db);
+    return result;
 }

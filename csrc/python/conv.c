@@ -50,21 +50,41 @@ static cnn_status conv_desc_build(cnn_conv2d_desc *d, PyArrayObject *x, PyArrayO
     return *bad ? CNN_ESHAPE : CNN_OK;
 }
 
-/* conv_desc_build for the full path: ranks checked first, failures raised. */
-static int conv_desc_from(cnn_conv2d_desc *d, PyArrayObject *x, PyArrayObject *w,
-                          PyArrayObject *b, int64_t *oh, int64_t *ow, const char *op)
+/* conv_desc_build for the full path (conv_like_op.complete): ranks checked first, failures
+ * raised. */
+static int conv_complete(conv_like_desc *u, PyArrayObject *x, PyArrayObject *w, PyArrayObject *b,
+                         int64_t ydims[4], const char *op)
 {
+    cnn_conv2d_desc *d = &u->conv;
     const char *bad;
     if (!check_ndim(x, 4, op, "input") || !check_ndim(w, 4, op, "weight") ||
         (b && !check_ndim(b, 1, op, "bias")))
         return 0;
-    const cnn_status st = conv_desc_build(d, x, w, b, oh, ow, &bad);
+    const cnn_status st = conv_desc_build(d, x, w, b, &ydims[2], &ydims[3], &bad);
     if (bad)
         PyErr_Format(PyExc_ValueError, "%s: %s does not fit the input and groups", op, bad);
     else if (st != CNN_OK)
         raise_status(st, op);
+    ydims[0] = d->batch;
+    ydims[1] = d->out_channels;
     return st == CNN_OK;
 }
+
+static cnn_status conv_forward(const conv_like_desc *d, cnn_dtype dtype, cnn_algo algo,
+                               const void *x, const void *w, const void *b, void *y)
+{
+    return cnn_conv2d_forward(&d->conv, dtype, algo, x, w, b, y);
+}
+
+static cnn_status conv_backward(const conv_like_desc *d, cnn_dtype dtype, cnn_algo algo,
+                                const void *dy, const void *x, const void *w, void *dx, void *dw,
+                                void *db)
+{
+    return cnn_conv2d_backward(&d->conv, dtype, algo, dy, x, w, dx, dw, db);
+}
+
+static const conv_like_op conv_op = {"conv2d", "conv2d_backward", conv_geometry, conv_complete,
+                                     conv_forward, conv_backward};
 
 /* ---- entry points -------------------------------------------------------------------------------- */
 
@@ -83,77 +103,16 @@ static PyObject *py_conv_out_len(PyObject *self, PyObject *args)
 /* conv2d_forward(x, w, b|None, geometry, algo) -> y (N, C_out, OH, OW) */
 static PyObject *py_conv2d_forward(PyObject *self, PyObject *args)
 {
-    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *y = NULL;
-    cnn_conv2d_desc d = {0};
-    int algo, typenum;
-    int64_t oh, ow;
-    cnn_status st;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&O&O&O&i", arr_in, &x, arr_in, &w, arr_in_opt, &b,
-                          conv_geometry, &d, &algo))
-        return NULL;
-    typenum = real_type(x);
-    if (!cast_real(&x, typenum) || !cast_real(&w, typenum) || !cast_real(&b, typenum) ||
-        !conv_desc_from(&d, x, w, b, &oh, &ow, "conv2d"))
-        goto exit;
-    const int64_t dims[4] = {d.batch, d.out_channels, oh, ow};
-    if (!(y = new_array(4, dims, typenum, 0))) goto exit;
-    Py_BEGIN_ALLOW_THREADS
-    st = cnn_conv2d_forward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(x),
-                            PyArray_DATA(w), data_or_null(b), PyArray_DATA(y));
-    Py_END_ALLOW_THREADS
-    if (st != CNN_OK) {
-        raise_status(st, "conv2d");
-        Py_CLEAR(y);
-    }
-exit:
-    Py_XDECREF(x);
-    Py_XDECREF(w);
-    Py_XDECREF(b);
-    return (PyObject *)y;
+    return conv_like_forward(&conv_op, args);
 }
 
 /* conv2d_backward(dy, x, w, need_dx, need_dw, need_db, geometry, algo) -> (dx|None, dw|None,
  * db|None) */
 static PyObject *py_conv2d_backward(PyObject *self, PyObject *args)
 {
-    PyArrayObject *dy = NULL, *x = NULL, *w = NULL, *dx = NULL, *dw = NULL, *db = NULL;
-    PyObject *result = NULL;
-    cnn_conv2d_desc d = {0};
-    int need_dx, need_dw, need_db, algo, typenum;
-    int64_t oh, ow;
-    cnn_status st;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O&O&O&pppO&i", arr_in, &dy, arr_in, &x, arr_in, &w, &need_dx,
-                          &need_dw, &need_db, conv_geometry, &d, &algo))
-        return NULL;
-    typenum = real_type(dy);
-    if (!cast_real(&dy, typenum) || !cast_real(&x, typenum) || !cast_real(&w, typenum) ||
-        !conv_desc_from(&d, x, w, NULL, &oh, &ow, "conv2d_backward"))
-        goto exit;
-    const int64_t ydims[4] = {d.batch, d.out_channels, oh, ow};
-    if (!check_shape(dy, 4, ydims, "conv2d_backward", "grad_output")) goto exit;
-    if (need_dx && !(dx = new_like(x, typenum))) goto exit;
-    if (need_dw && !(dw = new_like(w, typenum))) goto exit;
-    if (need_db && !(db = new_array(1, &d.out_channels, typenum, 1))) goto exit;
-    Py_BEGIN_ALLOW_THREADS
-    st = cnn_conv2d_backward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(dy),
-                             PyArray_DATA(x), PyArray_DATA(w), data_or_null(dx), data_or_null(dw),
-                             data_or_null(db));
-    Py_END_ALLOW_THREADS
-    if (st != CNN_OK) {
-        raise_status(st, "conv2d_backward");
-        goto exit;
-    }
-    result = PyTuple_Pack(3, obj_or_none(dx), obj_or_none(dw), obj_or_none(db));
-exit:
-    Py_XDECREF(dy);
-    Py_XDECREF(x);
-    Py_XDECREF(w);
-    Py_XDECREF(dx);
-    Py_XDECREF(dw);
-    Py_XDECREF(db);
-    return result;
+    return conv_like_backward(&conv_op, args);
 }
 
 /* conv_choose_algo(C_in, C_out, H, W, kH, kW, groups, stride=1) -> the kernel AUTO runs (no
