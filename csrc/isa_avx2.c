@@ -53,14 +53,17 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_masksto
 #define CNN_SIMD_SCRATCH ds_scratch_len
 /* The float32 blocked kernels (blocked_simd.h) for the wide layers, CNN_ALGO_BLOCKED. */
 #include "blocked_simd.h"
-#define CNN_SIMD_BLOCKED_FORWARD bk_conv_forward
-#define CNN_SIMD_BLOCKED_BACKWARD_DATA bk_conv_backward_data
+#define CNN_SIMD_BLOCKED_FORWARD pw_conv_forward             /* 1x1: pointwise_simd.h, below */
+#define CNN_SIMD_BLOCKED_BACKWARD_DATA pw_conv_backward_data
 #define CNN_SIMD_BLOCKED_BACKWARD_WEIGHT bk_conv_backward_weight
 #define CNN_SIMD_BLOCKED_SCRATCH bk_scratch_len
 /* Dense layers with small batches: dot products and unpacked GEMMs (dense_simd.h). */
 #include "dense_simd.h"
 #define CNN_SIMD_LINEAR_FORWARD dn_linear_forward
 #define CNN_SIMD_LINEAR_BACKWARD dn_linear_backward
+/* 1x1 convolutions on the dense GEMM (pointwise_simd.h), the other geometries on the blocked
+ * kernels. */
+#include "pointwise_simd.h"
 /* The float32 GEMM micro-kernel in intrinsics (gemm_simd.h), hooked into generic/gemm.h. */
 #define GS_MR 6
 #include "gemm_simd.h"

@@ -51,14 +51,17 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define CNN_SIMD_SCRATCH ds_scratch_len
 /* The float32 blocked kernels (blocked_simd.h) for the wide layers, CNN_ALGO_BLOCKED. */
 #include "blocked_simd.h"
-#define CNN_SIMD_BLOCKED_FORWARD bk_conv_forward
-#define CNN_SIMD_BLOCKED_BACKWARD_DATA bk_conv_backward_data
+#define CNN_SIMD_BLOCKED_FORWARD pw_conv_forward             /* 1x1: pointwise_simd.h, below */
+#define CNN_SIMD_BLOCKED_BACKWARD_DATA pw_conv_backward_data
 #define CNN_SIMD_BLOCKED_BACKWARD_WEIGHT bk_conv_backward_weight
 #define CNN_SIMD_BLOCKED_SCRATCH bk_scratch_len
 /* Dense layers with small batches: dot products and unpacked GEMMs (dense_simd.h). */
 #include "dense_simd.h"
 #define CNN_SIMD_LINEAR_FORWARD dn_linear_forward
 #define CNN_SIMD_LINEAR_BACKWARD dn_linear_backward
+/* 1x1 convolutions on the dense GEMM (pointwise_simd.h), the other geometries on the blocked
+ * kernels. */
+#include "pointwise_simd.h"
 /* GEMM: generic/gemm.h's micro-kernel, which GCC keeps in registers as 12 x 2 vectors; the
  * intrinsics one (gemm_simd.h) measured no faster here (slower for 32-row products). */
 /* Packing B^T for the GEMM with 8 x 8 transposes (transpose_simd.h). */
