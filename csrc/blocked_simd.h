@@ -431,6 +431,9 @@ static conv_geom bk_transposed(const conv_geom *g)
 
 /* ---- weight gradient ------------------------------------------------------------------------ */
 
+/* Over vectors of output channels, where the rows waste more lanes (bc_weight_wins). */
+#include "blocked_channels.h"
+
 /* res[c][jj] = sum over images b < nb and q < qn (a multiple of DS_VW) of
  * dyq[b*sd + c*ld + q] * xq[b*sx + offj[jj] + q], for c < cbm, jj < BK_WJ: lane-wise in that
  * order, then across lanes (ds_hsum's fixed order). */
@@ -557,6 +560,10 @@ static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
 
 static void bk_weight_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
+    if (bc_weight_wins(g)) {
+        bc_weight_sizes(g, shared, slot);
+        return;
+    }
     bk_plan p;
     bk_plan_init(&p, g, g->OH);
     const int64_t Qr = (g->OH * p.Wq + DS_VW - 1) / DS_VW * DS_VW;
@@ -577,6 +584,10 @@ static void bk_backward_weight(const conv_geom *g, const float *dy, const float 
     bk_offsets(&p, g, off);
     for (int64_t ci = 0; ci < p.Cg; ci++)
         for (int64_t tap = 0; tap < p.T; tap++) offs[ci * p.T + tap] = ci * p.CS + off[tap];
+    if (bc_weight_wins(g)) {
+        bc_backward_weight(g, dy, x, dw, offs, scratch, shared);
+        return;
+    }
     slot += (-slot) & 15;
     bk_wgt_args t = {g, dy, x, offs, dw, scratch + ((shared + 15) & ~(int64_t)15), slot};
     const double work = (double)g->N * g->OH * g->OW * p.Cg * p.T;
