@@ -134,13 +134,14 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-/* out[c][0 : nv*DS_VW] = bias[c] + sum over ci < Cg, t < T of wb[(ci*T + t)*step + c] *
+/* out[c][0 : nv*DS_VW] = bias[c] + sum over ci < Cg, t0 <= t < t1 of wb[(ci*T + t)*step + c] *
  * xq[ci*CS + off[t] + j], for c < cb. Inlined with constant cb, nv: the tile lives in registers.
  * With y (a tile inside one output row), the tile goes to y[c*P + j] instead, added to it when
  * `accumulate`, for the first `last` lanes of its last vector (the others are dropped). */
 CNN_FORCE_INLINE void
 bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
-         const float *restrict wb, int64_t step, const int cb, const int nv, const float *bias,
+         int64_t t0, int64_t t1, const float *restrict wb, int64_t step, const int cb, const int nv,
+         const float *bias,
          float *restrict out, float *restrict y, int64_t P, int64_t last, int accumulate)
 {
     ds_vec acc[BK_CB][BK_NVTOP];
@@ -152,7 +153,7 @@ bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restri
     }
     for (int64_t ci = 0; ci < Cg; ci++) {
         const float *xc = xq + ci * CS, *wc = wb + ci * T * step;
-        for (int64_t t = 0; t < T; t++) {
+        for (int64_t t = t0; t < t1; t++) {
             const float *xp = xc + off[t], *wp = wc + t * step;
             ds_vec xv[BK_NVTOP];
 #pragma GCC unroll 16
@@ -188,13 +189,13 @@ bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restri
  * y + r*yr + k*nv*DS_VW (out: nr = nt = 1), each with `last` lanes of its last vector stored. */
 CNN_FORCE_INLINE void
 bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
-        const float *restrict wb, int64_t step, const int cb, const int nv, const float *bias,
-        float *restrict out, int64_t nr, int64_t xr, int64_t nt, float *restrict y, int64_t yr,
-        int64_t P, int64_t last, int accumulate)
+        int64_t t0, int64_t t1, const float *restrict wb, int64_t step, const int cb, const int nv,
+        const float *bias, float *restrict out, int64_t nr, int64_t xr, int64_t nt,
+        float *restrict y, int64_t yr, int64_t P, int64_t last, int accumulate)
 {
     for (int64_t r = 0; r < nr; r++)
         for (int64_t k = 0; k < nt; k++)
-            bk_tile1(xq + r * xr + k * nv * DS_VW, Cg, CS, off, T, wb, step, cb, nv, bias, out,
+            bk_tile1(xq + r * xr + k * nv * DS_VW, Cg, CS, off, T, t0, t1, wb, step, cb, nv, bias, out,
                      y ? y + r * yr + k * nv * DS_VW : NULL, P, last, accumulate);
 }
 
@@ -223,8 +224,9 @@ static void bk_store(const float *restrict tile, int64_t cb, int64_t q0, int64_t
 
 /* A tile of cb channels x nv vectors (constants inside each case, so that bk_tile's registers are
  * allocated per shape; nv <= BK_NV(cb)). */
-static void bk_tile_any(const float *xs, const bk_plan *p, const int64_t *off, const float *wb,
-                        int64_t step, int64_t cb, int64_t nv, const float *bias, float *tile,
+static void bk_tile_any(const float *xs, const bk_plan *p, const int64_t *off, int64_t t0,
+                        int64_t t1, const float *wb, int64_t step, int64_t cb, int64_t nv,
+                        const float *bias, float *tile,
                         int64_t nr, int64_t xr, int64_t nt, float *yd, int64_t yr, int64_t P,
                         int64_t last, int accumulate)
 {
@@ -232,8 +234,8 @@ static void bk_tile_any(const float *xs, const bk_plan *p, const int64_t *off, c
 #define BK_NVCASE(c, v)                                                                           \
     case v:                                                                                       \
         if (v <= BK_NV(c))                                                                        \
-            bk_tile(xs, Cg, CS, off, T, wb, step, c, v, bias, tile, nr, xr, nt, yd, yr, P, last,  \
-                    accumulate);                                                                  \
+            bk_tile(xs, Cg, CS, off, T, t0, t1, wb, step, c, v, bias, tile, nr, xr, nt, yd, yr, P, \
+                    last, accumulate);                                                            \
         return;
 #if BK_NVTOP > 6
 #define BK_NVCASES(c) BK_NVCASE(c, 8) BK_NVCASE(c, 7) BK_NVCASE(c, 6) BK_NVCASE(c, 5)            \
@@ -276,26 +278,52 @@ static int bk_by_rows(int64_t OW, int64_t Wq, int64_t cb)
     return rows <= q;
 }
 
-/* One block of cb output channels over nrows output rows: y (+)= bias + conv, in tiles. */
+/* The taps [t0, t1) of output row oh whose input rows ih = oh*sH + kh*dilH - pT lie in [0, H)
+ * (kh in a range, so t = kh*kW + kw in one): the others read only zero padding, and a row's tiles
+ * skip them (the transposed problem of a 5x5 input gradient pads by 3, and its first row reads
+ * two of five kernel rows). */
+static void bk_row_taps(const conv_geom *g, int64_t oh, int64_t *t0, int64_t *t1)
+{
+    const int64_t top = g->pT - oh * g->sH, end = top + g->H; /* kh*dilH in [top, end) */
+    int64_t lo = top > 0 ? (top - 1) / g->dilH + 1 : 0; /* ceilings that cannot overflow */
+    int64_t hi = end > 0 ? (end - 1) / g->dilH + 1 : 0;
+    lo = lo < g->kH ? lo : g->kH;
+    hi = hi < g->kH ? (hi > lo ? hi : lo) : g->kH;
+    *t0 = lo * g->kW;
+    *t1 = hi * g->kW;
+}
+
+/* One block of cb output channels over output rows oh0 .. oh0 + nrows - 1: y (+)= bias + conv, in
+ * tiles. */
 static void bk_forward_block(const bk_plan *p, const conv_geom *g, const float *xq,
                              const int64_t *off, const float *wb, int64_t step, int64_t cb,
-                             const float *bias, int64_t nrows, float *y, int64_t P, int accumulate)
+                             const float *bias, int64_t oh0, int64_t nrows, float *y, int64_t P,
+                             int accumulate)
 {
     float tile[BK_CB * BK_TLMAX];
     const int64_t OW = g->OW, Wq = p->Wq, nv = BK_NV(cb), tl = nv * DS_VW;
     if (bk_by_rows(OW, Wq, cb)) { /* the whole tiles of every row, then the rows' last tiles */
         const int64_t nt = OW / tl, n = OW - nt * tl, v = (n + DS_VW - 1) / DS_VW;
-        if (nt) bk_tile_any(xq, p, off, wb, step, cb, nv, bias, tile, nrows, Wq, nt, y, OW, P, DS_VW,
-                            accumulate);
-        if (n) bk_tile_any(xq + nt * tl, p, off, wb, step, cb, v, bias, tile, nrows, Wq, 1,
-                           y + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate);
+        for (int64_t r0 = 0; r0 < nrows;) { /* runs of rows that read the same input rows */
+            int64_t t0, t1, r1 = r0 + 1, u0, u1;
+            bk_row_taps(g, oh0 + r0, &t0, &t1);
+            while (r1 < nrows && (bk_row_taps(g, oh0 + r1, &u0, &u1), u0 == t0 && u1 == t1)) r1++;
+            const float *xr = xq + r0 * Wq;
+            float *yr = y + r0 * OW;
+            if (nt) bk_tile_any(xr, p, off, t0, t1, wb, step, cb, nv, bias, tile, r1 - r0, Wq, nt, yr, OW,
+                                P, DS_VW, accumulate);
+            if (n) bk_tile_any(xr + nt * tl, p, off, t0, t1, wb, step, cb, v, bias, tile, r1 - r0, Wq, 1,
+                               yr + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate);
+            r0 = r1;
+        }
         return;
     }
     const int64_t Q = nrows * Wq;
     for (int64_t q0 = 0; q0 < Q; q0 += tl) {
         const int64_t oh = q0 / Wq, ow = q0 - oh * Wq;
         float *yd = ow + tl <= OW ? y + oh * OW + ow : NULL; /* within one row: store directly */
-        bk_tile_any(xq + q0, p, off, wb, step, cb, nv, bias, tile, 1, 0, 1, yd, 0, P, DS_VW, accumulate);
+        bk_tile_any(xq + q0, p, off, 0, p->T, wb, step, cb, nv, bias, tile, 1, 0, 1, yd, 0, P, DS_VW,
+                    accumulate);
         if (!yd) bk_store(tile, cb, q0, Q - q0 < tl ? Q - q0 : tl, Wq, OW, y, P, accumulate);
     }
 }
@@ -374,7 +402,7 @@ static void bk_forward_task(void *vctx, int64_t begin, int64_t end, int part)
             const int64_t m0 = blk * step, cb = p.Mg - m0 < step ? p.Mg - m0 : step;
             const int64_t co = gr * p.Mg + m0;
             bk_forward_block(&p, g, xq, t->off, t->wb + (gr * nblk + blk) * p.Cg * p.T * step, step,
-                             cb, t->b ? t->b + co : NULL, nrows,
+                             cb, t->b ? t->b + co : NULL, oh0, nrows,
                              t->y + (n * g->C_out + co) * P + oh0 * g->OW, P, t->accumulate);
         }
     }
