@@ -337,12 +337,12 @@ static int64_t bk_block_step(int64_t Mg)
 }
 
 /* wb[gr][blk][ci][t][c] = weight of output channel blk*step + c, input channel ci, tap t of
- * group gr (0 past the group). `transposed`: the weights of the transposed problem of the input
+ * group gr (0 past the group), step from bk_wstep. `transposed`: the weights of the transposed problem of the input
  * gradient, w'[gr][m'][c'][t'] = w[gr][c'][m'][T-1-t'] (m' < Cg, c' < Mg of the original). */
 static void bk_pack_weights(const float *restrict w, int64_t groups, int64_t Mg, int64_t Cg,
-                            int64_t T, int transposed, float *restrict wb)
+                            int64_t T, int transposed, int64_t step, float *restrict wb)
 {
-    const int64_t step = bk_block_step(Mg), nblk = Mg ? (Mg + step - 1) / step : 0;
+    const int64_t nblk = Mg ? (Mg + step - 1) / step : 0;
     for (int64_t gr = 0; gr < groups; gr++)
         for (int64_t blk = 0; blk < nblk; blk++)
             for (int64_t ci = 0; ci < Cg; ci++)
@@ -374,6 +374,17 @@ static int64_t bk_rows_per_item(const conv_geom *g)
     return rows < g->OH ? (rows > 0 ? rows : 1) : g->OH;
 }
 
+/* The forward tiles over vectors of output channels (bc_forward_wins, and the weight gradient's
+ * bc_weight_wins). */
+#include "blocked_channels.h"
+
+/* The packed weights' channels per block: the pixel tiles' channel block, or for the channel
+ * tiles the whole group rounded up to vectors. */
+static int64_t bk_wstep(const conv_geom *g, int64_t Mg)
+{
+    return bc_forward_wins(g) ? (Mg + DS_VW - 1) / DS_VW * DS_VW : bk_block_step(Mg);
+}
+
 typedef struct {
     const conv_geom *g;
     const float *x, *b, *wb;
@@ -392,13 +403,21 @@ static void bk_forward_task(void *vctx, int64_t begin, int64_t end, int part)
     bk_plan p;
     bk_plan_init(&p, g, t->rows);
     const int64_t blocks = (g->OH + t->rows - 1) / t->rows, P = g->OH * g->OW;
-    const int64_t step = bk_block_step(p.Mg), nblk = (p.Mg + step - 1) / step;
+    const int64_t step = bk_wstep(g, p.Mg), nblk = (p.Mg + step - 1) / step;
+    const int channels = bc_forward_wins(g);
     float *xq = t->parts + part * t->slot;
     for (int64_t item = begin; item < end; item++) {
         const int64_t n = item / (g->groups * blocks), gr = item / blocks % g->groups;
         const int64_t oh0 = item % blocks * t->rows, nrows = g->OH - oh0 < t->rows ? g->OH - oh0 : t->rows;
         bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, oh0, nrows, xq);
-        for (int64_t blk = 0; blk < nblk; blk++) {
+        for (int64_t m0 = 0; channels && m0 < p.Mg; m0 += BC_MV * DS_VW) { /* one block: step */
+            const int64_t cb = p.Mg - m0 < BC_MV * DS_VW ? p.Mg - m0 : BC_MV * DS_VW;
+            const int64_t co = gr * p.Mg + m0;
+            bc_forward_block(&p, g, xq, t->off, t->wb + gr * p.Cg * p.T * step + m0, step,
+                             (cb + DS_VW - 1) / DS_VW, cb, t->b ? t->b + co : NULL, oh0, nrows,
+                             t->y + (n * g->C_out + co) * P + oh0 * g->OW, P, t->accumulate);
+        }
+        for (int64_t blk = 0; !channels && blk < nblk; blk++) {
             const int64_t m0 = blk * step, cb = p.Mg - m0 < step ? p.Mg - m0 : step;
             const int64_t co = gr * p.Mg + m0;
             bk_forward_block(&p, g, xq, t->off, t->wb + (gr * nblk + blk) * p.Cg * p.T * step, step,
@@ -413,7 +432,7 @@ static void bk_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
     bk_plan p;
     bk_plan_init(&p, g, bk_rows_per_item(g));
-    const int64_t step = bk_block_step(p.Mg), nblk = p.Mg ? (p.Mg + step - 1) / step : 0;
+    const int64_t step = bk_wstep(g, p.Mg), nblk = p.Mg ? (p.Mg + step - 1) / step : 0;
     *shared = g->groups * nblk * step * p.Cg * p.T + 2 * p.T; /* 2 floats per int64 offset */
     *slot = p.Cg * p.CS;
 }
@@ -432,7 +451,7 @@ static void bk_forward(const conv_geom *g, const float *x, const float *w, int t
     int64_t *off = (int64_t *)(void *)scratch; /* 8-byte aligned: the scratch is malloc'ed */
     float *wb = scratch + 2 * p.T;
     bk_offsets(&p, g, off);
-    bk_pack_weights(w, g->groups, p.Mg, p.Cg, p.T, transposed, wb);
+    bk_pack_weights(w, g->groups, p.Mg, p.Cg, p.T, transposed, bk_wstep(g, p.Mg), wb);
     slot += (-slot) & 15; /* parts on 64-byte boundaries */
     float *parts = scratch + ((shared + 15) & ~(int64_t)15);
     bk_fwd_args t = {g, x, b, wb, off, y, parts, slot, rows, accumulate};
@@ -458,9 +477,6 @@ static conv_geom bk_transposed(const conv_geom *g)
 }
 
 /* ---- weight gradient ------------------------------------------------------------------------ */
-
-/* Over vectors of output channels, where the rows waste more lanes (bc_weight_wins). */
-#include "blocked_channels.h"
 
 /* res[c][jj] = sum over images b < nb and q < qn (a multiple of DS_VW) of
  * dyq[b*sd + c*ld + q] * xq[b*sx + offj[jj] + q], for c < cbm, jj < BK_WJ: lane-wise in that
