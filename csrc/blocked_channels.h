@@ -1,15 +1,20 @@
-/* blocked_channels.h — the weight gradient of the blocked convolution vectorised over output
- * channels instead of output pixels, for layers whose rows waste more vector lanes than their
- * channel count does (the MNIST net's 11-wide 20-channel layer). Included by blocked_simd.h after
- * its planes (bk_plan, bk_fill); same instruction set, same (ds_vec ...) vector layer.
+/* blocked_channels.h — the blocked convolution's tiles vectorised over output channels instead of
+ * output pixels, for layers whose rows waste more vector lanes than their channel count does (the
+ * MNIST net's 11-wide 20-channel layer: rows of 11 fill 11 of 16 lanes, 20 channels 20 of 24).
+ * Included by blocked_simd.h after its planes (bk_plan, bk_fill, bk_row_taps); same instruction
+ * set, same vector layer (ds_vec ...).
  *
- * dw[m][j] += sum over images n, then over real outputs p = (oh, ow) in row order, of
- * dy[n][m][p] * xq_n[offs[j] + oh*Wq + ow] (j = ci*T + t, offs as in bk_backward_weight):
- * a tile holds mv vectors of output channels x tj taps in registers; per output, mv vector loads
- * of dyT (dy transposed to [p][m], channels padded with zeros to whole vectors) and tj broadcast
- * inputs feed mv*tj fused multiply-adds. Each image's sums start from zero and are then added,
- * image by image, to running totals that start from dw: the same order whatever the thread
- * count, and the same as one call per image. */
+ * Forward: y[m][p] = bias[m] + sum over (ci, t) of w[m][ci][t] * xq[ci*CS + off[t] + q(p)],
+ * q(p) = oh*Wq + ow: a tile of tn consecutive outputs (across rows) x mv vectors of channels;
+ * per (ci, t) mv vector loads of the weights (packed [ci][t][channels rounded up to vectors]) and
+ * tn broadcast inputs feed tn*mv fused multiply-adds; the tile is stored transposed to y rows.
+ * Weight gradient: dw[m][j] += sum over images n, then over real outputs p = (oh, ow) in row
+ * order, of dy[n][m][p] * xq_n[offs[j] + oh*Wq + ow] (j = ci*T + t, offs as in
+ * bk_backward_weight): a tile holds mv vectors of output channels x tj taps in registers; per
+ * output, mv vector loads of dyT (dy transposed to [p][m], channels padded with zeros to whole
+ * vectors) and tj broadcast inputs feed mv*tj fused multiply-adds. Each image's sums start from
+ * zero and are then added, image by image, to running totals that start from dw: the same order
+ * whatever the thread count, and the same as one call per image. */
 
 /* Tiles: mv channel vectors x BC_TN(mv) taps (weight gradient) or output pixels (forward),
  * mv*tn + mv + 1 registers at most (16 AVX2, 32 AVX-512). */
@@ -32,8 +37,8 @@
  * channel tiles OW outputs times the channel vectors, plus the transposed stores of the tile
  * (about one vector of stores per (ci, tap) of an output's channels, bought back over Cg*T).
  * Channel tiles where they take under BC_FWD_MARGIN of the pixel tiles' time: measured (Zen 3,
- * AVX2, one thread) on the MNIST net's (32,10->20,13x13) 5x5 forward (11-wide rows: 48 against
- * 34) 0.xx of the pixel tiles' time; the wide layers (64 to 256 channels, 14- to 56-wide rows)
+ * AVX2, one thread) on the MNIST net's (32,10->20,13x13) 5x5 forward (11-wide rows: 34 against
+ * 48) 0.86 of the pixel tiles' time (556 against 644 us); the wide layers (64 to 256 channels, 14- to 56-wide rows)
  * model within 0.85-0.95 of their pixel tiles and keep them. Results do not depend on it
  * beyond the sign of a zero sum (each output sums the same products in order, the pixel tiles
  * by rows skipping the kernel rows in the padding per row, the channel tiles per tile). */
@@ -156,8 +161,8 @@ static int64_t bc_items_per_group(const bc_cut *c)
 /* Whether the channel tiles waste fewer lanes: the pixel tiles use OH*OW of the Qr lanes they
  * run over (rows padded to Wq, the whole rounded up to a vector), the channel tiles Mg of Mr.
  * Measured on Zen 3 (AVX2, one thread): the MNIST net's (32,10->20,13x13) 5x5 weight gradient
- * (rows 73% used, channels 83%) took 0.xx of the pixel tiles' time; the margin keeps the pixel
- * tiles where the two are close. Results depend on it (the summation order differs), never on
+ * (rows 72% used, channels 83%) took 0.74 of the pixel tiles' time (611 against 829 us); the
+ * margin keeps the pixel tiles where the two are close (the wide layers: 1.02-1.07). Results depend on it (the summation order differs), never on
  * the thread count. */
 #define BC_MARGIN 1.1
 static int bc_weight_wins(const conv_geom *g)
