@@ -15,7 +15,7 @@ import cnnpy
 import reference as ref
 from cnnpy import _cnn
 from helpers import assert_close, rng_for, torch
-from test_conv_kernels import ALGO_BLOCKED, arrays, case_id, engine_args, run
+from test_conv_kernels import ALGO_BLOCKED, arrays, case_id, check_against_pytorch, engine_args, run
 
 # (N, C_in, C_out, (H, W), (kH, kW), stride, ((top, bottom), (left, right)), dilation, groups)
 # that the cost model sends to the channel tiles with AVX2's 8-lane vectors (which passes: the comment)
@@ -98,16 +98,7 @@ def test_channel_tiles_bitwise_equal_for_any_thread_count(case):
 @pytest.mark.parametrize("case", [c for c in CASES if c[6][0][0] == c[6][0][1] and c[6][1][0] == c[6][1][1]][:5],
                          ids=case_id)
 def test_channel_tiles_match_pytorch(case):
-    rng = rng_for(case, "channel-torch")
-    x, wt, b = arrays(case, np.float32, rng)
-    _, _, _, _, _, s, ((pt, _), (pl, _)), d, g = case
-    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, wt, b))
-    ty = torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=(pt, pl), dilation=d, groups=g)
-    gy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
-    ty.backward(torch.from_numpy(gy))
-    for a, e in zip(run(case, ALGO_BLOCKED, x, wt, b, gy), (ty.detach(), tx.grad, tw.grad, tb.grad)):
-        e = e.numpy().astype(np.float64)
-        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(e).max())))
+    check_against_pytorch(case, rng_for(case, "channel-torch"))
 
 
 @st.composite
