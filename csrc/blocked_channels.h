@@ -38,10 +38,14 @@
  * (about one vector of stores per (ci, tap) of an output's channels, bought back over Cg*T).
  * Channel tiles where they take under BC_FWD_MARGIN of the pixel tiles' time: measured (Zen 3,
  * AVX2, one thread) on the MNIST net's (32,10->20,13x13) 5x5 forward (11-wide rows: 34 against
- * 48) 0.86 of the pixel tiles' time (556 against 644 us); the wide layers (64 to 256 channels, 14- to 56-wide rows)
- * model within 0.85-0.95 of their pixel tiles and keep them. Results do not depend on it
- * beyond the sign of a zero sum (each output sums the same products in order, the pixel tiles
- * by rows skipping the kernel rows in the padding per row, the channel tiles per tile). */
+ * 48) 0.86 of the pixel tiles' time (556 against 644 us); its input gradient (10 channels in
+ * 2 vectors on 13-wide rows), modelled at 1.1, measured 1.3 (895 against 689 us): the model
+ * flatters tiles of fewer channel vectors, hence the margin. The wide layers (64 to 256
+ * channels, 14- to 56-wide rows) model within 0.85-0.95 of their pixel tiles and keep them.
+ * Results hardly depend on it: each output sums the same products in the same order; only the
+ * padding's zero products that a tile keeps differ (row tiles skip the kernel rows in the
+ * padding per row, channel tiles per tile), which can change the sign of a zero sum or meet an
+ * infinite weight. */
 #define BC_FWD_MARGIN 0.8
 static int bc_forward_wins(const conv_geom *g)
 {
@@ -162,8 +166,8 @@ static int64_t bc_items_per_group(const bc_cut *c)
  * run over (rows padded to Wq, the whole rounded up to a vector), the channel tiles Mg of Mr.
  * Measured on Zen 3 (AVX2, one thread): the MNIST net's (32,10->20,13x13) 5x5 weight gradient
  * (rows 72% used, channels 83%) took 0.74 of the pixel tiles' time (611 against 829 us); the
- * margin keeps the pixel tiles where the two are close (the wide layers: 1.02-1.07). Results depend on it (the summation order differs), never on
- * the thread count. */
+ * margin keeps the pixel tiles where the two are close (the wide layers: 1.02-1.07). Results
+ * depend on it (the summation order differs), never on the thread count. */
 #define BC_MARGIN 1.1
 static int bc_weight_wins(const conv_geom *g)
 {

@@ -15,7 +15,10 @@
  *                                                          plane b=1: x1 x3 x5
  *
  * Forward: register tiles of cb output channels x nv vectors of outputs; per (input channel, tap)
- * nv vector loads and cb broadcast weights feed cb*nv fused multiply-adds. Each output is
+ * nv vector loads and cb broadcast weights feed cb*nv fused multiply-adds; tiles along an output
+ * row skip the kernel rows that read only the zero padding above or below the image. Where the
+ * rows waste more lanes than the output channels would, tiles over vectors of output channels
+ * instead (blocked_channels.h; also for the weight gradient). Each output is
  * bias + the sum over (ci, tap) in that order, whatever the tiling: bitwise the same for any
  * thread count. Input gradient of a stride-1 convolution: the forward of the transposed problem
  * (dy convolved with the flipped kernel, channel axes swapped); other strides are left to the
@@ -141,8 +144,8 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
 CNN_FORCE_INLINE void
 bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
          int64_t t0, int64_t t1, const float *restrict wb, int64_t step, const int cb, const int nv,
-         const float *bias,
-         float *restrict out, float *restrict y, int64_t P, int64_t last, int accumulate)
+         const float *bias, float *restrict out, float *restrict y, int64_t P, int64_t last,
+         int accumulate)
 {
     ds_vec acc[BK_CB][BK_NVTOP];
 #pragma GCC unroll 16
@@ -195,8 +198,8 @@ bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restric
 {
     for (int64_t r = 0; r < nr; r++)
         for (int64_t k = 0; k < nt; k++)
-            bk_tile1(xq + r * xr + k * nv * DS_VW, Cg, CS, off, T, t0, t1, wb, step, cb, nv, bias, out,
-                     y ? y + r * yr + k * nv * DS_VW : NULL, P, last, accumulate);
+            bk_tile1(xq + r * xr + k * nv * DS_VW, Cg, CS, off, T, t0, t1, wb, step, cb, nv, bias,
+                     out, y ? y + r * yr + k * nv * DS_VW : NULL, P, last, accumulate);
 }
 
 /* y rows (channel stride P, OW columns) (+)= tile[c][0:n], outputs q0 .. q0+n-1 numbered by
@@ -226,9 +229,8 @@ static void bk_store(const float *restrict tile, int64_t cb, int64_t q0, int64_t
  * allocated per shape; nv <= BK_NV(cb)). */
 static void bk_tile_any(const float *xs, const bk_plan *p, const int64_t *off, int64_t t0,
                         int64_t t1, const float *wb, int64_t step, int64_t cb, int64_t nv,
-                        const float *bias, float *tile,
-                        int64_t nr, int64_t xr, int64_t nt, float *yd, int64_t yr, int64_t P,
-                        int64_t last, int accumulate)
+                        const float *bias, float *tile, int64_t nr, int64_t xr, int64_t nt,
+                        float *yd, int64_t yr, int64_t P, int64_t last, int accumulate)
 {
     const int64_t Cg = p->Cg, CS = p->CS, T = p->T;
 #define BK_NVCASE(c, v)                                                                           \
@@ -310,10 +312,10 @@ static void bk_forward_block(const bk_plan *p, const conv_geom *g, const float *
             while (r1 < nrows && (bk_row_taps(g, oh0 + r1, &u0, &u1), u0 == t0 && u1 == t1)) r1++;
             const float *xr = xq + r0 * Wq;
             float *yr = y + r0 * OW;
-            if (nt) bk_tile_any(xr, p, off, t0, t1, wb, step, cb, nv, bias, tile, r1 - r0, Wq, nt, yr, OW,
-                                P, DS_VW, accumulate);
-            if (n) bk_tile_any(xr + nt * tl, p, off, t0, t1, wb, step, cb, v, bias, tile, r1 - r0, Wq, 1,
-                               yr + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate);
+            if (nt) bk_tile_any(xr, p, off, t0, t1, wb, step, cb, nv, bias, tile, r1 - r0, Wq, nt,
+                                yr, OW, P, DS_VW, accumulate);
+            if (n) bk_tile_any(xr + nt * tl, p, off, t0, t1, wb, step, cb, v, bias, tile, r1 - r0, Wq,
+                               1, yr + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate);
             r0 = r1;
         }
         return;
@@ -337,8 +339,9 @@ static int64_t bk_block_step(int64_t Mg)
 }
 
 /* wb[gr][blk][ci][t][c] = weight of output channel blk*step + c, input channel ci, tap t of
- * group gr (0 past the group), step from bk_wstep. `transposed`: the weights of the transposed problem of the input
- * gradient, w'[gr][m'][c'][t'] = w[gr][c'][m'][T-1-t'] (m' < Cg, c' < Mg of the original). */
+ * group gr (0 past the group; step: bk_wstep). `transposed`: the weights of the transposed
+ * problem of the input gradient, w'[gr][m'][c'][t'] = w[gr][c'][m'][T-1-t'] (m' < Cg, c' < Mg
+ * of the original). */
 static void bk_pack_weights(const float *restrict w, int64_t groups, int64_t Mg, int64_t Cg,
                             int64_t T, int transposed, int64_t step, float *restrict wb)
 {
@@ -410,7 +413,7 @@ static void bk_forward_task(void *vctx, int64_t begin, int64_t end, int part)
         const int64_t n = item / (g->groups * blocks), gr = item / blocks % g->groups;
         const int64_t oh0 = item % blocks * t->rows, nrows = g->OH - oh0 < t->rows ? g->OH - oh0 : t->rows;
         bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, oh0, nrows, xq);
-        for (int64_t m0 = 0; channels && m0 < p.Mg; m0 += BC_MV * DS_VW) { /* one block: step */
+        for (int64_t m0 = 0; channels && m0 < p.Mg; m0 += BC_MV * DS_VW) { /* wb: one block */
             const int64_t cb = p.Mg - m0 < BC_MV * DS_VW ? p.Mg - m0 : BC_MV * DS_VW;
             const int64_t co = gr * p.Mg + m0;
             bc_forward_block(&p, g, xq, t->off, t->wb + gr * p.Cg * p.T * step + m0, step,
