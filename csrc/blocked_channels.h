@@ -235,14 +235,6 @@ static void bc_item(const bc_cut *c, int64_t it, int64_t *mb, int64_t *mv, int64
     *tj = c->J - *j0 < BC_TN(*mv) ? c->J - *j0 : BC_TN(*mv);
 }
 
-typedef struct {
-    const conv_geom *g;
-    const float *dy, *x;
-    const int64_t *offs; /* offs[j], j = ci*T + t: where tap t of input channel ci reads */
-    float *dw, *parts;
-    int64_t slot;
-} bc_wgt_args;
-
 /* The running totals of items [begin, end) from dw (back = 0; lanes past the channels or taps
  * start at zero) or back to dw (back = 1). */
 static void bc_totals(const bk_plan *p, const bc_cut *c, float *dw, int64_t begin, int64_t end,
@@ -270,7 +262,7 @@ static void bc_totals(const bk_plan *p, const bc_cut *c, float *dw, int64_t begi
  * and group fills the planes and dyT and runs its tiles, and puts the totals back. */
 static void bc_weight_task(void *vctx, int64_t begin, int64_t end, int part)
 {
-    const bc_wgt_args *t = vctx;
+    const bk_wgt_args *t = vctx;
     const conv_geom *g = t->g;
     bk_plan p;
     bk_plan_init(&p, g, g->OH);
@@ -326,7 +318,7 @@ static void bc_backward_weight(const conv_geom *g, const float *dy, const float 
     bc_cut c;
     bc_cut_init(&c, &p);
     slot += (-slot) & 15;
-    bc_wgt_args t = {g, dy, x, offs, dw, scratch + ((shared + 15) & ~(int64_t)15), slot};
+    bk_wgt_args t = {g, dy, x, offs, dw, scratch + ((shared + 15) & ~(int64_t)15), slot};
     const int64_t per = bc_items_per_group(&c);
     const double work = (double)g->N * g->OH * g->OW * BC_MV * DS_VW * BC_TN(BC_MV);
     cnn_parallel_for(g->groups * per, cnn_work_grain(work), g->threads, bc_weight_task, &t);

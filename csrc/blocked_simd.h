@@ -377,7 +377,16 @@ static int64_t bk_rows_per_item(const conv_geom *g)
     return rows < g->OH ? (rows > 0 ? rows : 1) : g->OH;
 }
 
-/* The forward tiles over vectors of output channels (bc_forward_wins, and the weight gradient's
+/* The weight gradient's arguments (bk_weight_task, bc_weight_task). */
+typedef struct {
+    const conv_geom *g;
+    const float *dy, *x;
+    const int64_t *offs; /* offs[j], j = ci*T + t: where tap t of input channel ci reads */
+    float *dw, *parts;
+    int64_t slot;
+} bk_wgt_args;
+
+/* The tiles over vectors of output channels (bc_forward_wins; the weight gradient's
  * bc_weight_wins). */
 #include "blocked_channels.h"
 
@@ -531,14 +540,6 @@ static void bk_wcut(const bk_plan *p, const conv_geom *g, int64_t Qr, int64_t *q
         *nb = fit < 1 ? 1 : fit < g->N ? fit : g->N;
     }
 }
-
-typedef struct {
-    const conv_geom *g;
-    const float *dy, *x;
-    const int64_t *offs; /* offs[j], j = ci*T + t: where tap t of input channel ci reads */
-    float *dw, *parts;
-    int64_t slot;
-} bk_wgt_args;
 
 /* Items: output channels. Each part, nb images at a time, fills the planes of the groups its
  * channels belong to and its channels' dyq (dy rows padded to Wq with zeros), then sums chunk by
