@@ -15,7 +15,10 @@
  *                                                          plane b=1: x1 x3 x5
  *
  * Forward: register tiles of cb output channels x nv vectors of outputs; per (input channel, tap)
- * nv vector loads and cb broadcast weights feed cb*nv fused multiply-adds. Each output is
+ * nv vector loads and cb broadcast weights feed cb*nv fused multiply-adds; tiles along an output
+ * row skip the kernel rows that read only the zero padding above or below the image. Where the
+ * rows waste more lanes than the output channels would, tiles over vectors of output channels
+ * instead (blocked_channels.h; also for the weight gradient). Each output is
  * bias + the sum over (ci, tap) in that order, whatever the tiling: bitwise the same for any
  * thread count. Input gradient of a stride-1 convolution: the forward of the transposed problem
  * (dy convolved with the flipped kernel, channel axes swapped); other strides are left to the
@@ -134,14 +137,15 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-/* out[c][0 : nv*DS_VW] = bias[c] + sum over ci < Cg, t < T of wb[(ci*T + t)*step + c] *
+/* out[c][0 : nv*DS_VW] = bias[c] + sum over ci < Cg, t0 <= t < t1 of wb[(ci*T + t)*step + c] *
  * xq[ci*CS + off[t] + j], for c < cb. Inlined with constant cb, nv: the tile lives in registers.
  * With y (a tile inside one output row), the tile goes to y[c*P + j] instead, added to it when
  * `accumulate`, for the first `last` lanes of its last vector (the others are dropped). */
 CNN_FORCE_INLINE void
 bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
-         const float *restrict wb, int64_t step, const int cb, const int nv, const float *bias,
-         float *restrict out, float *restrict y, int64_t P, int64_t last, int accumulate)
+         int64_t t0, int64_t t1, const float *restrict wb, int64_t step, const int cb, const int nv,
+         const float *bias, float *restrict out, float *restrict y, int64_t P, int64_t last,
+         int accumulate)
 {
     ds_vec acc[BK_CB][BK_NVTOP];
 #pragma GCC unroll 16
@@ -152,7 +156,7 @@ bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restri
     }
     for (int64_t ci = 0; ci < Cg; ci++) {
         const float *xc = xq + ci * CS, *wc = wb + ci * T * step;
-        for (int64_t t = 0; t < T; t++) {
+        for (int64_t t = t0; t < t1; t++) {
             const float *xp = xc + off[t], *wp = wc + t * step;
             ds_vec xv[BK_NVTOP];
 #pragma GCC unroll 16
@@ -188,14 +192,14 @@ bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restri
  * y + r*yr + k*nv*DS_VW (out: nr = nt = 1), each with `last` lanes of its last vector stored. */
 CNN_FORCE_INLINE void
 bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
-        const float *restrict wb, int64_t step, const int cb, const int nv, const float *bias,
-        float *restrict out, int64_t nr, int64_t xr, int64_t nt, float *restrict y, int64_t yr,
-        int64_t P, int64_t last, int accumulate)
+        int64_t t0, int64_t t1, const float *restrict wb, int64_t step, const int cb, const int nv,
+        const float *bias, float *restrict out, int64_t nr, int64_t xr, int64_t nt,
+        float *restrict y, int64_t yr, int64_t P, int64_t last, int accumulate)
 {
     for (int64_t r = 0; r < nr; r++)
         for (int64_t k = 0; k < nt; k++)
-            bk_tile1(xq + r * xr + k * nv * DS_VW, Cg, CS, off, T, wb, step, cb, nv, bias, out,
-                     y ? y + r * yr + k * nv * DS_VW : NULL, P, last, accumulate);
+            bk_tile1(xq + r * xr + k * nv * DS_VW, Cg, CS, off, T, t0, t1, wb, step, cb, nv, bias,
+                     out, y ? y + r * yr + k * nv * DS_VW : NULL, P, last, accumulate);
 }
 
 /* y rows (channel stride P, OW columns) (+)= tile[c][0:n], outputs q0 .. q0+n-1 numbered by
@@ -223,17 +227,17 @@ static void bk_store(const float *restrict tile, int64_t cb, int64_t q0, int64_t
 
 /* A tile of cb channels x nv vectors (constants inside each case, so that bk_tile's registers are
  * allocated per shape; nv <= BK_NV(cb)). */
-static void bk_tile_any(const float *xs, const bk_plan *p, const int64_t *off, const float *wb,
-                        int64_t step, int64_t cb, int64_t nv, const float *bias, float *tile,
-                        int64_t nr, int64_t xr, int64_t nt, float *yd, int64_t yr, int64_t P,
-                        int64_t last, int accumulate)
+static void bk_tile_any(const float *xs, const bk_plan *p, const int64_t *off, int64_t t0,
+                        int64_t t1, const float *wb, int64_t step, int64_t cb, int64_t nv,
+                        const float *bias, float *tile, int64_t nr, int64_t xr, int64_t nt,
+                        float *yd, int64_t yr, int64_t P, int64_t last, int accumulate)
 {
     const int64_t Cg = p->Cg, CS = p->CS, T = p->T;
 #define BK_NVCASE(c, v)                                                                           \
     case v:                                                                                       \
         if (v <= BK_NV(c))                                                                        \
-            bk_tile(xs, Cg, CS, off, T, wb, step, c, v, bias, tile, nr, xr, nt, yd, yr, P, last,  \
-                    accumulate);                                                                  \
+            bk_tile(xs, Cg, CS, off, T, t0, t1, wb, step, c, v, bias, tile, nr, xr, nt, yd, yr, P, \
+                    last, accumulate);                                                            \
         return;
 #if BK_NVTOP > 6
 #define BK_NVCASES(c) BK_NVCASE(c, 8) BK_NVCASE(c, 7) BK_NVCASE(c, 6) BK_NVCASE(c, 5)            \
@@ -276,26 +280,52 @@ static int bk_by_rows(int64_t OW, int64_t Wq, int64_t cb)
     return rows <= q;
 }
 
-/* One block of cb output channels over nrows output rows: y (+)= bias + conv, in tiles. */
+/* The taps [t0, t1) of output row oh whose input rows ih = oh*sH + kh*dilH - pT lie in [0, H)
+ * (kh in a range, so t = kh*kW + kw in one): the others read only zero padding, and a row's tiles
+ * skip them (the transposed problem of a 5x5 input gradient pads by 3, and its first row reads
+ * two of five kernel rows). */
+static void bk_row_taps(const conv_geom *g, int64_t oh, int64_t *t0, int64_t *t1)
+{
+    const int64_t top = g->pT - oh * g->sH, end = top + g->H; /* kh*dilH in [top, end) */
+    int64_t lo = top > 0 ? (top - 1) / g->dilH + 1 : 0; /* ceilings that cannot overflow */
+    int64_t hi = end > 0 ? (end - 1) / g->dilH + 1 : 0;
+    lo = lo < g->kH ? lo : g->kH;
+    hi = hi < g->kH ? (hi > lo ? hi : lo) : g->kH;
+    *t0 = lo * g->kW;
+    *t1 = hi * g->kW;
+}
+
+/* One block of cb output channels over output rows oh0 .. oh0 + nrows - 1: y (+)= bias + conv, in
+ * tiles. */
 static void bk_forward_block(const bk_plan *p, const conv_geom *g, const float *xq,
                              const int64_t *off, const float *wb, int64_t step, int64_t cb,
-                             const float *bias, int64_t nrows, float *y, int64_t P, int accumulate)
+                             const float *bias, int64_t oh0, int64_t nrows, float *y, int64_t P,
+                             int accumulate)
 {
     float tile[BK_CB * BK_TLMAX];
     const int64_t OW = g->OW, Wq = p->Wq, nv = BK_NV(cb), tl = nv * DS_VW;
     if (bk_by_rows(OW, Wq, cb)) { /* the whole tiles of every row, then the rows' last tiles */
         const int64_t nt = OW / tl, n = OW - nt * tl, v = (n + DS_VW - 1) / DS_VW;
-        if (nt) bk_tile_any(xq, p, off, wb, step, cb, nv, bias, tile, nrows, Wq, nt, y, OW, P, DS_VW,
-                            accumulate);
-        if (n) bk_tile_any(xq + nt * tl, p, off, wb, step, cb, v, bias, tile, nrows, Wq, 1,
-                           y + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate);
+        for (int64_t r0 = 0; r0 < nrows;) { /* runs of rows that read the same input rows */
+            int64_t t0, t1, r1 = r0 + 1, u0, u1;
+            bk_row_taps(g, oh0 + r0, &t0, &t1);
+            while (r1 < nrows && (bk_row_taps(g, oh0 + r1, &u0, &u1), u0 == t0 && u1 == t1)) r1++;
+            const float *xr = xq + r0 * Wq;
+            float *yr = y + r0 * OW;
+            if (nt) bk_tile_any(xr, p, off, t0, t1, wb, step, cb, nv, bias, tile, r1 - r0, Wq, nt,
+                                yr, OW, P, DS_VW, accumulate);
+            if (n) bk_tile_any(xr + nt * tl, p, off, t0, t1, wb, step, cb, v, bias, tile, r1 - r0, Wq,
+                               1, yr + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate);
+            r0 = r1;
+        }
         return;
     }
     const int64_t Q = nrows * Wq;
     for (int64_t q0 = 0; q0 < Q; q0 += tl) {
         const int64_t oh = q0 / Wq, ow = q0 - oh * Wq;
         float *yd = ow + tl <= OW ? y + oh * OW + ow : NULL; /* within one row: store directly */
-        bk_tile_any(xq + q0, p, off, wb, step, cb, nv, bias, tile, 1, 0, 1, yd, 0, P, DS_VW, accumulate);
+        bk_tile_any(xq + q0, p, off, 0, p->T, wb, step, cb, nv, bias, tile, 1, 0, 1, yd, 0, P, DS_VW,
+                    accumulate);
         if (!yd) bk_store(tile, cb, q0, Q - q0 < tl ? Q - q0 : tl, Wq, OW, y, P, accumulate);
     }
 }
@@ -309,12 +339,13 @@ static int64_t bk_block_step(int64_t Mg)
 }
 
 /* wb[gr][blk][ci][t][c] = weight of output channel blk*step + c, input channel ci, tap t of
- * group gr (0 past the group). `transposed`: the weights of the transposed problem of the input
- * gradient, w'[gr][m'][c'][t'] = w[gr][c'][m'][T-1-t'] (m' < Cg, c' < Mg of the original). */
+ * group gr (0 past the group; step: bk_wstep). `transposed`: the weights of the transposed
+ * problem of the input gradient, w'[gr][m'][c'][t'] = w[gr][c'][m'][T-1-t'] (m' < Cg, c' < Mg
+ * of the original). */
 static void bk_pack_weights(const float *restrict w, int64_t groups, int64_t Mg, int64_t Cg,
-                            int64_t T, int transposed, float *restrict wb)
+                            int64_t T, int transposed, int64_t step, float *restrict wb)
 {
-    const int64_t step = bk_block_step(Mg), nblk = Mg ? (Mg + step - 1) / step : 0;
+    const int64_t nblk = Mg ? (Mg + step - 1) / step : 0;
     for (int64_t gr = 0; gr < groups; gr++)
         for (int64_t blk = 0; blk < nblk; blk++)
             for (int64_t ci = 0; ci < Cg; ci++)
@@ -346,6 +377,26 @@ static int64_t bk_rows_per_item(const conv_geom *g)
     return rows < g->OH ? (rows > 0 ? rows : 1) : g->OH;
 }
 
+/* The weight gradient's arguments (bk_weight_task, bc_weight_task). */
+typedef struct {
+    const conv_geom *g;
+    const float *dy, *x;
+    const int64_t *offs; /* offs[j], j = ci*T + t: where tap t of input channel ci reads */
+    float *dw, *parts;
+    int64_t slot;
+} bk_wgt_args;
+
+/* The tiles over vectors of output channels (bc_forward_wins; the weight gradient's
+ * bc_weight_wins). */
+#include "blocked_channels.h"
+
+/* The packed weights' channels per block: the pixel tiles' channel block, or for the channel
+ * tiles the whole group rounded up to vectors. */
+static int64_t bk_wstep(const conv_geom *g, int64_t Mg)
+{
+    return bc_forward_wins(g) ? (Mg + DS_VW - 1) / DS_VW * DS_VW : bk_block_step(Mg);
+}
+
 typedef struct {
     const conv_geom *g;
     const float *x, *b, *wb;
@@ -364,17 +415,25 @@ static void bk_forward_task(void *vctx, int64_t begin, int64_t end, int part)
     bk_plan p;
     bk_plan_init(&p, g, t->rows);
     const int64_t blocks = (g->OH + t->rows - 1) / t->rows, P = g->OH * g->OW;
-    const int64_t step = bk_block_step(p.Mg), nblk = (p.Mg + step - 1) / step;
+    const int64_t step = bk_wstep(g, p.Mg), nblk = (p.Mg + step - 1) / step;
+    const int channels = bc_forward_wins(g);
     float *xq = t->parts + part * t->slot;
     for (int64_t item = begin; item < end; item++) {
         const int64_t n = item / (g->groups * blocks), gr = item / blocks % g->groups;
         const int64_t oh0 = item % blocks * t->rows, nrows = g->OH - oh0 < t->rows ? g->OH - oh0 : t->rows;
         bk_fill(&p, g, t->x + (n * g->C_in + gr * p.Cg) * g->H * g->W, oh0, nrows, xq);
-        for (int64_t blk = 0; blk < nblk; blk++) {
+        for (int64_t m0 = 0; channels && m0 < p.Mg; m0 += BC_MV * DS_VW) { /* wb: one block */
+            const int64_t cb = p.Mg - m0 < BC_MV * DS_VW ? p.Mg - m0 : BC_MV * DS_VW;
+            const int64_t co = gr * p.Mg + m0;
+            bc_forward_block(&p, g, xq, t->off, t->wb + gr * p.Cg * p.T * step + m0, step,
+                             (cb + DS_VW - 1) / DS_VW, cb, t->b ? t->b + co : NULL, oh0, nrows,
+                             t->y + (n * g->C_out + co) * P + oh0 * g->OW, P, t->accumulate);
+        }
+        for (int64_t blk = 0; !channels && blk < nblk; blk++) {
             const int64_t m0 = blk * step, cb = p.Mg - m0 < step ? p.Mg - m0 : step;
             const int64_t co = gr * p.Mg + m0;
             bk_forward_block(&p, g, xq, t->off, t->wb + (gr * nblk + blk) * p.Cg * p.T * step, step,
-                             cb, t->b ? t->b + co : NULL, nrows,
+                             cb, t->b ? t->b + co : NULL, oh0, nrows,
                              t->y + (n * g->C_out + co) * P + oh0 * g->OW, P, t->accumulate);
         }
     }
@@ -385,7 +444,7 @@ static void bk_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
     bk_plan p;
     bk_plan_init(&p, g, bk_rows_per_item(g));
-    const int64_t step = bk_block_step(p.Mg), nblk = p.Mg ? (p.Mg + step - 1) / step : 0;
+    const int64_t step = bk_wstep(g, p.Mg), nblk = p.Mg ? (p.Mg + step - 1) / step : 0;
     *shared = g->groups * nblk * step * p.Cg * p.T + 2 * p.T; /* 2 floats per int64 offset */
     *slot = p.Cg * p.CS;
 }
@@ -404,7 +463,7 @@ static void bk_forward(const conv_geom *g, const float *x, const float *w, int t
     int64_t *off = (int64_t *)(void *)scratch; /* 8-byte aligned: the scratch is malloc'ed */
     float *wb = scratch + 2 * p.T;
     bk_offsets(&p, g, off);
-    bk_pack_weights(w, g->groups, p.Mg, p.Cg, p.T, transposed, wb);
+    bk_pack_weights(w, g->groups, p.Mg, p.Cg, p.T, transposed, bk_wstep(g, p.Mg), wb);
     slot += (-slot) & 15; /* parts on 64-byte boundaries */
     float *parts = scratch + ((shared + 15) & ~(int64_t)15);
     bk_fwd_args t = {g, x, b, wb, off, y, parts, slot, rows, accumulate};
@@ -482,14 +541,6 @@ static void bk_wcut(const bk_plan *p, const conv_geom *g, int64_t Qr, int64_t *q
     }
 }
 
-typedef struct {
-    const conv_geom *g;
-    const float *dy, *x;
-    const int64_t *offs; /* offs[j], j = ci*T + t: where tap t of input channel ci reads */
-    float *dw, *parts;
-    int64_t slot;
-} bk_wgt_args;
-
 /* Items: output channels. Each part, nb images at a time, fills the planes of the groups its
  * channels belong to and its channels' dyq (dy rows padded to Wq with zeros), then sums chunk by
  * chunk into dw. */
@@ -557,6 +608,10 @@ static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
 
 static void bk_weight_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
+    if (bc_weight_wins(g)) {
+        bc_weight_sizes(g, shared, slot);
+        return;
+    }
     bk_plan p;
     bk_plan_init(&p, g, g->OH);
     const int64_t Qr = (g->OH * p.Wq + DS_VW - 1) / DS_VW * DS_VW;
@@ -577,6 +632,10 @@ static void bk_backward_weight(const conv_geom *g, const float *dy, const float 
     bk_offsets(&p, g, off);
     for (int64_t ci = 0; ci < p.Cg; ci++)
         for (int64_t tap = 0; tap < p.T; tap++) offs[ci * p.T + tap] = ci * p.CS + off[tap];
+    if (bc_weight_wins(g)) {
+        bc_backward_weight(g, dy, x, dw, offs, scratch, shared);
+        return;
+    }
     slot += (-slot) & 15;
     bk_wgt_args t = {g, dy, x, offs, dw, scratch + ((shared + 15) & ~(int64_t)15), slot};
     const double work = (double)g->N * g->OH * g->OW * p.Cg * p.T;

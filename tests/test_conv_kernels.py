@@ -162,7 +162,11 @@ def test_blocked_bitwise_equal_for_any_thread_count(case, dtype):
     (2, 10, 20, (13, 13), (5, 5), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
 ], ids=case_id)
 def test_blocked_matches_pytorch(case):
-    rng = rng_for(case, "blocked-torch")
+    check_against_pytorch(case, rng_for(case, "blocked-torch"))
+
+
+def check_against_pytorch(case, rng):
+    """BLOCKED's y, dx, dw, db against PyTorch's on random float32 data (symmetric padding)."""
     x, wt, b = arrays(case, np.float32, rng)
     _, _, _, _, _, s, ((pt, _), (pl, _)), d, g = case
     tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, wt, b))
