@@ -196,12 +196,22 @@ static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
 
 /* Scratch of one thread (conv_prepare allocates g->threads of these): direct kernels, one padded
  * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers;
- * blocked, its phase planes or what conv_direct_or_gemm runs where it does not apply. */
+ * blocked, its phase planes or what conv_direct_or_gemm runs where it does not apply; Winograd,
+ * its transformed blocks or what BLOCKED needs. */
 static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
 {
     int64_t K, col = 0;
     cnn_status st;
     *len = 0;
+    if (algo == CNN_ALGO_WINOGRAD) { /* its transforms, or BLOCKED's (weight gradient, elsewhere) */
+        if ((st = conv_scratch_len(g, CNN_ALGO_BLOCKED, len))) return st;
+#ifdef CNN_SIMD_WINOGRAD_SCRATCH
+        int64_t wino;
+        if ((st = CNN_SIMD_WINOGRAD_SCRATCH(g, &wino))) return st;
+        if (wino > *len) *len = wino;
+#endif
+        return CNN_OK;
+    }
     if (algo == CNN_ALGO_BLOCKED) { /* the intrinsics kernels' planes, or what runs instead */
         if ((st = conv_scratch_len(g, conv_direct_or_gemm(g), len))) return st;
 #ifdef CNN_SIMD_BLOCKED_SCRATCH

@@ -1,0 +1,422 @@
+/* winograd_simd.h — the Winograd float32 convolution in vector intrinsics for one instruction set
+ * (CNN_ALGO_WINOGRAD): 3x3 kernels, stride 1, dilation 1, any padding and groups, forward and
+ * input gradient. Included by csrc/isa_avx2.c and isa_avx512.c after direct_simd.h's vector
+ * layer (ds_vec ...).
+ *
+ * F(m x m, 3 x 3) computes an m x m block of outputs (a "tile") from an a x a block of input,
+ * a = m + 2, with a*a multiplications per input channel instead of 9*m*m:
+ *
+ *     Y = A^T [ sum over c of (G g_c G^T) .* (B^T d_c B) ] A       (.* elementwise, a x a)
+ *
+ * so that, numbering the a*a positions xi, every position is an independent GEMM over channels:
+ * M[xi][k][tile] = sum over c of U[xi][k][c] * V[xi][c][tile], U the transformed weights (once
+ * per call, in double, then rounded), V the transformed input. F(4,3) (6x6 tiles, 4x fewer
+ * multiplications than direct) is the one used: measured against F(2,3) in docs/DECISIONS.md.
+ *
+ * A call cuts each (image, group) into blocks of WG tiles (numbered t = th*tW + tw along the
+ * output rows); per block: the input transform, vectorised over DS_VW tiles, into
+ * V[xi][c][tile]; then per xi the GEMM by a register-blocked micro-kernel (WG_KR output
+ * channels x WG_NV vectors of tiles) into M[xi][k][tile]; then the output transform with the
+ * bias, each output element written once. Each output is the same function of its tile's
+ * inputs whatever the blocking or the thread count (every channel sum runs c = 0, 1, ... in
+ * its lane): bitwise the same for any thread count. The input gradient of such a convolution
+ * is the forward of the transposed problem (blocked_simd.h's bk_transposed: dy padded by
+ * 2 - pad, the kernel flipped, channel axes swapped). */
+
+/* The micro-kernel: WG_KR output channels x WG_NV vectors of tiles, WG_KR*WG_NV accumulators
+ * (12) + WG_NV loads + one broadcast: 15 of AVX2's 16 registers. */
+#define WG_KR 6
+#define WG_NV 2
+#define WG_AMAX 6 /* the largest tile side used, F(4,3) */
+
+/* Where things are, per (image, group) block of tiles. */
+typedef struct {
+    int64_t m, a, a2;     /* outputs per tile side, input tile side, a*a */
+    int64_t Cg, Mg;       /* channels per group in and out */
+    int64_t Cs, Mgp;      /* Cg rounded up to DS_VW, Mg to WG_KR (the transformed weights') */
+    int64_t tH, tW, nT;   /* tiles down, across, per image */
+    int64_t TB, TBp;      /* tiles per block, rounded up to WG_NV*DS_VW */
+} wg_plan;
+
+static int wg_applies(const conv_geom *g)
+{
+    return g->kH == 3 && g->kW == 3 && g->sH == 1 && g->sW == 1 && g->dilH == 1 && g->dilW == 1;
+}
+
+/* Tiles per block: about 2^17 floats of V and M (so that a block's transforms stay near L2),
+ * whole micro-kernel columns, at least two blocks per thread when the batch and groups do not
+ * give them. Results do not depend on it. */
+static void wg_plan_init(wg_plan *p, const conv_geom *g)
+{
+    const int64_t col = WG_NV * DS_VW;
+    p->m = 4;
+    p->a = p->m + 2;
+    p->a2 = p->a * p->a;
+    p->Cg = g->C_in / g->groups;
+    p->Mg = g->C_out / g->groups;
+    p->Mgp = (p->Mg + WG_KR - 1) / WG_KR * WG_KR;
+    p->Cs = (p->Cg + DS_VW - 1) / DS_VW * DS_VW;
+    p->tH = (g->OH + p->m - 1) / p->m;
+    p->tW = (g->OW + p->m - 1) / p->m;
+    p->nT = p->tH * p->tW;
+    const int64_t per_tile = p->a2 * (p->Cg + p->Mgp);
+    int64_t tb = ((int64_t)1 << 17) / (per_tile > 0 ? per_tile : 1);
+    tb = tb < col ? col : tb - tb % col;
+    const int64_t images = g->N * g->groups, want = 2 * (int64_t)(g->threads > 0 ? g->threads : 1);
+    if (images < want) {
+        const int64_t blocks = (want + images - 1) / images;
+        int64_t most = (p->nT + blocks - 1) / blocks;
+        most = (most + col - 1) / col * col;
+        tb = tb < most ? tb : most;
+    }
+    p->TB = tb < p->nT ? tb : p->nT;
+    p->TBp = (p->TB + col - 1) / col * col;
+}
+
+/* ---- transforms, vectorised over DS_VW tiles ---------------------------------------------- */
+
+static inline ds_vec wg_sub(ds_vec x, ds_vec y) { return ds_fma(y, ds_set1(-1.0f), x); }
+static inline ds_vec wg_axpy(float s, ds_vec x, ds_vec y) { return ds_fma(x, ds_set1(s), y); } /* s*x + y */
+
+/* out[k*os] = (B^T in)[k] for in[j*is], j, k < 6 (F(4,3)):
+ *     B^T = [4  0 -5  0  1  0]
+ *           [0 -4 -4  1  1  0]
+ *           [0  4 -4 -1  1  0]
+ *           [0 -2 -1  2  1  0]
+ *           [0  2 -1 -2  1  0]
+ *           [0  4  0 -5  0  1] */
+CNN_FORCE_INLINE void wg_bt6(const ds_vec *in, int is, ds_vec *out, int os)
+{
+    const ds_vec d0 = in[0], d1 = in[is], d2 = in[2 * is], d3 = in[3 * is], d4 = in[4 * is], d5 = in[5 * is];
+    const ds_vec s12 = ds_add(d1, d2), s34 = ds_add(d3, d4), a12 = wg_sub(d1, d2), a43 = wg_sub(d4, d3);
+    const ds_vec a42 = wg_sub(d4, d2), a31 = wg_sub(d3, d1);
+    out[0] = wg_axpy(4.0f, d0, wg_axpy(-5.0f, d2, d4));
+    out[os] = wg_axpy(-4.0f, s12, s34);
+    out[2 * os] = wg_axpy(4.0f, a12, a43);
+    out[3 * os] = wg_axpy(2.0f, a31, a42);
+    out[4 * os] = wg_axpy(-2.0f, a31, a42);
+    out[5 * os] = wg_axpy(4.0f, d1, wg_axpy(-5.0f, d3, d5));
+}
+
+/* out[i*os] = (A^T in)[i] for in[j*is], j < 6, i < 4:
+ *     A^T = [1  1  1  1  1  0]
+ *           [0  1 -1  2 -2  0]
+ *           [0  1  1  4  4  0]
+ *           [0  1 -1  8 -8  1] */
+CNN_FORCE_INLINE void wg_at6(const ds_vec *in, int is, ds_vec *out, int os)
+{
+    const ds_vec m0 = in[0], m1 = in[is], m2 = in[2 * is], m3 = in[3 * is], m4 = in[4 * is], m5 = in[5 * is];
+    const ds_vec s12 = ds_add(m1, m2), d12 = wg_sub(m1, m2), s34 = ds_add(m3, m4), d34 = wg_sub(m3, m4);
+    out[0] = ds_add(ds_add(m0, s12), s34);
+    out[os] = wg_axpy(2.0f, d34, d12);
+    out[2 * os] = wg_axpy(4.0f, s34, s12);
+    out[3 * os] = ds_add(wg_axpy(8.0f, d34, d12), m5);
+}
+
+/* V[xi*vs] = B^T d B for the tiles' 6x6 inputs d[i*6 + j] (xi = a*6 + b). */
+CNN_FORCE_INLINE void wg_input_tile(const ds_vec *d, float *v, int64_t vs)
+{
+    ds_vec t[36], u[36];
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++) wg_bt6(d + j, 6, t + j, 6); /* columns: t = B^T d */
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++) wg_bt6(t + 6 * i, 1, u + 6 * i, 1); /* rows: u = t B */
+#pragma GCC unroll 36
+    for (int xi = 0; xi < 36; xi++) ds_store(v + xi * vs, u[xi]);
+}
+
+/* o[i*4 + j] = (A^T M A)[i][j] + bias for the tiles' M[xi*ms]. */
+CNN_FORCE_INLINE void wg_output_tile(const float *mt, int64_t ms, ds_vec bias, ds_vec *o)
+{
+    ds_vec mv[36], t[24];
+#pragma GCC unroll 36
+    for (int xi = 0; xi < 36; xi++) mv[xi] = ds_load(mt + xi * ms);
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++) wg_at6(mv + j, 6, t + j, 6); /* columns: t (4 x 6) = A^T M */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) wg_at6(t + 6 * i, 1, o + 4 * i, 1); /* rows: t A */
+#pragma GCC unroll 16
+    for (int k = 0; k < 16; k++) o[k] = ds_add(o[k], bias);
+}
+
+/* out[k*os] = (G in)[k] for in[j*is], j < 3, k < 6:
+ *     G = [ 1/4     0     0  ]
+ *         [-1/6  -1/6  -1/6  ]
+ *         [-1/6   1/6  -1/6  ]
+ *         [1/24  1/12   1/6  ]
+ *         [1/24 -1/12   1/6  ]
+ *         [  0     0     1   ] */
+CNN_FORCE_INLINE void wg_g3(const ds_vec *in, int is, ds_vec *out, int os)
+{
+    const ds_vec g0 = in[0], g1 = in[is], g2 = in[2 * is], s02 = ds_add(g0, g2);
+    const ds_vec h = wg_axpy(1.0f / 24, g0, wg_axpy(1.0f / 6, g2, ds_zero()));
+    out[0] = wg_axpy(0.25f, g0, ds_zero());
+    out[os] = wg_axpy(-1.0f / 6, ds_add(s02, g1), ds_zero());
+    out[2 * os] = wg_axpy(-1.0f / 6, wg_sub(s02, g1), ds_zero());
+    out[3 * os] = wg_axpy(1.0f / 12, g1, h);
+    out[4 * os] = wg_axpy(-1.0f / 12, g1, h);
+    out[5 * os] = g2;
+}
+
+/* U[gr][xi][kb][r][c] = (G g G^T)[xi] of the kernel g of output channel kb*WG_KR + r, input
+ * channel c of group gr (0 past the group or past Cg, up to the row stride Cs), vectorised over
+ * the input channels. `transposed`: the kernels of the transposed problem of the input gradient,
+ * g'[m'][c'][kh][kw] = w[c'][m'][2-kh][2-kw] within the group (as blocked_simd.h's
+ * bk_pack_weights). */
+static void wg_pack_weights(const float *restrict w, int64_t groups, const wg_plan *p,
+                            int transposed, float *restrict U)
+{
+    const int64_t Cg = p->Cg, Mg = p->Mg, Cs = p->Cs, nkb = p->Mgp / WG_KR;
+    for (int64_t gr = 0; gr < groups; gr++)
+        for (int64_t k = 0; k < p->Mgp; k++)
+            for (int64_t c0 = 0; c0 < Cs; c0 += DS_VW) {
+                float gb[9 * DS_VW];
+                ds_vec gk[9], t[18], u[36];
+                for (int l = 0; l < DS_VW; l++) {
+                    const int64_t c = c0 + l;
+                    for (int ij = 0; ij < 9; ij++)
+                        gb[ij * DS_VW + l] = k >= Mg || c >= Cg ? 0.0f
+                                             : transposed ? w[((gr * Cg + c) * Mg + k) * 9 + 8 - ij]
+                                                          : w[((gr * Mg + k) * Cg + c) * 9 + ij];
+                }
+#pragma GCC unroll 9
+                for (int ij = 0; ij < 9; ij++) gk[ij] = ds_load(gb + ij * DS_VW);
+#pragma GCC unroll 3
+                for (int j = 0; j < 3; j++) wg_g3(gk + j, 3, t + j, 3); /* columns: t (6 x 3) = G g */
+#pragma GCC unroll 6
+                for (int a = 0; a < 6; a++) wg_g3(t + 3 * a, 1, u + 6 * a, 1); /* rows: t G^T */
+                float *d = U + ((gr * 36 * nkb + k / WG_KR) * WG_KR + k % WG_KR) * Cs + c0;
+#pragma GCC unroll 36
+                for (int xi = 0; xi < 36; xi++) ds_store(d + xi * nkb * WG_KR * Cs, u[xi]);
+            }
+}
+
+/* ---- the GEMM micro-kernel --------------------------------------------------------------------- */
+
+/* m[r*ms + j*DS_VW + l] = sum over c < C of u[r*us + c] * v[c*vs + j*DS_VW + l], r < WG_KR,
+ * j < nv, in the order c = 0, 1, ... (inlined with constant nv: the tile lives in registers). */
+CNN_FORCE_INLINE void wg_micro(const float *restrict v, int64_t vs, const float *restrict u, int64_t us,
+                               int64_t C, const int nv, float *restrict m, int64_t ms)
+{
+    ds_vec acc[WG_KR][WG_NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < WG_KR; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) acc[r][j] = ds_zero();
+    for (int64_t c = 0; c < C; c++) {
+        ds_vec xv[WG_NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) xv[j] = ds_load(v + c * vs + j * DS_VW);
+#pragma GCC unroll 8
+        for (int r = 0; r < WG_KR; r++) {
+            const ds_vec wv = ds_set1(u[r * us + c]);
+#pragma GCC unroll 4
+            for (int j = 0; j < nv; j++) acc[r][j] = ds_fma(xv[j], wv, acc[r][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < WG_KR; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) ds_store(m + r * ms + j * DS_VW, acc[r][j]);
+}
+
+/* M[xi][k][t] for every xi, k < Mgp, t < TBp of one block: V (xi, Cg, TBp), U of the group. */
+static void wg_gemm(const wg_plan *p, const float *V, const float *Ug, float *M)
+{
+    const int64_t Cg = p->Cg, Cs = p->Cs, TBp = p->TBp, nkb = p->Mgp / WG_KR, col = WG_NV * DS_VW;
+    for (int64_t xi = 0; xi < p->a2; xi++) {
+        const float *vx = V + xi * Cg * TBp;
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            const float *u = Ug + (xi * nkb + kb) * WG_KR * Cs;
+            float *mk = M + (xi * p->Mgp + kb * WG_KR) * TBp;
+            int64_t t = 0;
+            for (; t + col <= TBp; t += col) wg_micro(vx + t, TBp, u, Cs, Cg, WG_NV, mk + t, TBp);
+            for (; t < TBp; t += DS_VW) wg_micro(vx + t, TBp, u, Cs, Cg, 1, mk + t, TBp);
+        }
+    }
+}
+
+/* ---- one block ------------------------------------------------------------------------------ */
+
+/* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns past nt 0. */
+static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *restrict x, int64_t t0,
+                           int64_t nt, float *restrict V)
+{
+    const int64_t H = g->H, W = g->W, Cg = p->Cg, TBp = p->TBp, vs = Cg * TBp;
+    for (int64_t l0 = 0; l0 < TBp; l0 += DS_VW) {
+        int64_t base[DS_VW], ih0[DS_VW], iw0[DS_VW];
+        int inside[DS_VW], live[DS_VW], all = 1;
+        for (int l = 0; l < DS_VW; l++) {
+            const int64_t t = t0 + l0 + l, th = t / p->tW, tw = t % p->tW;
+            live[l] = l0 + l < nt;
+            ih0[l] = th * p->m - g->pT;
+            iw0[l] = tw * p->m - g->pL;
+            inside[l] = live[l] && ih0[l] >= 0 && ih0[l] + p->a <= H && iw0[l] >= 0 && iw0[l] + p->a <= W;
+            base[l] = inside[l] ? ih0[l] * W + iw0[l] : 0;
+            all &= inside[l];
+        }
+        for (int64_t c = 0; c < Cg; c++) {
+            const float *xc = x + c * H * W;
+            float dbuf[36 * DS_VW];
+            ds_vec d[36];
+            if (all) {
+                for (int l = 0; l < DS_VW; l++) {
+                    const float *s = xc + base[l];
+                    for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 6; j++) dbuf[(i * 6 + j) * DS_VW + l] = s[i * W + j];
+                }
+            } else {
+                for (int l = 0; l < DS_VW; l++) {
+                    if (inside[l]) {
+                        const float *s = xc + base[l];
+                        for (int i = 0; i < 6; i++)
+                            for (int j = 0; j < 6; j++) dbuf[(i * 6 + j) * DS_VW + l] = s[i * W + j];
+                        continue;
+                    }
+                    for (int i = 0; i < 6; i++) {
+                        const int64_t ih = ih0[l] + i;
+                        const int row = live[l] && ih >= 0 && ih < H;
+                        for (int j = 0; j < 6; j++) {
+                            const int64_t iw = iw0[l] + j;
+                            dbuf[(i * 6 + j) * DS_VW + l] = row && iw >= 0 && iw < W ? xc[ih * W + iw] : 0.0f;
+                        }
+                    }
+                }
+            }
+#pragma GCC unroll 36
+            for (int k = 0; k < 36; k++) d[k] = ds_load(dbuf + k * DS_VW);
+            wg_input_tile(d, V + c * TBp + l0, vs);
+        }
+    }
+}
+
+/* y (+)= A^T M A + bias for the block's tiles [t0, t0 + nt): y the group's output (Mg, OH, OW). */
+static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *restrict M, int64_t t0,
+                            int64_t nt, const float *bias, float *restrict y, int accumulate)
+{
+    const int64_t OH = g->OH, OW = g->OW, P = OH * OW, TBp = p->TBp, ms = p->Mgp * TBp;
+    for (int64_t l0 = 0; l0 < nt; l0 += DS_VW) {
+        int64_t base[DS_VW], nr[DS_VW], nc[DS_VW];
+        const int lanes = nt - l0 < DS_VW ? (int)(nt - l0) : DS_VW;
+        for (int l = 0; l < lanes; l++) {
+            const int64_t t = t0 + l0 + l, oh = t / p->tW * p->m, ow = t % p->tW * p->m;
+            base[l] = oh * OW + ow;
+            nr[l] = OH - oh < p->m ? OH - oh : p->m;
+            nc[l] = OW - ow < p->m ? OW - ow : p->m;
+        }
+        for (int64_t k = 0; k < p->Mg; k++) {
+            ds_vec o[16];
+            float obuf[16 * DS_VW];
+            wg_output_tile(M + k * TBp + l0, ms, bias ? ds_set1(bias[k]) : ds_zero(), o);
+#pragma GCC unroll 16
+            for (int q = 0; q < 16; q++) ds_store(obuf + q * DS_VW, o[q]);
+            float *yk = y + k * P;
+            for (int l = 0; l < lanes; l++) {
+                float *d = yk + base[l];
+                for (int64_t i = 0; i < nr[l]; i++)
+                    for (int64_t j = 0; j < nc[l]; j++) {
+                        const float s = obuf[(i * 4 + j) * DS_VW + l];
+                        d[i * OW + j] = accumulate ? d[i * OW + j] + s : s;
+                    }
+            }
+        }
+    }
+}
+
+/* ---- the call ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const conv_geom *g;
+    const wg_plan *p;
+    const float *x, *b, *U;
+    float *y, *parts;
+    int64_t slot, blocks;
+    int accumulate;
+} wg_args;
+
+/* Items: (image, group, block of tiles). */
+static void wg_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const wg_args *t = vctx;
+    const conv_geom *g = t->g;
+    const wg_plan *p = t->p;
+    float *V = t->parts + part * t->slot, *M = V + p->a2 * p->Cg * p->TBp;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / (g->groups * t->blocks), gr = item / t->blocks % g->groups;
+        const int64_t t0 = item % t->blocks * p->TB, nt = p->nT - t0 < p->TB ? p->nT - t0 : p->TB;
+        wg_input_block(p, g, t->x + (n * g->C_in + gr * p->Cg) * g->H * g->W, t0, nt, V);
+        wg_gemm(p, V, t->U + gr * p->a2 * p->Mgp * p->Cs, M);
+        wg_output_block(p, g, M, t0, nt, t->b ? t->b + gr * p->Mg : NULL,
+                        t->y + (n * g->C_out + gr * p->Mg) * g->OH * g->OW, t->accumulate);
+    }
+}
+
+/* Scratch, in floats: shared (the transformed weights) and per part (V and M of a block). */
+static void wg_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
+{
+    wg_plan p;
+    wg_plan_init(&p, g);
+    *shared = g->groups * p.a2 * p.Mgp * p.Cs;
+    *slot = p.a2 * (p.Cg + p.Mgp) * p.TBp;
+}
+
+/* y (+)= conv(x, w) + b; `transposed` as in wg_pack_weights. */
+static void wg_forward(const conv_geom *g, const float *x, const float *w, int transposed,
+                       const float *b, float *y, int accumulate, float *scratch)
+{
+    wg_plan p;
+    wg_plan_init(&p, g);
+    int64_t shared, slot;
+    wg_sizes(g, &shared, &slot);
+    wg_pack_weights(w, g->groups, &p, transposed, scratch);
+    slot += (-slot) & 15; /* parts on 64-byte boundaries */
+    const int64_t blocks = p.nT ? (p.nT + p.TB - 1) / p.TB : 0;
+    wg_args t = {g, &p, x, b, scratch, y, scratch + ((shared + 15) & ~(int64_t)15), slot, blocks, accumulate};
+    const double work = (double)p.TB * p.a2 * p.Mg * p.Cg;
+    cnn_parallel_for(g->N * g->groups * blocks, cnn_work_grain(work), g->threads, wg_task, &t);
+}
+
+/* ---- entry points (0: does not apply, for BLOCKED to take it) ---------------------------------- */
+
+static int wg_conv_forward(const conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                           int accumulate, float *scratch)
+{
+    if (!wg_applies(g)) return 0;
+    wg_forward(g, x, w, 0, b, y, accumulate, scratch);
+    return 1;
+}
+
+/* dx += conv^T(dy, w): the forward of the transposed problem, added onto dx. */
+static int wg_conv_backward_data(const conv_geom *g, const float *dy, const float *w, float *dx,
+                                 float *scratch)
+{
+    if (!wg_applies(g)) return 0;
+    const conv_geom t = bk_transposed(g);
+    wg_forward(&t, dy, w, 1, NULL, dx, 1, scratch);
+    return 1;
+}
+
+/* Scratch (floats) per thread for g->threads threads, forward and input gradient (0 where the
+ * kernel does not apply). CNN_EOVERFLOW when it does not fit (first estimated in double). */
+static cnn_status wg_scratch_len(const conv_geom *g, int64_t *len)
+{
+    *len = 0;
+    if (!wg_applies(g)) return CNN_OK;
+    const int64_t threads = g->threads > 0 ? g->threads : 1;
+    const double tiles = ((double)g->OH / 4 + 1) * ((double)g->OW / 4 + 1) + ((double)g->H / 4 + 1) * ((double)g->W / 4 + 1);
+    const double rough = 36.0 * ((double)g->C_in + (double)g->C_out + 2 * WG_KR) * (tiles + 64) +
+                         36.0 * ((double)g->C_in + WG_KR) * ((double)g->C_out + WG_KR);
+    if (rough > 1e15) return CNN_EOVERFLOW;
+    const conv_geom t = bk_transposed(g);
+    int64_t best = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t shared, slot;
+        wg_sizes(pass ? &t : g, &shared, &slot);
+        slot += (-slot) & 15;
+        shared = (shared + 15) & ~(int64_t)15;
+        const int64_t per = slot + (shared + threads - 1) / threads;
+        best = per > best ? per : best;
+    }
+    *len = best + 16;
+    return CNN_OK;
+}
