@@ -35,7 +35,7 @@ typedef struct {
     int64_t Cg, Mg;       /* channels per group in and out */
     int64_t Cs, Mgp;      /* Cg rounded up to DS_VW, Mg to WG_KR (the transformed weights') */
     int64_t tH, tW, nT;   /* tiles down, across, per image */
-    int64_t TB, TBp;      /* tiles per block, rounded up to WG_NV*DS_VW */
+    int64_t TB, TBp;      /* tiles per block, rounded up to DS_VW */
 } wg_plan;
 
 static int wg_applies(const conv_geom *g)
@@ -43,12 +43,12 @@ static int wg_applies(const conv_geom *g)
     return g->kH == 3 && g->kW == 3 && g->sH == 1 && g->sW == 1 && g->dilH == 1 && g->dilW == 1;
 }
 
-/* Tiles per block: about 2^17 floats of V and M (so that a block's transforms stay near L2),
- * whole micro-kernel columns, at least two blocks per thread when the batch and groups do not
- * give them. Results do not depend on it. */
+/* Tiles per block: V and M within about 2^17 floats (half of L2: measured 1.15x faster than
+ * 2^18 on the 128-channel layer), at least two blocks per thread when the batch and groups do not
+ * give them, the image's tiles cut evenly into blocks of whole micro-kernel columns (narrower ones
+ * halve the accumulators) but the last. Results do not depend on it. */
 static void wg_plan_init(wg_plan *p, const conv_geom *g)
 {
-    const int64_t col = WG_NV * DS_VW;
     p->m = 4;
     p->a = p->m + 2;
     p->a2 = p->a * p->a;
@@ -61,16 +61,15 @@ static void wg_plan_init(wg_plan *p, const conv_geom *g)
     p->nT = p->tH * p->tW;
     const int64_t per_tile = p->a2 * (p->Cg + p->Mgp);
     int64_t tb = ((int64_t)1 << 17) / (per_tile > 0 ? per_tile : 1);
+    const int64_t col = WG_NV * DS_VW; /* the micro-kernel's width */
     tb = tb < col ? col : tb - tb % col;
+    int64_t blocks = p->nT ? (p->nT + tb - 1) / tb : 1;
     const int64_t images = g->N * g->groups, want = 2 * (int64_t)(g->threads > 0 ? g->threads : 1);
-    if (images < want) {
-        const int64_t blocks = (want + images - 1) / images;
-        int64_t most = (p->nT + blocks - 1) / blocks;
-        most = (most + col - 1) / col * col;
-        tb = tb < most ? tb : most;
-    }
+    if (images * blocks < want) blocks = (want + images - 1) / images;
+    tb = (p->nT + blocks - 1) / blocks;
+    tb = (tb + col - 1) / col * col;
     p->TB = tb < p->nT ? tb : p->nT;
-    p->TBp = (p->TB + col - 1) / col * col;
+    p->TBp = (p->TB + DS_VW - 1) / DS_VW * DS_VW;
 }
 
 /* ---- transforms, vectorised over DS_VW tiles ---------------------------------------------- */
@@ -220,8 +219,9 @@ CNN_FORCE_INLINE void wg_micro(const float *restrict v, int64_t vs, const float 
         for (int j = 0; j < nv; j++) ds_store(m + r * ms + j * DS_VW, acc[r][j]);
 }
 
-/* M[xi][k][t] for every xi, k < Mgp, t < TBp of one block: V (xi, Cg, TBp), U of the group. */
-static void wg_gemm(const wg_plan *p, const float *V, const float *Ug, float *M)
+/* M[xi][k][t] for every xi, k < Mgp, t < ntp (a multiple of DS_VW) of one block: V (xi, Cg, TBp),
+ * U of the group. */
+static void wg_gemm(const wg_plan *p, const float *V, const float *Ug, int64_t ntp, float *M)
 {
     const int64_t Cg = p->Cg, Cs = p->Cs, TBp = p->TBp, nkb = p->Mgp / WG_KR, col = WG_NV * DS_VW;
     for (int64_t xi = 0; xi < p->a2; xi++) {
@@ -230,61 +230,94 @@ static void wg_gemm(const wg_plan *p, const float *V, const float *Ug, float *M)
             const float *u = Ug + (xi * nkb + kb) * WG_KR * Cs;
             float *mk = M + (xi * p->Mgp + kb * WG_KR) * TBp;
             int64_t t = 0;
-            for (; t + col <= TBp; t += col) wg_micro(vx + t, TBp, u, Cs, Cg, WG_NV, mk + t, TBp);
-            for (; t < TBp; t += DS_VW) wg_micro(vx + t, TBp, u, Cs, Cg, 1, mk + t, TBp);
+            for (; t + col <= ntp; t += col) wg_micro(vx + t, TBp, u, Cs, Cg, WG_NV, mk + t, TBp);
+            for (; t < ntp; t += DS_VW) wg_micro(vx + t, TBp, u, Cs, Cg, 1, mk + t, TBp);
         }
     }
 }
 
 /* ---- one block ------------------------------------------------------------------------------ */
 
-/* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns past nt 0. */
+#if DS_VW == 8
+/* AVX2: d[i*6 + j][l] = src[l][i*ld[l] + j] for i, j < 6, eight lanes: per row i, one 8-float
+ * load per lane and an 8 x 8 transpose (its first six rows), instead of 36 scalar copies per lane. */
+CNN_FORCE_INLINE void wg_gather8(const float *const *src, const int64_t *ld, ds_vec *d)
+{
+    for (int i = 0; i < 6; i++) {
+        __m256 r[8], t[8], q[8];
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_ps(src[l] + i * ld[l]);
+#pragma GCC unroll 4
+        for (int l = 0; l < 8; l += 2) {
+            t[l] = _mm256_unpacklo_ps(r[l], r[l + 1]);
+            t[l + 1] = _mm256_unpackhi_ps(r[l], r[l + 1]);
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 8; h += 4) {
+            q[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
+            q[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
+            q[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+            q[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) d[i * 6 + j] = _mm256_permute2f128_ps(q[j], q[j + 4], 0x20);
+        d[i * 6 + 4] = _mm256_permute2f128_ps(q[0], q[4], 0x31);
+        d[i * 6 + 5] = _mm256_permute2f128_ps(q[1], q[5], 0x31);
+    }
+}
+#endif
+
+/* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns from nt to
+ * the next multiple of DS_VW 0.
+ * A tile whose 6 x 6 input lies inside the image is read in place, others through a zero-padded
+ * copy (patch). */
 static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *restrict x, int64_t t0,
                            int64_t nt, float *restrict V)
 {
+    enum { PW = DS_VW == 8 ? 8 : 6 }; /* patch row length: what one lane's row read takes */
     const int64_t H = g->H, W = g->W, Cg = p->Cg, TBp = p->TBp, vs = Cg * TBp;
-    for (int64_t l0 = 0; l0 < TBp; l0 += DS_VW) {
-        int64_t base[DS_VW], ih0[DS_VW], iw0[DS_VW];
-        int inside[DS_VW], live[DS_VW], all = 1;
+    for (int64_t l0 = 0; l0 < nt; l0 += DS_VW) {
+        int64_t base[DS_VW], ih0[DS_VW], iw0[DS_VW], ld[DS_VW];
+        int inside[DS_VW], live[DS_VW];
+        float patch[DS_VW][6 * PW];
+        const float *src[DS_VW];
         for (int l = 0; l < DS_VW; l++) {
             const int64_t t = t0 + l0 + l, th = t / p->tW, tw = t % p->tW;
             live[l] = l0 + l < nt;
             ih0[l] = th * p->m - g->pT;
             iw0[l] = tw * p->m - g->pL;
-            inside[l] = live[l] && ih0[l] >= 0 && ih0[l] + p->a <= H && iw0[l] >= 0 && iw0[l] + p->a <= W;
+            /* in place: six rows of PW floats, the last row's read inside the plane */
+            inside[l] = live[l] && ih0[l] >= 0 && ih0[l] + 6 <= H && iw0[l] >= 0 && iw0[l] + 6 <= W &&
+                        (iw0[l] + PW <= W || ih0[l] + 6 < H);
             base[l] = inside[l] ? ih0[l] * W + iw0[l] : 0;
-            all &= inside[l];
+            ld[l] = inside[l] ? W : PW;
+            if (!inside[l]) memset(patch[l], 0, sizeof patch[l]);
         }
         for (int64_t c = 0; c < Cg; c++) {
             const float *xc = x + c * H * W;
-            float dbuf[36 * DS_VW];
             ds_vec d[36];
-            if (all) {
-                for (int l = 0; l < DS_VW; l++) {
-                    const float *s = xc + base[l];
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) dbuf[(i * 6 + j) * DS_VW + l] = s[i * W + j];
-                }
-            } else {
-                for (int l = 0; l < DS_VW; l++) {
-                    if (inside[l]) {
-                        const float *s = xc + base[l];
-                        for (int i = 0; i < 6; i++)
-                            for (int j = 0; j < 6; j++) dbuf[(i * 6 + j) * DS_VW + l] = s[i * W + j];
-                        continue;
-                    }
-                    for (int i = 0; i < 6; i++) {
-                        const int64_t ih = ih0[l] + i;
-                        const int row = live[l] && ih >= 0 && ih < H;
-                        for (int j = 0; j < 6; j++) {
-                            const int64_t iw = iw0[l] + j;
-                            dbuf[(i * 6 + j) * DS_VW + l] = row && iw >= 0 && iw < W ? xc[ih * W + iw] : 0.0f;
-                        }
+            for (int l = 0; l < DS_VW; l++) {
+                src[l] = inside[l] ? xc + base[l] : patch[l];
+                if (inside[l] || !live[l]) continue;
+                for (int i = 0; i < 6; i++) {
+                    const int64_t ih = ih0[l] + i;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int j = 0; j < 6; j++) {
+                        const int64_t iw = iw0[l] + j;
+                        if (iw >= 0 && iw < W) patch[l][i * PW + j] = xc[ih * W + iw];
                     }
                 }
             }
+#if DS_VW == 8
+            wg_gather8(src, ld, d);
+#else
+            float dbuf[36 * DS_VW];
+            for (int l = 0; l < DS_VW; l++)
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++) dbuf[(i * 6 + j) * DS_VW + l] = src[l][i * ld[l] + j];
 #pragma GCC unroll 36
             for (int k = 0; k < 36; k++) d[k] = ds_load(dbuf + k * DS_VW);
+#endif
             wg_input_tile(d, V + c * TBp + l0, vs);
         }
     }
@@ -298,25 +331,47 @@ static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *r
     for (int64_t l0 = 0; l0 < nt; l0 += DS_VW) {
         int64_t base[DS_VW], nr[DS_VW], nc[DS_VW];
         const int lanes = nt - l0 < DS_VW ? (int)(nt - l0) : DS_VW;
+        int full = 1; /* every lane a whole 4 x 4 tile of outputs */
         for (int l = 0; l < lanes; l++) {
             const int64_t t = t0 + l0 + l, oh = t / p->tW * p->m, ow = t % p->tW * p->m;
             base[l] = oh * OW + ow;
             nr[l] = OH - oh < p->m ? OH - oh : p->m;
             nc[l] = OW - ow < p->m ? OW - ow : p->m;
+            full &= nr[l] == 4 && nc[l] == 4;
         }
         for (int64_t k = 0; k < p->Mg; k++) {
             ds_vec o[16];
             float obuf[16 * DS_VW];
+            float *yk = y + k * P;
+            int l = 0;
             wg_output_tile(M + k * TBp + l0, ms, bias ? ds_set1(bias[k]) : ds_zero(), o);
+#if DS_VW == 8
+            if (lanes == 8 && full) { /* AVX2: per output row, the 4 x 8 block transposed to 8 x 4 */
+                for (int i = 0; i < 4; i++) {
+                    const __m256 u0 = _mm256_unpacklo_ps(o[4 * i], o[4 * i + 1]);
+                    const __m256 u1 = _mm256_unpackhi_ps(o[4 * i], o[4 * i + 1]);
+                    const __m256 u2 = _mm256_unpacklo_ps(o[4 * i + 2], o[4 * i + 3]);
+                    const __m256 u3 = _mm256_unpackhi_ps(o[4 * i + 2], o[4 * i + 3]);
+                    const __m256 q[4] = {_mm256_shuffle_ps(u0, u2, 0x44), _mm256_shuffle_ps(u0, u2, 0xEE),
+                                         _mm256_shuffle_ps(u1, u3, 0x44), _mm256_shuffle_ps(u1, u3, 0xEE)};
+#pragma GCC unroll 8
+                    for (int ll = 0; ll < 8; ll++) {
+                        const __m128 v = ll < 4 ? _mm256_castps256_ps128(q[ll]) : _mm256_extractf128_ps(q[ll - 4], 1);
+                        float *d = yk + base[ll] + i * OW;
+                        _mm_storeu_ps(d, accumulate ? _mm_add_ps(_mm_loadu_ps(d), v) : v);
+                    }
+                }
+                continue;
+            }
+#endif
 #pragma GCC unroll 16
             for (int q = 0; q < 16; q++) ds_store(obuf + q * DS_VW, o[q]);
-            float *yk = y + k * P;
-            for (int l = 0; l < lanes; l++) {
+            for (; l < lanes; l++) {
                 float *d = yk + base[l];
                 for (int64_t i = 0; i < nr[l]; i++)
                     for (int64_t j = 0; j < nc[l]; j++) {
-                        const float s = obuf[(i * 4 + j) * DS_VW + l];
-                        d[i * OW + j] = accumulate ? d[i * OW + j] + s : s;
+                        const float sv = obuf[(i * 4 + j) * DS_VW + l];
+                        d[i * OW + j] = accumulate ? d[i * OW + j] + sv : sv;
                     }
             }
         }
@@ -345,7 +400,7 @@ static void wg_task(void *vctx, int64_t begin, int64_t end, int part)
         const int64_t n = item / (g->groups * t->blocks), gr = item / t->blocks % g->groups;
         const int64_t t0 = item % t->blocks * p->TB, nt = p->nT - t0 < p->TB ? p->nT - t0 : p->TB;
         wg_input_block(p, g, t->x + (n * g->C_in + gr * p->Cg) * g->H * g->W, t0, nt, V);
-        wg_gemm(p, V, t->U + gr * p->a2 * p->Mgp * p->Cs, M);
+        wg_gemm(p, V, t->U + gr * p->a2 * p->Mgp * p->Cs, (nt + DS_VW - 1) / DS_VW * DS_VW, M);
         wg_output_block(p, g, M, t0, nt, t->b ? t->b + gr * p->Mg : NULL,
                         t->y + (n * g->C_out + gr * p->Mg) * g->OH * g->OW, t->accumulate);
     }
