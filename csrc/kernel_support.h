@@ -183,9 +183,31 @@ static cnn_algo conv_direct_or_gemm(const conv_geom *g)
  * wider than the output) or the padding dwarfs the image (their planes would be as large). */
 #define CONV_BLOCKED_MAX_WASTE 2 /* Wq / OW at most */
 
+/* Where the instruction set has the Winograd kernels (AVX2, AVX-512): a 3x3, stride-1,
+ * dilation-1 layer with at least 16 channels per group in and out and an output of at least
+ * 20 x 20, or 24 channels and 12 x 12 (its 4 x 4 tiles then mostly real outputs). Measured against
+ * BLOCKED, forward and input gradient alike (docs/DECISIONS.md): 1.08-1.17x at 16 channels on
+ * 28- and 56-wide outputs, 0.94x on 14-wide; 1.16x at 24 channels on 14-wide; 1.5-2.8x at 64;
+ * never faster on 7-wide outputs. */
+static int conv_prefers_winograd(const conv_geom *g)
+{
+#ifdef CNN_SIMD_WINOGRAD_FORWARD
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, ch = Cg < Mg ? Cg : Mg;
+    const int64_t side = g->OH < g->OW ? g->OH : g->OW;
+    if (g->kH != 3 || g->kW != 3 || g->sH != 1 || g->sW != 1 || g->dilH != 1 || g->dilW != 1 ||
+        conv_padding_dwarfs_image(g))
+        return 0;
+    return (ch >= 16 && side >= 20) || (ch >= 24 && side >= 12);
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
 static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
 {
     if (algo != CNN_ALGO_AUTO) return algo;
+    if (conv_prefers_winograd(g)) return CNN_ALGO_WINOGRAD;
 #ifdef CNN_SIMD_BLOCKED_FORWARD
     const double wq = (double)g->OW + (double)(g->kW - 1) * (double)g->dilW / (double)g->sW;
     if (!conv_padding_dwarfs_image(g) && wq <= CONV_BLOCKED_MAX_WASTE * (double)g->OW)
