@@ -76,7 +76,7 @@ typedef enum {
     CNN_ALGO_BLOCKED = 4, /* register tiles over a phase-split copy of the input, any geometry (float32
                            * with AVX2 or AVX-512; elsewhere, and for the input gradient of a strided
                            * convolution, direct or GEMM by the rule AUTO uses without it) */
-    CNN_ALGO_WINOGRAD = 5 /* Winograd F(4x4, 3x3) for the forward and input gradient of 3x3, stride 1,
+    CNN_ALGO_WINOGRAD = 5 /* Winograd F(2x2, 3x3) for the forward and input gradient of 3x3, stride 1,
                            * dilation 1 convolutions (float32 with AVX2 or AVX-512); the weight
                            * gradient and everything else as BLOCKED */
 } cnn_algo;

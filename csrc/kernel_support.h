@@ -184,11 +184,10 @@ static cnn_algo conv_direct_or_gemm(const conv_geom *g)
 #define CONV_BLOCKED_MAX_WASTE 2 /* Wq / OW at most */
 
 /* Where the instruction set has the Winograd kernels (AVX2, AVX-512): a 3x3, stride-1,
- * dilation-1 layer with at least 16 channels per group in and out and an output of at least
- * 20 x 20, or 24 channels and 12 x 12 (its 4 x 4 tiles then mostly real outputs). Measured against
- * BLOCKED, forward and input gradient alike (docs/DECISIONS.md): 1.08-1.17x at 16 channels on
- * 28- and 56-wide outputs, 0.94x on 14-wide; 1.16x at 24 channels on 14-wide; 1.5-2.8x at 64;
- * never faster on 7-wide outputs. */
+ * dilation-1 layer with at least 64 channels per group in and out, or 32 and an output of at
+ * least 20 x 20. Measured against BLOCKED, forward and input gradient alike (docs/DECISIONS.md):
+ * 1.3-1.7x at 64 channels on 7- to 56-wide outputs; 1.02-1.07x at 32 on 28- and 56-wide,
+ * 0.96x on 14-wide; slower at 24 channels and fewer but on 7-wide outputs. */
 static int conv_prefers_winograd(const conv_geom *g)
 {
 #ifdef CNN_SIMD_WINOGRAD_FORWARD
@@ -197,7 +196,7 @@ static int conv_prefers_winograd(const conv_geom *g)
     if (g->kH != 3 || g->kW != 3 || g->sH != 1 || g->sW != 1 || g->dilH != 1 || g->dilW != 1 ||
         conv_padding_dwarfs_image(g))
         return 0;
-    return (ch >= 16 && side >= 20) || (ch >= 24 && side >= 12);
+    return ch >= 64 || (ch >= 32 && side >= 20);
 #else
     (void)g;
     return 0;
