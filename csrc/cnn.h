@@ -73,9 +73,12 @@ typedef enum {
     CNN_ALGO_REFERENCE = 1,
     CNN_ALGO_DIRECT = 2, /* direct loops over output rows: best when C_in/groups * kH * kW is small */
     CNN_ALGO_GEMM = 3,   /* im2col, tile by tile, into a blocked GEMM: best for larger channel counts */
-    CNN_ALGO_BLOCKED = 4 /* register tiles over a phase-split copy of the input, any geometry (float32
-                          * with AVX2 or AVX-512; elsewhere, and for the input gradient of a strided
-                          * convolution, direct or GEMM by the rule AUTO uses without it) */
+    CNN_ALGO_BLOCKED = 4, /* register tiles over a phase-split copy of the input, any geometry (float32
+                           * with AVX2 or AVX-512; elsewhere, and for the input gradient of a strided
+                           * convolution, direct or GEMM by the rule AUTO uses without it) */
+    CNN_ALGO_WINOGRAD = 5 /* Winograd F(2x2, 3x3) for the forward and input gradient of 3x3, stride 1,
+                           * dilation 1 convolutions (float32 with AVX2 or AVX-512); the weight
+                           * gradient and everything else as BLOCKED */
 } cnn_algo;
 
 /* Instruction sets the kernels are compiled for; the best one the CPU supports is used unless

@@ -75,7 +75,7 @@ cnn_status conv_prepare(conv_geom *g, cnn_dtype dtype, cnn_algo *algo, void **sc
     int64_t len;
     cnn_status st;
     *scratch = NULL;
-    if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_BLOCKED) return CNN_EINVAL;
+    if (*algo < CNN_ALGO_AUTO || *algo > CNN_ALGO_WINOGRAD) return CNN_EINVAL;
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
     const cnn_kernel_table *k = *table = cnn_kernels();
     *algo = k->conv_resolve_algo(g, *algo);

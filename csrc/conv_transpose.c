@@ -115,7 +115,7 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
     int64_t oh, ow;
     cnn_status st;
     if ((st = cnn_conv_transpose2d_output_shape(d, &oh, &ow))) return st;
-    if (algo < CNN_ALGO_AUTO || algo > CNN_ALGO_BLOCKED) return CNN_EINVAL;
+    if (algo < CNN_ALGO_AUTO || algo > CNN_ALGO_WINOGRAD) return CNN_EINVAL;
     if (dtype != CNN_FLOAT32 && dtype != CNN_FLOAT64) return CNN_EDTYPE;
     const size_t es = dtype == CNN_FLOAT32 ? sizeof(float) : sizeof(double);
     *pl = (convt_plan){0};

@@ -55,6 +55,11 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define CNN_SIMD_BLOCKED_BACKWARD_DATA pw_conv_backward_data
 #define CNN_SIMD_BLOCKED_BACKWARD_WEIGHT bk_conv_backward_weight
 #define CNN_SIMD_BLOCKED_SCRATCH bk_scratch_len
+/* The float32 Winograd kernels (winograd_simd.h) for 3x3 stride-1 layers, CNN_ALGO_WINOGRAD. */
+#include "winograd_simd.h"
+#define CNN_SIMD_WINOGRAD_FORWARD wg_conv_forward
+#define CNN_SIMD_WINOGRAD_BACKWARD_DATA wg_conv_backward_data
+#define CNN_SIMD_WINOGRAD_SCRATCH wg_scratch_len
 /* Dense layers with small batches: dot products and unpacked GEMMs (dense_simd.h). */
 #include "dense_simd.h"
 #define CNN_SIMD_LINEAR_FORWARD dn_linear_forward

@@ -183,9 +183,30 @@ static cnn_algo conv_direct_or_gemm(const conv_geom *g)
  * wider than the output) or the padding dwarfs the image (their planes would be as large). */
 #define CONV_BLOCKED_MAX_WASTE 2 /* Wq / OW at most */
 
+/* Where the instruction set has the Winograd kernels (AVX2, AVX-512): a 3x3, stride-1,
+ * dilation-1 layer with at least 64 channels per group in and out, or 32 and an output of at
+ * least 20 x 20. Measured against BLOCKED, forward and input gradient alike (docs/DECISIONS.md):
+ * 1.3-1.7x at 64 channels on 7- to 56-wide outputs; 1.02-1.07x at 32 on 28- and 56-wide,
+ * 0.96x on 14-wide; slower at 24 channels and fewer but on 7-wide outputs. */
+static int conv_prefers_winograd(const conv_geom *g)
+{
+#ifdef CNN_SIMD_WINOGRAD_FORWARD
+    const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, ch = Cg < Mg ? Cg : Mg;
+    const int64_t side = g->OH < g->OW ? g->OH : g->OW;
+    if (g->kH != 3 || g->kW != 3 || g->sH != 1 || g->sW != 1 || g->dilH != 1 || g->dilW != 1 ||
+        conv_padding_dwarfs_image(g))
+        return 0;
+    return ch >= 64 || (ch >= 32 && side >= 20);
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
 static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
 {
     if (algo != CNN_ALGO_AUTO) return algo;
+    if (conv_prefers_winograd(g)) return CNN_ALGO_WINOGRAD;
 #ifdef CNN_SIMD_BLOCKED_FORWARD
     const double wq = (double)g->OW + (double)(g->kW - 1) * (double)g->dilW / (double)g->sW;
     if (!conv_padding_dwarfs_image(g) && wq <= CONV_BLOCKED_MAX_WASTE * (double)g->OW)
@@ -196,12 +217,22 @@ static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
 
 /* Scratch of one thread (conv_prepare allocates g->threads of these): direct kernels, one padded
  * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers;
- * blocked, its phase planes or what conv_direct_or_gemm runs where it does not apply. */
+ * blocked, its phase planes or what conv_direct_or_gemm runs where it does not apply; Winograd,
+ * its transformed blocks or what BLOCKED needs. */
 static cnn_status conv_scratch_len(const conv_geom *g, cnn_algo algo, int64_t *len)
 {
     int64_t K, col = 0;
     cnn_status st;
     *len = 0;
+    if (algo == CNN_ALGO_WINOGRAD) { /* its transforms, or BLOCKED's (weight gradient, elsewhere) */
+        if ((st = conv_scratch_len(g, CNN_ALGO_BLOCKED, len))) return st;
+#ifdef CNN_SIMD_WINOGRAD_SCRATCH
+        int64_t wino;
+        if ((st = CNN_SIMD_WINOGRAD_SCRATCH(g, &wino))) return st;
+        if (wino > *len) *len = wino;
+#endif
+        return CNN_OK;
+    }
     if (algo == CNN_ALGO_BLOCKED) { /* the intrinsics kernels' planes, or what runs instead */
         if ((st = conv_scratch_len(g, conv_direct_or_gemm(g), len))) return st;
 #ifdef CNN_SIMD_BLOCKED_SCRATCH

@@ -381,7 +381,11 @@ static int dw_per_image(const net_op *op, size_t elsize)
  * pooling window, and at least two items per thread when the image allows. */
 static int64_t tile_rows(const net_fused *f, int threads)
 {
-    const int64_t rows = f->pool ? f->PH * f->pk_h : f->OH, step = f->pk_h;
+    const int64_t rows = f->pool ? f->PH * f->pk_h : f->OH;
+    /* Winograd's 4-row tiles start at the fused tile's first row: tiles of a multiple of 4 rows
+     * keep every output computed as in one call over the image, whatever the thread count */
+    int64_t step = f->pk_h;
+    while (f->algo == CNN_ALGO_WINOGRAD && step % 4) step *= 2;
     int64_t t = 32768 / (f->C * f->OW > 0 ? f->C * f->OW : 1);
     t = t < step ? step : t - t % step;
     const int64_t want = 2 * (int64_t)threads;

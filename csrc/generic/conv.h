@@ -511,12 +511,20 @@ static void R(conv_backward_weight_gemm)(const conv_geom *g, const real *dy, con
 
 /* ---- entry points for conv.c and conv_transpose.c --------------------------------------------- */
 /* `scratch` holds conv_scratch_len(g, algo) elements (NULL when that is 0); algo is never AUTO.
+ * WINOGRAD runs this ISA's float32 Winograd kernel where it applies, else BLOCKED;
  * BLOCKED runs this ISA's float32 blocked kernel where it applies, else what conv_direct_or_gemm
  * picks; DIRECT runs the float32 intrinsics row kernels (direct_simd.h) where they apply. */
 
 void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const real *w,
                      const real *b, real *y, int accumulate, real *scratch)
 {
+#ifdef CNN_SIMD_WINOGRAD_FORWARD
+    if (algo == CNN_ALGO_WINOGRAD && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_WINOGRAD_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
+                                  accumulate, (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_WINOGRAD) algo = CNN_ALGO_BLOCKED;
 #ifdef CNN_SIMD_BLOCKED_FORWARD
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_FORWARD(g, (const float *)x, (const float *)w, (const float *)b, (float *)y,
@@ -541,6 +549,13 @@ void R(conv_forward)(const conv_geom *g, cnn_algo algo, const real *x, const rea
 void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, const real *w,
                            real *dx, real *scratch)
 {
+#ifdef CNN_SIMD_WINOGRAD_BACKWARD_DATA
+    if (algo == CNN_ALGO_WINOGRAD && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_WINOGRAD_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
+                                        (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_WINOGRAD) algo = CNN_ALGO_BLOCKED;
 #ifdef CNN_SIMD_BLOCKED_BACKWARD_DATA
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_BACKWARD_DATA(g, (const float *)dy, (const float *)w, (float *)dx,
@@ -565,6 +580,7 @@ void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, co
 void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, const real *x,
                              real *dw, real *scratch)
 {
+    if (algo == CNN_ALGO_WINOGRAD) algo = CNN_ALGO_BLOCKED; /* no Winograd weight gradient */
 #ifdef CNN_SIMD_BLOCKED_BACKWARD_WEIGHT
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,

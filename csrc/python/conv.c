@@ -182,7 +182,7 @@ static PyObject *py_conv2d_fast(PyObject *self, PyObject *const *args, Py_ssize_
         Py_RETURN_NONE;
     int overflow;
     const long long algo = PyLong_AsLongLongAndOverflow(args[7], &overflow);
-    if (overflow || algo < CNN_ALGO_AUTO || algo > CNN_ALGO_BLOCKED) Py_RETURN_NONE;
+    if (overflow || algo < CNN_ALGO_AUTO || algo > CNN_ALGO_WINOGRAD) Py_RETURN_NONE;
     PyArrayObject *x = (PyArrayObject *)args[0], *w = (PyArrayObject *)args[1];
     PyArrayObject *b = has_bias ? (PyArrayObject *)args[2] : NULL;
     d.pad_top = d.pad_bottom = ph;

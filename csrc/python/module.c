@@ -108,6 +108,7 @@ static int module_exec(PyObject *m)
         PyModule_AddIntConstant(m, "ALGO_DIRECT", CNN_ALGO_DIRECT) ||
         PyModule_AddIntConstant(m, "ALGO_GEMM", CNN_ALGO_GEMM) ||
         PyModule_AddIntConstant(m, "ALGO_BLOCKED", CNN_ALGO_BLOCKED) ||
+        PyModule_AddIntConstant(m, "ALGO_WINOGRAD", CNN_ALGO_WINOGRAD) ||
         PyModule_AddIntConstant(m, "PAD_CONSTANT", CNN_PAD_CONSTANT) ||
         PyModule_AddIntConstant(m, "PAD_REFLECT", CNN_PAD_REFLECT) ||
         PyModule_AddIntConstant(m, "PAD_SYMMETRIC", CNN_PAD_SYMMETRIC) ||

@@ -122,7 +122,7 @@ static void test_lecture_edge_detection(void)
     d.in_h = d.in_w = 5;
     d.kernel_h = d.kernel_w = 3;
     d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = 1;
-    for (int algo = CNN_ALGO_AUTO; algo <= CNN_ALGO_BLOCKED; algo++) {
+    for (int algo = CNN_ALGO_AUTO; algo <= CNN_ALGO_WINOGRAD; algo++) {
         d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = 0;
         d.stride_h = d.stride_w = 1;
         CHECK(cnn_conv2d_output_shape(&d, &oh, &ow) == CNN_OK && oh == 3 && ow == 3);
@@ -160,7 +160,7 @@ static void compare_conv_algos(const cnn_conv2d_desc *d)
                               g_ref + nx + nw) == CNN_OK);
     CHECK(cnn_conv2d_backward(d, CNN_FLOAT32, CNN_ALGO_REFERENCE, dyf, xf, wf, gf_ref, gf_ref + nx,
                               gf_ref + nx + nw) == CNN_OK);
-    for (int algo = CNN_ALGO_DIRECT; algo <= CNN_ALGO_BLOCKED; algo++) {
+    for (int algo = CNN_ALGO_DIRECT; algo <= CNN_ALGO_WINOGRAD; algo++) {
         memset(g, 0, (size_t)(nx + nw + d->out_channels) * sizeof(double));
         memset(gf, 0, (size_t)(nx + nw + d->out_channels) * sizeof(float));
         CHECK(cnn_conv2d_forward(d, CNN_FLOAT64, (cnn_algo)algo, x, w, b, y) == CNN_OK);
@@ -172,6 +172,12 @@ static void compare_conv_algos(const cnn_conv2d_desc *d)
         CHECK(max_abs_diff_d(g, g_ref, nx + nw + d->out_channels) < 1e-11);
         CHECK(cnn_conv2d_backward(d, CNN_FLOAT32, (cnn_algo)algo, dyf, xf, wf, gf, gf + nx,
                                   gf + nx + nw) == CNN_OK);
+        CHECK(max_abs_diff_f(gf, gf_ref, nx + nw + d->out_channels) < 1e-3);
+        /* the gradients are added onto what the arrays hold */
+        for (int64_t i = 0; i < nx + nw + d->out_channels; i++) gf[i] = 0.5f;
+        CHECK(cnn_conv2d_backward(d, CNN_FLOAT32, (cnn_algo)algo, dyf, xf, wf, gf, gf + nx,
+                                  gf + nx + nw) == CNN_OK);
+        for (int64_t i = 0; i < nx + nw + d->out_channels; i++) gf[i] -= 0.5f;
         CHECK(max_abs_diff_f(gf, gf_ref, nx + nw + d->out_channels) < 1e-3);
     }
     free(x); free(w); free(b); free(dy); free(xf); free(wf); free(bf); free(dyf);
@@ -203,6 +209,22 @@ static void test_conv_algos_random(void)
         d.pad_bottom = randint(0, 2);
         d.pad_left = randint(0, 2);
         d.pad_right = randint(0, 2);
+        compare_conv_algos(&d);
+    }
+    for (int t = 0; t < 20; t++) { /* 3x3, stride 1, dilation 1: Winograd's geometry */
+        cnn_conv2d_desc d = {0};
+        d.groups = randint(1, 2);
+        d.batch = randint(1, 2);
+        d.in_channels = d.groups * randint(1, 6);
+        d.out_channels = d.groups * randint(1, 6);
+        d.in_h = randint(1, 13);
+        d.in_w = randint(1, 13);
+        d.kernel_h = d.kernel_w = 3;
+        d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = 1;
+        d.pad_top = randint(0, 3);
+        d.pad_bottom = randint(0, 3);
+        d.pad_left = randint(0, 3);
+        d.pad_right = randint(0, 3);
         compare_conv_algos(&d);
     }
     cnn_conv2d_desc big = {0}; /* a GEMM-sized reduction with several K blocks */

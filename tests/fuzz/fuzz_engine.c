@@ -343,7 +343,7 @@ static void fuzz_conv(reader *r, int transpose)
                   pw2 = take_int(r, 0, 3), dh = take_int(r, 1, 3), dw = take_int(r, 1, 3),
                   oph = take_int(r, 0, 2), opw = take_int(r, 0, 2);
     const uint8_t ab = take_byte(r);
-    const cnn_algo algo = (cnn_algo)(ab < 240 ? ab % 5 : (ab % 2 ? 7 : -1));
+    const cnn_algo algo = (cnn_algo)(ab < 240 ? ab % 6 : (ab % 2 ? 7 : -1));
     d = (cnn_conv2d_desc){batch, cin, h, w, cout, kh, kw, sh, sw, ph, ph2, pw, pw2, dh, dw, groups};
     t = (cnn_conv_transpose2d_desc){batch, cin, h, w, cout, kh, kw, sh, sw, ph, pw, oph, opw, dh, dw, groups};
     snprintf(current_args, sizeof current_args,

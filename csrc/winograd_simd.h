@@ -1,0 +1,431 @@
+/* winograd_simd.h — the Winograd F(2x2, 3x3) float32 convolution in vector intrinsics for one instruction set
+ * (CNN_ALGO_WINOGRAD): 3x3 kernels, stride 1, dilation 1, any padding and groups, forward and
+ * input gradient. Included by csrc/isa_avx2.c and isa_avx512.c after direct_simd.h's vector
+ * layer (ds_vec ...).
+ *
+ * F(m x m, 3 x 3) computes an m x m block of outputs (a "tile") from an a x a block of input,
+ * a = m + 2, with a*a multiplications per input channel instead of 9*m*m:
+ *
+ *     Y = A^T [ sum over c of (G g_c G^T) .* (B^T d_c B) ] A       (.* elementwise, a x a)
+ *
+ * so that, numbering the a*a positions xi, every position is an independent GEMM over channels:
+ * M[xi][k][tile] = sum over c of U[xi][k][c] * V[xi][c][tile], U the transformed weights (once
+ * per call, vectorised over input channels), V the transformed input. F(2,3) (4x4 input tiles,
+ * 2x2 outputs, 16 multiplications instead of 36: 2.25x fewer) is the one used: F(4,3) (6x6,
+ * 4x fewer) measured 1.2-1.5x faster but 18x less accurate, beyond the suite's float32
+ * convolution tolerance against PyTorch on wide layers (docs/DECISIONS.md).
+ *
+ * A call cuts each (image, group) into blocks of WG tiles (numbered t = th*tW + tw along the
+ * output rows); per block: the input transform, vectorised over DS_VW tiles, into
+ * V[xi][c][tile]; then per xi the GEMM by a register-blocked micro-kernel (WG_KR output
+ * channels x WG_NV vectors of tiles) into M[xi][k][tile]; then the output transform with the
+ * bias, each output element written once. Each output is the same function of its tile's
+ * inputs whatever the blocking or the thread count (every channel sum runs c = 0, 1, ... in
+ * its lane): bitwise the same for any thread count. The input gradient of such a convolution
+ * is the forward of the transposed problem (blocked_simd.h's bk_transposed: dy padded by
+ * 2 - pad, the kernel flipped, channel axes swapped). */
+
+/* The micro-kernel: WG_KR output channels x WG_NV vectors of tiles, WG_KR*WG_NV accumulators
+ * (12) + WG_NV loads + one broadcast: 15 of AVX2's 16 registers. */
+#define WG_KR 6
+#define WG_NV 2
+
+/* Where things are, per (image, group) block of tiles. */
+typedef struct {
+    int64_t m, a, a2;     /* outputs per tile side, input tile side, a*a */
+    int64_t Cg, Mg;       /* channels per group in and out */
+    int64_t Cs, Mgp;      /* Cg rounded up to DS_VW, Mg to WG_KR (the transformed weights') */
+    int64_t tH, tW, nT;   /* tiles down, across, per image */
+    int64_t TB, TBp;      /* tiles per block, rounded up to DS_VW */
+} wg_plan;
+
+static int wg_applies(const conv_geom *g)
+{
+    return g->kH == 3 && g->kW == 3 && g->sH == 1 && g->sW == 1 && g->dilH == 1 && g->dilW == 1;
+}
+
+/* Tiles per block: V and M within about 2^17 floats (half of L2: measured 1.15x faster than
+ * 2^18 on the 128-channel layer), at least two blocks per thread when the batch and groups do not
+ * give them, the image's tiles cut evenly into blocks of whole micro-kernel columns (narrower ones
+ * halve the accumulators) but the last. Results do not depend on it. */
+static void wg_plan_init(wg_plan *p, const conv_geom *g)
+{
+    p->m = 2;
+    p->a = p->m + 2;
+    p->a2 = p->a * p->a;
+    p->Cg = g->C_in / g->groups;
+    p->Mg = g->C_out / g->groups;
+    p->Mgp = (p->Mg + WG_KR - 1) / WG_KR * WG_KR;
+    p->Cs = (p->Cg + DS_VW - 1) / DS_VW * DS_VW;
+    p->tH = (g->OH + p->m - 1) / p->m;
+    p->tW = (g->OW + p->m - 1) / p->m;
+    p->nT = p->tH * p->tW;
+    const int64_t per_tile = p->a2 * (p->Cg + p->Mgp);
+    int64_t tb = ((int64_t)1 << 17) / (per_tile > 0 ? per_tile : 1);
+    const int64_t col = WG_NV * DS_VW; /* the micro-kernel's width */
+    tb = tb < col ? col : tb - tb % col;
+    int64_t blocks = p->nT ? (p->nT + tb - 1) / tb : 1;
+    const int64_t images = g->N * g->groups, want = 2 * (int64_t)(g->threads > 0 ? g->threads : 1);
+    if (images * blocks < want) blocks = (want + images - 1) / images;
+    tb = (p->nT + blocks - 1) / blocks;
+    tb = (tb + col - 1) / col * col;
+    p->TB = tb < p->nT ? tb : p->nT;
+    p->TBp = (p->TB + DS_VW - 1) / DS_VW * DS_VW;
+}
+
+/* ---- transforms, vectorised over DS_VW tiles ---------------------------------------------- */
+
+static inline ds_vec wg_sub(ds_vec x, ds_vec y) { return ds_fma(y, ds_set1(-1.0f), x); }
+static inline ds_vec wg_axpy(float s, ds_vec x, ds_vec y) { return ds_fma(x, ds_set1(s), y); } /* s*x + y */
+
+/* out[k*os] = (B^T in)[k] for in[j*is], j, k < 4:
+ *     B^T = [1  0 -1  0]
+ *           [0  1  1  0]
+ *           [0 -1  1  0]
+ *           [0  1  0 -1] */
+CNN_FORCE_INLINE void wg_bt4(const ds_vec *in, int is, ds_vec *out, int os)
+{
+    const ds_vec d0 = in[0], d1 = in[is], d2 = in[2 * is], d3 = in[3 * is];
+    out[0] = wg_sub(d0, d2);
+    out[os] = ds_add(d1, d2);
+    out[2 * os] = wg_sub(d2, d1);
+    out[3 * os] = wg_sub(d1, d3);
+}
+
+/* out[i*os] = (A^T in)[i] for in[j*is], j < 4, i < 2:
+ *     A^T = [1  1  1  0]
+ *           [0  1 -1 -1] */
+CNN_FORCE_INLINE void wg_at4(const ds_vec *in, int is, ds_vec *out, int os)
+{
+    const ds_vec m0 = in[0], m1 = in[is], m2 = in[2 * is], m3 = in[3 * is];
+    out[0] = ds_add(ds_add(m0, m1), m2);
+    out[os] = wg_sub(wg_sub(m1, m2), m3);
+}
+
+/* V[xi*vs] = B^T d B for the tiles' 4x4 inputs d[i*4 + j] (xi = a*4 + b). */
+CNN_FORCE_INLINE void wg_input_tile(const ds_vec *d, float *v, int64_t vs)
+{
+    ds_vec t[16], u[16];
+    for (int j = 0; j < 4; j++) wg_bt4(d + j, 4, t + j, 4);
+    for (int i = 0; i < 4; i++) wg_bt4(t + 4 * i, 1, u + 4 * i, 1);
+    for (int xi = 0; xi < 16; xi++) ds_store(v + xi * vs, u[xi]);
+}
+
+/* o[i*2 + j] = (A^T M A)[i][j] + bias for the tiles' M[xi*ms]. */
+CNN_FORCE_INLINE void wg_output_tile(const float *mt, int64_t ms, ds_vec bias, ds_vec *o)
+{
+    ds_vec mv[16], t[8];
+    for (int xi = 0; xi < 16; xi++) mv[xi] = ds_load(mt + xi * ms);
+    for (int j = 0; j < 4; j++) wg_at4(mv + j, 4, t + j, 4);
+    for (int i = 0; i < 2; i++) wg_at4(t + 4 * i, 1, o + 2 * i, 1);
+    for (int k = 0; k < 4; k++) o[k] = ds_add(o[k], bias);
+}
+
+/* out[k*os] = (G in)[k] for in[j*is], j < 3, k < 4:
+ *     G = [ 1    0    0 ]
+ *         [1/2  1/2  1/2]
+ *         [1/2 -1/2  1/2]
+ *         [ 0    0    1 ] */
+CNN_FORCE_INLINE void wg_g3(const ds_vec *in, int is, ds_vec *out, int os)
+{
+    const ds_vec g0 = in[0], g1 = in[is], g2 = in[2 * is], s02 = ds_add(g0, g2);
+    out[0] = g0;
+    out[os] = wg_axpy(0.5f, ds_add(s02, g1), ds_zero());
+    out[2 * os] = wg_axpy(0.5f, wg_sub(s02, g1), ds_zero());
+    out[3 * os] = g2;
+}
+
+/* U[gr][xi][kb][r][c] = (G g G^T)[xi] of the kernel g of output channel kb*WG_KR + r, input
+ * channel c of group gr (0 past the group or past Cg, up to the row stride Cs), vectorised over
+ * the input channels. `transposed`: the kernels of the transposed problem of the input gradient,
+ * g'[m'][c'][kh][kw] = w[c'][m'][2-kh][2-kw] within the group (as blocked_simd.h's
+ * bk_pack_weights). */
+static void wg_pack_weights(const float *restrict w, int64_t groups, const wg_plan *p,
+                            int transposed, float *restrict U)
+{
+    const int64_t Cg = p->Cg, Mg = p->Mg, Cs = p->Cs, nkb = p->Mgp / WG_KR;
+    for (int64_t gr = 0; gr < groups; gr++)
+        for (int64_t k = 0; k < p->Mgp; k++)
+            for (int64_t c0 = 0; c0 < Cs; c0 += DS_VW) {
+                float gb[9 * DS_VW];
+                ds_vec gk[9], t[12], u[16];
+                for (int l = 0; l < DS_VW; l++) {
+                    const int64_t c = c0 + l;
+                    for (int ij = 0; ij < 9; ij++)
+                        gb[ij * DS_VW + l] = k >= Mg || c >= Cg ? 0.0f
+                                             : transposed ? w[((gr * Cg + c) * Mg + k) * 9 + 8 - ij]
+                                                          : w[((gr * Mg + k) * Cg + c) * 9 + ij];
+                }
+#pragma GCC unroll 9
+                for (int ij = 0; ij < 9; ij++) gk[ij] = ds_load(gb + ij * DS_VW);
+#pragma GCC unroll 3
+                for (int j = 0; j < 3; j++) wg_g3(gk + j, 3, t + j, 3); /* columns: t (4 x 3) = G g */
+#pragma GCC unroll 4
+                for (int a = 0; a < 4; a++) wg_g3(t + 3 * a, 1, u + 4 * a, 1); /* rows: t G^T */
+                float *d = U + ((gr * 16 * nkb + k / WG_KR) * WG_KR + k % WG_KR) * Cs + c0;
+#pragma GCC unroll 16
+                for (int xi = 0; xi < 16; xi++) ds_store(d + xi * nkb * WG_KR * Cs, u[xi]);
+            }
+}
+
+/* ---- the GEMM micro-kernel --------------------------------------------------------------------- */
+
+/* m[r*ms + j*DS_VW + l] = sum over c < C of u[r*us + c] * v[c*vs + j*DS_VW + l], r < WG_KR,
+ * j < nv, in the order c = 0, 1, ... (inlined with constant nv: the tile lives in registers). */
+CNN_FORCE_INLINE void wg_micro(const float *restrict v, int64_t vs, const float *restrict u, int64_t us,
+                               int64_t C, const int nv, float *restrict m, int64_t ms)
+{
+    ds_vec acc[WG_KR][WG_NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < WG_KR; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) acc[r][j] = ds_zero();
+    for (int64_t c = 0; c < C; c++) {
+        ds_vec xv[WG_NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) xv[j] = ds_load(v + c * vs + j * DS_VW);
+#pragma GCC unroll 8
+        for (int r = 0; r < WG_KR; r++) {
+            const ds_vec wv = ds_set1(u[r * us + c]);
+#pragma GCC unroll 4
+            for (int j = 0; j < nv; j++) acc[r][j] = ds_fma(xv[j], wv, acc[r][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < WG_KR; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) ds_store(m + r * ms + j * DS_VW, acc[r][j]);
+}
+
+/* M[xi][k][t] for every xi, k < Mgp, t < ntp (a multiple of DS_VW) of one block: V (xi, Cg, TBp),
+ * U of the group. */
+static void wg_gemm(const wg_plan *p, const float *V, const float *Ug, int64_t ntp, float *M)
+{
+    const int64_t Cg = p->Cg, Cs = p->Cs, TBp = p->TBp, nkb = p->Mgp / WG_KR, col = WG_NV * DS_VW;
+    for (int64_t xi = 0; xi < p->a2; xi++) {
+        const float *vx = V + xi * Cg * TBp;
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            const float *u = Ug + (xi * nkb + kb) * WG_KR * Cs;
+            float *mk = M + (xi * p->Mgp + kb * WG_KR) * TBp;
+            int64_t t = 0;
+            for (; t + col <= ntp; t += col) wg_micro(vx + t, TBp, u, Cs, Cg, WG_NV, mk + t, TBp);
+            for (; t < ntp; t += DS_VW) wg_micro(vx + t, TBp, u, Cs, Cg, 1, mk + t, TBp);
+        }
+    }
+}
+
+/* ---- one block ------------------------------------------------------------------------------ */
+
+#if DS_VW == 8
+/* AVX2: d[i*4 + j][l] = src[l][i*ld[l] + j] for i, j < 4, eight lanes: per row i, one 8-float
+ * load per lane and an 8 x 8 transpose (its first four rows), instead of 16 scalar copies per lane. */
+CNN_FORCE_INLINE void wg_gather8(const float *const *src, const int64_t *ld, ds_vec *d)
+{
+    for (int i = 0; i < 4; i++) {
+        __m256 r[8], t[8], q[8];
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_ps(src[l] + i * ld[l]);
+#pragma GCC unroll 4
+        for (int l = 0; l < 8; l += 2) {
+            t[l] = _mm256_unpacklo_ps(r[l], r[l + 1]);
+            t[l + 1] = _mm256_unpackhi_ps(r[l], r[l + 1]);
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 8; h += 4) {
+            q[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
+            q[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
+            q[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+            q[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) d[i * 4 + j] = _mm256_permute2f128_ps(q[j], q[j + 4], 0x20);
+    }
+}
+#endif
+
+/* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns from nt to
+ * the next multiple of DS_VW 0.
+ * A tile whose 4 x 4 input lies inside the image is read in place, others through a zero-padded
+ * copy (patch). */
+static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *restrict x, int64_t t0,
+                           int64_t nt, float *restrict V)
+{
+    enum { PW = DS_VW == 8 ? 8 : 4 }; /* patch row length: what one lane's row read takes */
+    const int64_t H = g->H, W = g->W, Cg = p->Cg, TBp = p->TBp, vs = Cg * TBp;
+    for (int64_t l0 = 0; l0 < nt; l0 += DS_VW) {
+        int64_t base[DS_VW], ih0[DS_VW], iw0[DS_VW], ld[DS_VW];
+        int inside[DS_VW], live[DS_VW];
+        float patch[DS_VW][4 * PW];
+        const float *src[DS_VW];
+        for (int l = 0; l < DS_VW; l++) {
+            const int64_t t = t0 + l0 + l, th = t / p->tW, tw = t % p->tW;
+            live[l] = l0 + l < nt;
+            ih0[l] = th * p->m - g->pT;
+            iw0[l] = tw * p->m - g->pL;
+            /* in place: four rows of PW floats, the last row's read inside the plane */
+            inside[l] = live[l] && ih0[l] >= 0 && ih0[l] + 4 <= H && iw0[l] >= 0 && iw0[l] + 4 <= W &&
+                        (iw0[l] + PW <= W || ih0[l] + 4 < H);
+            base[l] = inside[l] ? ih0[l] * W + iw0[l] : 0;
+            ld[l] = inside[l] ? W : PW;
+            if (!inside[l]) memset(patch[l], 0, sizeof patch[l]);
+        }
+        for (int64_t c = 0; c < Cg; c++) {
+            const float *xc = x + c * H * W;
+            ds_vec d[16];
+            for (int l = 0; l < DS_VW; l++) {
+                src[l] = inside[l] ? xc + base[l] : patch[l];
+                if (inside[l] || !live[l]) continue;
+                for (int i = 0; i < 4; i++) {
+                    const int64_t ih = ih0[l] + i;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int j = 0; j < 4; j++) {
+                        const int64_t iw = iw0[l] + j;
+                        if (iw >= 0 && iw < W) patch[l][i * PW + j] = xc[ih * W + iw];
+                    }
+                }
+            }
+#if DS_VW == 8
+            wg_gather8(src, ld, d);
+#else
+            float dbuf[16 * DS_VW];
+            for (int l = 0; l < DS_VW; l++)
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) dbuf[(i * 4 + j) * DS_VW + l] = src[l][i * ld[l] + j];
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++) d[k] = ds_load(dbuf + k * DS_VW);
+#endif
+            wg_input_tile(d, V + c * TBp + l0, vs);
+        }
+    }
+}
+
+/* y (+)= A^T M A + bias for the block's tiles [t0, t0 + nt): y the group's output (Mg, OH, OW). */
+static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *restrict M, int64_t t0,
+                            int64_t nt, const float *bias, float *restrict y, int accumulate)
+{
+    const int64_t OH = g->OH, OW = g->OW, P = OH * OW, TBp = p->TBp, ms = p->Mgp * TBp;
+    for (int64_t l0 = 0; l0 < nt; l0 += DS_VW) {
+        int64_t base[DS_VW], nr[DS_VW], nc[DS_VW];
+        const int lanes = nt - l0 < DS_VW ? (int)(nt - l0) : DS_VW;
+        for (int l = 0; l < lanes; l++) {
+            const int64_t t = t0 + l0 + l, oh = t / p->tW * p->m, ow = t % p->tW * p->m;
+            base[l] = oh * OW + ow;
+            nr[l] = OH - oh < p->m ? OH - oh : p->m;
+            nc[l] = OW - ow < p->m ? OW - ow : p->m;
+        }
+        for (int64_t k = 0; k < p->Mg; k++) {
+            ds_vec o[4];
+            float obuf[4 * DS_VW];
+            float *yk = y + k * P;
+            wg_output_tile(M + k * TBp + l0, ms, bias ? ds_set1(bias[k]) : ds_zero(), o);
+#pragma GCC unroll 16
+            for (int q = 0; q < 4; q++) ds_store(obuf + q * DS_VW, o[q]);
+            for (int l = 0; l < lanes; l++) {
+                float *d = yk + base[l];
+                for (int64_t i = 0; i < nr[l]; i++)
+                    for (int64_t j = 0; j < nc[l]; j++) {
+                        const float sv = obuf[(i * 2 + j) * DS_VW + l];
+                        d[i * OW + j] = accumulate ? d[i * OW + j] + sv : sv;
+                    }
+            }
+        }
+    }
+}
+
+/* ---- the call ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const conv_geom *g;
+    const wg_plan *p;
+    const float *x, *b, *U;
+    float *y, *parts;
+    int64_t slot, blocks;
+    int accumulate;
+} wg_args;
+
+/* Items: (image, group, block of tiles). */
+static void wg_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    const wg_args *t = vctx;
+    const conv_geom *g = t->g;
+    const wg_plan *p = t->p;
+    float *V = t->parts + part * t->slot, *M = V + p->a2 * p->Cg * p->TBp;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t n = item / (g->groups * t->blocks), gr = item / t->blocks % g->groups;
+        const int64_t t0 = item % t->blocks * p->TB, nt = p->nT - t0 < p->TB ? p->nT - t0 : p->TB;
+        wg_input_block(p, g, t->x + (n * g->C_in + gr * p->Cg) * g->H * g->W, t0, nt, V);
+        wg_gemm(p, V, t->U + gr * p->a2 * p->Mgp * p->Cs, (nt + DS_VW - 1) / DS_VW * DS_VW, M);
+        wg_output_block(p, g, M, t0, nt, t->b ? t->b + gr * p->Mg : NULL,
+                        t->y + (n * g->C_out + gr * p->Mg) * g->OH * g->OW, t->accumulate);
+    }
+}
+
+/* Scratch, in floats: shared (the transformed weights) and per part (V and M of a block). */
+static void wg_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
+{
+    wg_plan p;
+    wg_plan_init(&p, g);
+    *shared = g->groups * p.a2 * p.Mgp * p.Cs;
+    *slot = p.a2 * (p.Cg + p.Mgp) * p.TBp;
+}
+
+/* y (+)= conv(x, w) + b; `transposed` as in wg_pack_weights. */
+static void wg_forward(const conv_geom *g, const float *x, const float *w, int transposed,
+                       const float *b, float *y, int accumulate, float *scratch)
+{
+    wg_plan p;
+    wg_plan_init(&p, g);
+    int64_t shared, slot;
+    wg_sizes(g, &shared, &slot);
+    wg_pack_weights(w, g->groups, &p, transposed, scratch);
+    slot += (-slot) & 15; /* parts on 64-byte boundaries */
+    const int64_t blocks = p.nT ? (p.nT + p.TB - 1) / p.TB : 0;
+    wg_args t = {g, &p, x, b, scratch, y, scratch + ((shared + 15) & ~(int64_t)15), slot, blocks, accumulate};
+    const double work = (double)p.TB * p.a2 * p.Mg * p.Cg;
+    cnn_parallel_for(g->N * g->groups * blocks, cnn_work_grain(work), g->threads, wg_task, &t);
+}
+
+/* ---- entry points (0: does not apply, for BLOCKED to take it) ---------------------------------- */
+
+static int wg_conv_forward(const conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                           int accumulate, float *scratch)
+{
+    if (!wg_applies(g)) return 0;
+    wg_forward(g, x, w, 0, b, y, accumulate, scratch);
+    return 1;
+}
+
+/* dx += conv^T(dy, w): the forward of the transposed problem, added onto dx. */
+static int wg_conv_backward_data(const conv_geom *g, const float *dy, const float *w, float *dx,
+                                 float *scratch)
+{
+    if (!wg_applies(g)) return 0;
+    const conv_geom t = bk_transposed(g);
+    wg_forward(&t, dy, w, 1, NULL, dx, 1, scratch);
+    return 1;
+}
+
+/* Scratch (floats) per thread for g->threads threads, forward and input gradient (0 where the
+ * kernel does not apply). CNN_EOVERFLOW when it does not fit (first estimated in double). */
+static cnn_status wg_scratch_len(const conv_geom *g, int64_t *len)
+{
+    *len = 0;
+    if (!wg_applies(g)) return CNN_OK;
+    const int64_t threads = g->threads > 0 ? g->threads : 1;
+    const double tiles = ((double)g->OH / 2 + 1) * ((double)g->OW / 2 + 1) + ((double)g->H / 2 + 1) * ((double)g->W / 2 + 1);
+    const double rough = 16.0 * ((double)g->C_in + (double)g->C_out + 2 * WG_KR + DS_VW) * (tiles + 64) +
+                         16.0 * ((double)g->C_in + DS_VW) * ((double)g->C_out + WG_KR);
+    if (rough > 1e15) return CNN_EOVERFLOW;
+    const conv_geom t = bk_transposed(g);
+    int64_t best = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t shared, slot;
+        wg_sizes(pass ? &t : g, &shared, &slot);
+        slot += (-slot) & 15;
+        shared = (shared + 15) & ~(int64_t)15;
+        const int64_t per = slot + (shared + threads - 1) / threads;
+        best = per > best ? per : best;
+    }
+    *len = best + 16;
+    return CNN_OK;
+}
