@@ -227,6 +227,19 @@ static void test_conv_algos_random(void)
         d.pad_right = randint(0, 3);
         compare_conv_algos(&d);
     }
+    for (int t = 0; t < 12; t++) { /* 1x1, stride 1, unpadded: the pointwise GEMM path */
+        cnn_conv2d_desc d = {0};
+        d.groups = randint(1, 3);
+        d.batch = randint(1, 3);
+        d.in_channels = d.groups * randint(1, 30);
+        d.out_channels = d.groups * randint(1, 30);
+        d.in_h = randint(1, 9);
+        d.in_w = randint(1, 40);
+        d.kernel_h = d.kernel_w = 1;
+        d.stride_h = d.stride_w = 1;
+        d.dilation_h = d.dilation_w = randint(1, 2);
+        compare_conv_algos(&d);
+    }
     cnn_conv2d_desc big = {0}; /* a GEMM-sized reduction with several K blocks */
     big.batch = 1; big.in_channels = 40; big.out_channels = 9; big.in_h = 9; big.in_w = 11;
     big.kernel_h = big.kernel_w = 3; big.stride_h = big.stride_w = 1;
