@@ -29,9 +29,10 @@
 /* ---- forward: dot products ------------------------------------------------------------------ */
 
 /* y[r*ldy + o] = sum over k < K of x[r*K + k] * w[o*K + k] (+ bias[o]) for r < rv <= DN_DR,
- * o < ov <= DN_DO; rows and outputs past rv, ov repeat the last ones and are dropped. */
+ * o < ov <= DN_DO, added to what y holds when `accumulate`; rows and outputs past rv, ov repeat
+ * the last ones and are dropped. */
 static void dn_dot_tile(const float *restrict x, int64_t rv, const float *restrict w, int64_t ov,
-                        int64_t K, const float *bias, float *restrict y, int64_t ldy)
+                        int64_t K, const float *bias, float *restrict y, int64_t ldy, int accumulate)
 {
     const float *xr[DN_DR], *wr[DN_DO];
     ds_vec acc[DN_DR][DN_DO];
@@ -71,8 +72,8 @@ static void dn_dot_tile(const float *restrict x, int64_t rv, const float *restri
 #pragma GCC unroll 16
         for (int o = 0; o < DN_DO; o++)
             if (r < rv && o < ov) {
-                const float s = ds_hsum(acc[r][o]);
-                y[r * ldy + o] = bias ? s + bias[o] : s;
+                const float s = ds_hsum(acc[r][o]), v = bias ? s + bias[o] : s;
+                y[r * ldy + o] = accumulate ? y[r * ldy + o] + v : v;
             }
 }
 
@@ -92,7 +93,7 @@ static void dn_forward_task(void *vctx, int64_t begin, int64_t end, int part)
         for (int64_t r0 = 0; r0 < t->batch; r0 += DN_DR)
             dn_dot_tile(t->x + r0 * t->in, t->batch - r0 < DN_DR ? t->batch - r0 : DN_DR,
                         t->w + o0 * t->in, ov, t->in, t->b ? t->b + o0 : NULL,
-                        t->y + r0 * t->out + o0, t->out);
+                        t->y + r0 * t->out + o0, t->out, 0);
     }
 }
 

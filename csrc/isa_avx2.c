@@ -55,7 +55,7 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_masksto
 #include "blocked_simd.h"
 #define CNN_SIMD_BLOCKED_FORWARD pw_conv_forward             /* 1x1: pointwise_simd.h, below */
 #define CNN_SIMD_BLOCKED_BACKWARD_DATA pw_conv_backward_data
-#define CNN_SIMD_BLOCKED_BACKWARD_WEIGHT bk_conv_backward_weight
+#define CNN_SIMD_BLOCKED_BACKWARD_WEIGHT pw_conv_backward_weight
 #define CNN_SIMD_BLOCKED_SCRATCH bk_scratch_len
 /* The float32 Winograd kernels (winograd_simd.h) for 3x3 stride-1 layers, CNN_ALGO_WINOGRAD. */
 #include "winograd_simd.h"
