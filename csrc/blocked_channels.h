@@ -100,37 +100,43 @@ bc_ftile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restri
 }
 
 /* One block of cb <= mv*DS_VW output channels (wb, bias and y at its first channel) over output
- * rows oh0 .. oh0 + nrows - 1, in tiles of BC_TN(mv) consecutive outputs (across rows; the last
- * tile repeats its last output, dropped): y (+)= bias + conv. */
+ * rows oh0 .. oh0 + nrows - 1, in tiles of BC_TN(mv) consecutive outputs (across the rows of a run
+ * that reads the same kernel rows; the last tile repeats its last output, dropped):
+ * y (+)= bias + conv. */
 static void bc_forward_block(const bk_plan *p, const conv_geom *g, const float *xq, const int64_t *off,
                              const float *wb, int64_t Mr, int64_t mv, int64_t cb, const float *bias,
                              int64_t oh0, int64_t nrows, float *y, int64_t P, int accumulate)
 {
     float bb[BC_MV * DS_VW], buf[BC_TNMAX * BC_MV * DS_VW];
     for (int64_t c = 0; c < BC_MV * DS_VW; c++) bb[c] = bias && c < cb ? bias[c] : 0.0f;
-    const int64_t OW = g->OW, Wq = p->Wq, np = BC_TN(mv), n = nrows * OW;
-    for (int64_t p0 = 0; p0 < n; p0 += np) {
-        const int64_t k = n - p0 < np ? n - p0 : np;
-        int64_t qp[BC_TNMAX], t0, t1, unused;
-        for (int64_t i = 0; i < BC_TNMAX; i++) {
-            const int64_t pi = p0 + (i < k ? i : k - 1);
-            qp[i] = pi / OW * Wq + pi % OW;
-        }
-        /* the kernel rows any of the tile's rows reads inside the image (bk_row_taps' ranges
-         * move down with the row: the last row's start, the first row's end) */
-        bk_row_taps(g, oh0 + (p0 + k - 1) / OW, &t0, &unused);
-        bk_row_taps(g, oh0 + p0 / OW, &unused, &t1);
-        switch (mv) {
-        case 3: bc_ftile(xq, p->Cg, p->CS, off, p->T, t0, t1, wb, Mr, qp, 3, BC_TN(3), bb, buf); break;
-        case 2: bc_ftile(xq, p->Cg, p->CS, off, p->T, t0, t1, wb, Mr, qp, 2, BC_TN(2), bb, buf); break;
-        default: bc_ftile(xq, p->Cg, p->CS, off, p->T, t0, t1, wb, Mr, qp, 1, BC_TN(1), bb, buf); break;
-        }
-        for (int64_t c = 0; c < cb; c++) {
-            float *d = y + c * P + p0;
-            if (accumulate)
-                for (int64_t i = 0; i < k; i++) d[i] += buf[i * BC_MV * DS_VW + c];
-            else
-                for (int64_t i = 0; i < k; i++) d[i] = buf[i * BC_MV * DS_VW + c];
+    const int64_t OW = g->OW, Wq = p->Wq, np = BC_TN(mv);
+    /* runs of rows that read the same kernel rows (bk_row_taps), each in tiles across its rows:
+     * every output sums the same taps whatever rows the call (a thread's part) starts at */
+    for (int64_t r0 = 0, r1; r0 < nrows; r0 = r1) {
+        int64_t t0, t1, u0, u1;
+        bk_row_taps(g, oh0 + r0, &t0, &t1);
+        for (r1 = r0 + 1; r1 < nrows && (bk_row_taps(g, oh0 + r1, &u0, &u1), u0 == t0 && u1 == t1);)
+            r1++;
+        const int64_t n = r1 * OW;
+        for (int64_t p0 = r0 * OW; p0 < n; p0 += np) {
+            const int64_t k = n - p0 < np ? n - p0 : np;
+            int64_t qp[BC_TNMAX];
+            for (int64_t i = 0; i < BC_TNMAX; i++) {
+                const int64_t pi = p0 + (i < k ? i : k - 1);
+                qp[i] = pi / OW * Wq + pi % OW;
+            }
+            switch (mv) {
+            case 3: bc_ftile(xq, p->Cg, p->CS, off, p->T, t0, t1, wb, Mr, qp, 3, BC_TN(3), bb, buf); break;
+            case 2: bc_ftile(xq, p->Cg, p->CS, off, p->T, t0, t1, wb, Mr, qp, 2, BC_TN(2), bb, buf); break;
+            default: bc_ftile(xq, p->Cg, p->CS, off, p->T, t0, t1, wb, Mr, qp, 1, BC_TN(1), bb, buf); break;
+            }
+            for (int64_t c = 0; c < cb; c++) {
+                float *d = y + c * P + p0;
+                if (accumulate)
+                    for (int64_t i = 0; i < k; i++) d[i] += buf[i * BC_MV * DS_VW + c];
+                else
+                    for (int64_t i = 0; i < k; i++) d[i] = buf[i * BC_MV * DS_VW + c];
+            }
         }
     }
 }
