@@ -189,55 +189,49 @@ static int64_t randint(int64_t lo, int64_t hi) /* inclusive */
     return lo + (int64_t)((uniform() + 1.0) / 2.0 * (double)(hi - lo + 1)) % (hi - lo + 1);
 }
 
+/* Inclusive ranges of a random convolution's sizes: groups, batch, channels per group (in and
+ * out), image height and width, kernel side, stride, dilation and each of the four pads. */
+typedef struct {
+    int64_t groups, batch, per_group, h, w, k_lo, k_hi, stride, dil, pad;
+} conv_ranges;
+
+static cnn_conv2d_desc random_conv(const conv_ranges *r)
+{
+    cnn_conv2d_desc d = {0};
+    d.groups = randint(1, r->groups);
+    d.batch = randint(1, r->batch);
+    d.in_channels = d.groups * randint(1, r->per_group);
+    d.out_channels = d.groups * randint(1, r->per_group);
+    d.in_h = randint(1, r->h);
+    d.in_w = randint(1, r->w);
+    d.kernel_h = randint(r->k_lo, r->k_hi);
+    d.kernel_w = randint(r->k_lo, r->k_hi);
+    d.stride_h = randint(1, r->stride);
+    d.stride_w = randint(1, r->stride);
+    d.dilation_h = randint(1, r->dil);
+    d.dilation_w = randint(1, r->dil);
+    d.pad_top = randint(0, r->pad);
+    d.pad_bottom = randint(0, r->pad);
+    d.pad_left = randint(0, r->pad);
+    d.pad_right = randint(0, r->pad);
+    return d;
+}
+
 static void test_conv_algos_random(void)
 {
+    static const conv_ranges any = {3, 2, 4, 12, 12, 1, 4, 3, 2, 2};
+    static const conv_ranges winograd = {2, 2, 6, 13, 13, 3, 3, 1, 1, 3}; /* 3x3, stride 1 */
+    static const conv_ranges pointwise = {3, 3, 30, 9, 40, 1, 1, 1, 2, 0}; /* 1x1, unpadded */
     for (int t = 0; t < 200; t++) {
-        cnn_conv2d_desc d = {0};
-        d.groups = randint(1, 3);
-        d.batch = randint(1, 2);
-        d.in_channels = d.groups * randint(1, 4);
-        d.out_channels = d.groups * randint(1, 4);
-        d.in_h = randint(1, 12);
-        d.in_w = randint(1, 12);
-        d.kernel_h = randint(1, 4);
-        d.kernel_w = randint(1, 4);
-        d.stride_h = randint(1, 3);
-        d.stride_w = randint(1, 3);
-        d.dilation_h = randint(1, 2);
-        d.dilation_w = randint(1, 2);
-        d.pad_top = randint(0, 2);
-        d.pad_bottom = randint(0, 2);
-        d.pad_left = randint(0, 2);
-        d.pad_right = randint(0, 2);
+        const cnn_conv2d_desc d = random_conv(&any);
         compare_conv_algos(&d);
     }
-    for (int t = 0; t < 20; t++) { /* 3x3, stride 1, dilation 1: Winograd's geometry */
-        cnn_conv2d_desc d = {0};
-        d.groups = randint(1, 2);
-        d.batch = randint(1, 2);
-        d.in_channels = d.groups * randint(1, 6);
-        d.out_channels = d.groups * randint(1, 6);
-        d.in_h = randint(1, 13);
-        d.in_w = randint(1, 13);
-        d.kernel_h = d.kernel_w = 3;
-        d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = 1;
-        d.pad_top = randint(0, 3);
-        d.pad_bottom = randint(0, 3);
-        d.pad_left = randint(0, 3);
-        d.pad_right = randint(0, 3);
+    for (int t = 0; t < 20; t++) {
+        const cnn_conv2d_desc d = random_conv(&winograd);
         compare_conv_algos(&d);
     }
-    for (int t = 0; t < 12; t++) { /* 1x1, stride 1, unpadded: the pointwise GEMM path */
-        cnn_conv2d_desc d = {0};
-        d.groups = randint(1, 3);
-        d.batch = randint(1, 3);
-        d.in_channels = d.groups * randint(1, 30);
-        d.out_channels = d.groups * randint(1, 30);
-        d.in_h = randint(1, 9);
-        d.in_w = randint(1, 40);
-        d.kernel_h = d.kernel_w = 1;
-        d.stride_h = d.stride_w = 1;
-        d.dilation_h = d.dilation_w = randint(1, 2);
+    for (int t = 0; t < 12; t++) {
+        const cnn_conv2d_desc d = random_conv(&pointwise);
         compare_conv_algos(&d);
     }
     cnn_conv2d_desc big = {0}; /* a GEMM-sized reduction with several K blocks */
