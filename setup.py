@@ -18,7 +18,10 @@ the portable kernel table only (see csrc/platform.h, CNN_X86_TARGET_PRAGMAS).
 
 The flags are chosen by the compiler setuptools actually uses, not by the operating system.
 """
+import concurrent.futures
+import functools
 import glob
+import os
 
 import numpy
 from setuptools import Extension, setup
@@ -43,7 +46,29 @@ class build_ext_portable(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + list(ext.extra_compile_args or [])
             ext.extra_link_args = link_args + list(ext.extra_link_args or [])
+        if kind != "msvc":  # GCC/Clang compile one file per call; MSVC's compile() takes another path
+            jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 0 else os.cpu_count()
+            self.compiler.compile = functools.partial(compile_in_parallel, self.compiler, max(1, jobs or 1))
         super().build_extensions()
+
+
+def compile_in_parallel(compiler, jobs, sources, output_dir=None, macros=None, include_dirs=None,
+                        debug=0, extra_preargs=None, extra_postargs=None, depends=None):
+    """distutils' CCompiler.compile, the files on `jobs` threads (each runs the compiler as a
+    process), the slowest first: the kernel copies csrc/isa_*.c take most of the build."""
+    macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+        output_dir, macros, include_dirs, sources, depends, extra_postargs)
+    cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+    todo = sorted((obj for obj in objects if obj in build),
+                  key=lambda obj: not os.path.basename(build[obj][0]).startswith("isa_"))
+
+    def one(obj):
+        src, ext = build[obj]
+        compiler._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(one, todo))  # re-raises the first compile error
+    return objects
 
 
 setup(

@@ -41,7 +41,17 @@ POOL_ROUNDS=${POOL_ROUNDS:-2000}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cnnpy-cross.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+cleanup() {  # keeps the script's exit status; a wineserver still writing its prefix must not fail CI
+    local rc=$?
+    if [ -d "$work/wine" ] && command -v wineserver >/dev/null; then
+        WINEPREFIX=$work/wine wineserver -k >/dev/null 2>&1 || true
+        WINEPREFIX=$work/wine wineserver -w >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work" 2>/dev/null || { sleep 2; rm -rf "$work" 2>/dev/null; } ||
+        echo "cross.sh: warning: could not remove $work" >&2
+    exit "$rc"
+}
+trap cleanup EXIT
 stamp() { echo "== cross.sh: $1 ($(( $(date +%s) - start )) s)"; }
 
 # ---- packages ---------------------------------------------------------------------------------------
@@ -247,5 +257,6 @@ for atomics in c11 win32; do
     done
     run_tests "windows($atomics atomics)" "$work/win-$atomics" wine
 done
+WINEPREFIX=$work/wine wineserver -w 2>/dev/null || true  # the tests are done; let wine's server leave
 stamp "Windows (mingw-w64 $(x86_64-w64-mingw32-gcc -dumpversion)) under wine: passed"
 echo "== cross.sh: finished in $(( $(date +%s) - start )) s"
