@@ -93,14 +93,38 @@ static void bk_offsets(const bk_plan *p, const conv_geom *g, int64_t *off)
         }
 }
 
+/* d[i] = s[2*i], i < n: one phase of a stride-2 row, in a loop the compiler vectorises (the
+ * general strided copy reloaded its stride every element: 13% of a stride-2 forward). */
+static void bk_gather2(float *restrict d, const float *restrict s, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) d[i] = s[2 * i];
+}
+
+/* d[0:n] = s[0:n] in whole vectors and one masked part: rows of a few vectors (a phase of a
+ * 16-wide layer) spent more time in memcpy's calls than in copying. The empty asm keeps GCC from
+ * turning the loop back into a memmove call. */
+static inline void bk_copy(float *restrict d, const float *restrict s, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + DS_VW <= n; i += DS_VW) {
+        ds_store(d + i, ds_load(s + i));
+#if defined(__GNUC__) || defined(__clang__)
+        __asm__ volatile("");
+#endif
+    }
+    if (i < n) ds_store_part(d + i, ds_load_part(s + i, n - i), n - i);
+}
+
 /* xq = the planes of x (Cg, H, W) for output rows oh0 .. oh0 + nrows - 1 (nrows <= p->rows; the
- * rows after them, which only dropped outputs read, and the tail after the planes are zero). */
+ * rows after them, which only dropped outputs read, and the tail after the planes are zero). Each
+ * channel's planes are zeroed in one pass, then the rows that lie in the image copied in. */
 static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict x, int64_t oh0,
                     int64_t nrows, float *restrict xq)
 {
     const int64_t H = g->H, W = g->W, sW = g->sW, Wq = p->Wq, hrows = nrows + p->ro_max;
     for (int64_t ci = 0; ci < p->Cg; ci++) {
         float *xc = xq + ci * p->CS;
+        memset(xc, 0, (size_t)p->CS * sizeof(float));
         for (int64_t sa = 0; sa < p->nA; sa++)
             for (int64_t sb = 0; sb < p->nB; sb++) {
                 const int64_t a = sa * g->dilH % g->sH, b = sb * g->dilW % sW;
@@ -112,26 +136,20 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
                 int64_t hi = last > 0 ? (last - 1) / sW + 1 : 0;
                 lo = lo < Wq ? lo : Wq;
                 hi = hi < Wq ? (hi > lo ? hi : lo) : Wq;
+                if (hi == lo) continue;
                 for (int64_t r = 0; r < hrows; r++) {
-                    float *row = plane + r * Wq;
                     const int64_t ih = (oh0 + r) * g->sH + a - g->pT;
-                    if (ih < 0 || ih >= H) {
-                        memset(row, 0, (size_t)Wq * sizeof(float));
-                        continue;
-                    }
+                    if (ih < 0 || ih >= H) continue;
+                    float *row = plane + r * Wq;
                     const float *src = x + (ci * H + ih) * W + b - g->pL;
-                    memset(row, 0, (size_t)lo * sizeof(float));
                     if (sW == 1)
-                        memcpy(row + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                        bk_copy(row + lo, src + lo, hi - lo);
+                    else if (sW == 2)
+                        bk_gather2(row + lo, src + 2 * lo, hi - lo);
                     else
                         for (int64_t c = lo; c < hi; c++) row[c] = src[c * sW];
-                    memset(row + hi, 0, (size_t)(Wq - hi) * sizeof(float));
                 }
             }
-        for (int64_t sl = 0; sl < p->nA * p->nB; sl++) /* rows no real output reads */
-            memset(xc + sl * p->PS + hrows * Wq, 0, (size_t)((p->rows - nrows) * Wq) * sizeof(float));
-        const int64_t used = p->nA * p->nB * p->PS;
-        memset(xc + used, 0, (size_t)(p->CS - used) * sizeof(float));
     }
 }
 
@@ -341,9 +359,11 @@ static int64_t bk_block_step(int64_t Mg)
 /* wb[gr][blk][ci][t][c] = weight of output channel blk*step + c, input channel ci, tap t of
  * group gr (0 past the group; step: bk_wstep). `transposed`: the weights of the transposed
  * problem of the input gradient, w'[gr][m'][c'][t'] = w[gr][c'][m'][T-1-t'] (m' < Cg, c' < Mg
- * of the original). */
+ * of the original); with `tmap` (a phase of a strided input gradient, bk_phase), tap t' is the
+ * original's tap tmap[t'] of Tw. */
 static void bk_pack_weights(const float *restrict w, int64_t groups, int64_t Mg, int64_t Cg,
-                            int64_t T, int transposed, int64_t step, float *restrict wb)
+                            int64_t T, int transposed, int64_t step, float *restrict wb,
+                            const int64_t *tmap, int64_t Tw)
 {
     const int64_t nblk = Mg ? (Mg + step - 1) / step : 0;
     for (int64_t gr = 0; gr < groups; gr++)
@@ -354,6 +374,7 @@ static void bk_pack_weights(const float *restrict w, int64_t groups, int64_t Mg,
                     for (int64_t c = 0; c < step; c++) {
                         const int64_t m = blk * step + c;
                         d[c] = m >= Mg ? 0.0f
+                               : tmap ? w[((gr * Cg + ci) * Mg + m) * Tw + tmap[t]]
                                : transposed ? w[((gr * Cg + ci) * Mg + m) * T + T - 1 - t]
                                             : w[((gr * Mg + m) * Cg + ci) * T + t];
                     }
@@ -453,7 +474,8 @@ static void bk_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
  * costs well under 1% of these layers' work). `transposed`: w is the original convolution's
  * weight and g the transposed problem of its input gradient. */
 static void bk_forward(const conv_geom *g, const float *x, const float *w, int transposed,
-                       const float *b, float *y, int accumulate, float *scratch)
+                       const int64_t *tmap, int64_t Tw, const float *b, float *y, int accumulate,
+                       float *scratch)
 {
     int64_t shared, slot;
     bk_forward_sizes(g, &shared, &slot);
@@ -463,7 +485,7 @@ static void bk_forward(const conv_geom *g, const float *x, const float *w, int t
     int64_t *off = (int64_t *)(void *)scratch; /* 8-byte aligned: the scratch is malloc'ed */
     float *wb = scratch + 2 * p.T;
     bk_offsets(&p, g, off);
-    bk_pack_weights(w, g->groups, p.Mg, p.Cg, p.T, transposed, bk_wstep(g, p.Mg), wb);
+    bk_pack_weights(w, g->groups, p.Mg, p.Cg, p.T, transposed, bk_wstep(g, p.Mg), wb, tmap, Tw);
     slot += (-slot) & 15; /* parts on 64-byte boundaries */
     float *parts = scratch + ((shared + 15) & ~(int64_t)15);
     bk_fwd_args t = {g, x, b, wb, off, y, parts, slot, rows, accumulate};
@@ -486,6 +508,168 @@ static conv_geom bk_transposed(const conv_geom *g)
     t.pT = g->dilH * (g->kH - 1) - g->pT;
     t.pL = g->dilW * (g->kW - 1) - g->pL;
     return t;
+}
+
+/* ---- input gradient of a strided convolution, by phases --------------------------------------
+ * Input row ih = a + sH*i (phase a < sH) receives exactly the taps kh with (a + pT - kh*dilH)
+ * divisible by sH, tap kh from dy row i + (a + pT - kh*dilH)/sH. So each phase (a, b) of dx is
+ * the stride-1 forward of dy with those taps, flipped, channel axes swapped (consecutive taps of a
+ * phase are dilH/gcd(dilH, sH) rows apart): no multiplication by an inserted zero and no col2im.
+ * The phases go to a phase-major copy of dx (they partition it), then one pass adds them into dx.
+ * The transpose convolution's phase path (conv_transpose_plan.h) is the same decomposition. */
+
+/* One axis of phase a: the taps (descending kernel index, so that offsets ascend) in kk[], their
+ * count returned; *dil and *pad of the stride-1 problem; *len outputs. */
+static int64_t bk_phase_axis(int64_t n_in, int64_t k, int64_t s, int64_t d, int64_t p, int64_t a,
+                             int64_t *kk, int64_t *dil, int64_t *pad, int64_t *len)
+{
+    int64_t nt = 0;
+    for (int64_t t = k - 1; t >= 0; t--) {
+        const int64_t r = (a + p - t * d) % s;
+        if (r == 0) kk[nt++] = t;
+    }
+    *dil = d / bk_gcd(d, s);
+    *pad = nt ? -((a + p - kk[0] * d) / s) : 0; /* exact: divisible */
+    *len = a < n_in ? (n_in - a + s - 1) / s : 0;
+    return nt;
+}
+
+/* The stride-1 problem of phase (a, b) of g's input gradient (dy -> that phase of dx) and its tap
+ * map (tmap[u*kW' + v] = the original tap); 0 when the phase has no taps or no outputs. */
+static int bk_phase(const conv_geom *g, int64_t a, int64_t b, conv_geom *t, int64_t *tmap)
+{
+    int64_t kh[64], kw[64], nh, nw, dh, dw, ph, pw, lh, lw;
+    if (g->kH > 64 || g->kW > 64) return 0; /* bk_phases_fit */
+    nh = bk_phase_axis(g->H, g->kH, g->sH, g->dilH, g->pT, a, kh, &dh, &ph, &lh);
+    nw = bk_phase_axis(g->W, g->kW, g->sW, g->dilW, g->pL, b, kw, &dw, &pw, &lw);
+    *t = *g;
+    t->C_in = g->C_out;
+    t->C_out = g->C_in;
+    t->H = g->OH;
+    t->W = g->OW;
+    t->OH = lh;
+    t->OW = lw;
+    t->kH = nh;
+    t->kW = nw;
+    t->sH = t->sW = 1;
+    t->dilH = dh;
+    t->dilW = dw;
+    t->pT = ph;
+    t->pL = pw;
+    if (!nh || !nw || !lh || !lw) return 0;
+    for (int64_t u = 0; u < nh; u++)
+        for (int64_t v = 0; v < nw; v++) tmap[u * nw + v] = kh[u] * g->kW + kw[v];
+    return 1;
+}
+
+/* Whether the phases apply: a stride, kernels of at most 64 taps per axis, strides of at most 8
+ * per axis (at most 64 phases). */
+static int bk_phases_fit(const conv_geom *g)
+{
+    return (g->sH > 1 || g->sW > 1) && g->kH <= 64 && g->kW <= 64 && g->sH <= 8 && g->sW <= 8;
+}
+
+/* d[2j] += e[j], d[2j+1] += o[j], j < n: two column phases into a row, in a loop the compiler
+ * vectorises. */
+static void bk_add_pairs(float *restrict d, const float *restrict e, const float *restrict o, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        d[2 * j] += e[j];
+        d[2 * j + 1] += o[j];
+    }
+}
+
+typedef struct {
+    const conv_geom *g;
+    const float *ph; /* the phases, phase-major: phase (a, b) at off[a*sW + b], (N, C_in, len_a, len_b) */
+    const int64_t *off;
+    float *dx;
+} bk_interleave_args;
+
+/* dx[n][c][a + sH*i][b + sW*j] += phase (a, b)[n][c][i][j], a plane (n, c) per item. */
+static void bk_interleave_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    (void)part;
+    const bk_interleave_args *t = vctx;
+    const conv_geom *g = t->g;
+    const int64_t H = g->H, W = g->W, sH = g->sH, sW = g->sW;
+    for (int64_t item = begin; item < end; item++) {
+        float *d = t->dx + item * H * W;
+        for (int64_t ih = 0; ih < H; ih++) {
+            const int64_t a = ih % sH, i = ih / sH, la = (H - a + sH - 1) / sH;
+            float *row = d + ih * W;
+            if (sW == 2 && W >= 2) { /* both column phases at once: contiguous stores */
+                const int64_t l0 = (W + 1) / 2, l1 = W / 2;
+                bk_add_pairs(row, t->ph + t->off[a * 2] + (item * la + i) * l0,
+                             t->ph + t->off[a * 2 + 1] + (item * la + i) * l1, l1);
+                if (l0 > l1) row[W - 1] += t->ph[t->off[a * 2] + (item * la + i) * l0 + l1];
+                continue;
+            }
+            for (int64_t b = 0; b < sW && b < W; b++) {
+                const int64_t lb = (W - b + sW - 1) / sW;
+                const float *src = t->ph + t->off[a * sW + b] + (item * la + i) * lb;
+                for (int64_t j = 0; j < lb; j++) row[b + j * sW] += src[j];
+            }
+        }
+    }
+}
+
+/* Images per round of the phases: a phase copy of at most 4M floats (16 MB), at least one image. */
+static int64_t bk_phase_images(const conv_geom *g)
+{
+    const int64_t per = g->C_in * g->H * g->W, most = ((int64_t)1 << 22) / (per > 0 ? per : 1);
+    return most < 1 ? 1 : most < g->N ? most : g->N;
+}
+
+/* Floats of the phase copy (one round of images), and the largest forward scratch of a phase
+ * (shared, slot). */
+static int64_t bk_phase_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
+{
+    int64_t tmap[64 * 64];
+    conv_geom r = *g;
+    r.N = bk_phase_images(g);
+    *shared = *slot = 0;
+    for (int64_t a = 0; a < g->sH; a++)
+        for (int64_t b = 0; b < g->sW; b++) {
+            conv_geom t;
+            int64_t sh, sl;
+            if (!bk_phase(&r, a, b, &t, tmap)) continue;
+            bk_forward_sizes(&t, &sh, &sl);
+            *shared = sh > *shared ? sh : *shared;
+            *slot = sl > *slot ? sl : *slot;
+        }
+    return r.N * g->C_in * g->H * g->W;
+}
+
+/* dx += conv^T(dy, w) of a strided g, by phases, a round of images at a time. Scratch: the phase
+ * copy, then bk_forward's. */
+static void bk_backward_data_phases(const conv_geom *g, const float *dy, const float *w, float *dx,
+                                    float *scratch)
+{
+    int64_t sh, sl, tmap[64 * 64], off[64];
+    const int64_t copy = (bk_phase_sizes(g, &sh, &sl) + 15) & ~(int64_t)15, round = bk_phase_images(g);
+    float *ph = scratch, *fwd = scratch + copy;
+    for (int64_t n0 = 0; n0 < g->N; n0 += round) {
+        conv_geom r = *g;
+        r.N = g->N - n0 < round ? g->N - n0 : round;
+        int64_t at = 0;
+        for (int64_t a = 0; a < g->sH; a++)
+            for (int64_t b = 0; b < g->sW; b++) {
+                conv_geom t;
+                const int64_t la = a < g->H ? (g->H - a + g->sH - 1) / g->sH : 0;
+                const int64_t lb = b < g->W ? (g->W - b + g->sW - 1) / g->sW : 0;
+                off[a * g->sW + b] = at;
+                if (bk_phase(&r, a, b, &t, tmap))
+                    bk_forward(&t, dy + n0 * g->C_out * g->OH * g->OW, w, 1, tmap, g->kH * g->kW, NULL,
+                               ph + at, 0, fwd);
+                else
+                    memset(ph + at, 0, (size_t)(r.N * g->C_in * la * lb) * sizeof(float));
+                at += r.N * g->C_in * la * lb;
+            }
+        bk_interleave_args t = {&r, ph, off, dx + n0 * g->C_in * g->H * g->W};
+        cnn_parallel_for(r.N * g->C_in, cnn_work_grain((double)r.N * g->C_in * g->H * g->W), g->threads,
+                         bk_interleave_task, &t);
+    }
 }
 
 /* ---- weight gradient ------------------------------------------------------------------------ */
@@ -647,17 +831,22 @@ static void bk_backward_weight(const conv_geom *g, const float *dy, const float 
 static int bk_conv_forward(const conv_geom *g, const float *x, const float *w, const float *b,
                            float *y, int accumulate, float *scratch)
 {
-    bk_forward(g, x, w, 0, b, y, accumulate, scratch);
+    bk_forward(g, x, w, 0, NULL, 0, b, y, accumulate, scratch);
     return 1;
 }
 
-/* dx += conv^T(dy, w): stride 1 only (returns 0 for the GEMM to take the rest). */
+/* dx += conv^T(dy, w): stride 1 as the transposed problem, other strides by phases (returns 0
+ * for the GEMM to take what bk_phases_fit leaves). */
 static int bk_conv_backward_data(const conv_geom *g, const float *dy, const float *w, float *dx,
                                  float *scratch)
 {
-    if (g->sH != 1 || g->sW != 1) return 0;
+    if (g->sH != 1 || g->sW != 1) {
+        if (!bk_phases_fit(g)) return 0;
+        bk_backward_data_phases(g, dy, w, dx, scratch);
+        return 1;
+    }
     const conv_geom t = bk_transposed(g);
-    bk_forward(&t, dy, w, 1, NULL, dx, 1, scratch);
+    bk_forward(&t, dy, w, 1, NULL, 0, NULL, dx, 1, scratch);
     return 1;
 }
 
@@ -686,7 +875,10 @@ static cnn_status bk_scratch_len(const conv_geom *g, int64_t *len)
     for (int pass = 0; pass < 3; pass++) {
         if (pass == 0) bk_forward_sizes(g, &shared, &slot);
         else if (pass == 1 && g->sH == 1 && g->sW == 1) bk_forward_sizes(&t, &shared, &slot);
-        else if (pass == 2) bk_weight_sizes(g, &shared, &slot);
+        else if (pass == 1 && bk_phases_fit(g)) { /* the phase copy, then a phase's forward */
+            const int64_t copy = (bk_phase_sizes(g, &shared, &slot) + 15) & ~(int64_t)15;
+            shared = copy + ((shared + 15) & ~(int64_t)15) + 16 * threads;
+        } else if (pass == 2) bk_weight_sizes(g, &shared, &slot);
         else continue;
         slot += (-slot) & 15;
         shared = (shared + 15) & ~(int64_t)15;
