@@ -59,6 +59,7 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #include "winograd_simd.h"
 #define CNN_SIMD_WINOGRAD_FORWARD wg_conv_forward
 #define CNN_SIMD_WINOGRAD_BACKWARD_DATA wg_conv_backward_data
+#define CNN_SIMD_WINOGRAD_BACKWARD_WEIGHT wg_conv_backward_weight
 #define CNN_SIMD_WINOGRAD_SCRATCH wg_scratch_len
 /* Dense layers with small batches: dot products and unpacked GEMMs (dense_simd.h). */
 #include "dense_simd.h"

@@ -170,16 +170,17 @@ static void wg_pack_weights(const float *restrict w, int64_t groups, const wg_pl
 
 /* ---- the GEMM micro-kernel --------------------------------------------------------------------- */
 
-/* m[r*ms + j*DS_VW + l] = sum over c < C of u[r*us + c] * v[c*vs + j*DS_VW + l], r < WG_KR,
- * j < nv, in the order c = 0, 1, ... (inlined with constant nv: the tile lives in registers). */
+/* m[r*ms + j*DS_VW + l] (+)= sum over c < C of u[r*us + c] * v[c*vs + j*DS_VW + l], r < WG_KR,
+ * j < nv, in the order c = 0, 1, ..., added to what m holds when `accumulate` (inlined with
+ * constant nv and accumulate: the tile lives in registers). */
 CNN_FORCE_INLINE void wg_micro(const float *restrict v, int64_t vs, const float *restrict u, int64_t us,
-                               int64_t C, const int nv, float *restrict m, int64_t ms)
+                               int64_t C, const int nv, float *restrict m, int64_t ms, const int accumulate)
 {
     ds_vec acc[WG_KR][WG_NV];
 #pragma GCC unroll 8
     for (int r = 0; r < WG_KR; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < nv; j++) acc[r][j] = ds_zero();
+        for (int j = 0; j < nv; j++) acc[r][j] = accumulate ? ds_load(m + r * ms + j * DS_VW) : ds_zero();
     for (int64_t c = 0; c < C; c++) {
         ds_vec xv[WG_NV];
 #pragma GCC unroll 4
@@ -208,8 +209,8 @@ static void wg_gemm(const wg_plan *p, const float *V, const float *Ug, int64_t n
             const float *u = Ug + (xi * nkb + kb) * WG_KR * Cs;
             float *mk = M + (xi * p->Mgp + kb * WG_KR) * TBp;
             int64_t t = 0;
-            for (; t + col <= ntp; t += col) wg_micro(vx + t, TBp, u, Cs, Cg, WG_NV, mk + t, TBp);
-            for (; t < ntp; t += DS_VW) wg_micro(vx + t, TBp, u, Cs, Cg, 1, mk + t, TBp);
+            for (; t + col <= ntp; t += col) wg_micro(vx + t, TBp, u, Cs, Cg, WG_NV, mk + t, TBp, 0);
+            for (; t < ntp; t += DS_VW) wg_micro(vx + t, TBp, u, Cs, Cg, 1, mk + t, TBp, 0);
         }
     }
 }
@@ -385,6 +386,235 @@ static void wg_forward(const conv_geom *g, const float *x, const float *w, int t
     cnn_parallel_for(g->N * g->groups * blocks, cnn_work_grain(work), g->threads, wg_task, &t);
 }
 
+/* ---- weight gradient ------------------------------------------------------------------------
+ * With X = U .* V the a x a product of a tile (y = A^T X A), dL/dX = A dY A^T and
+ * dL/dU = dL/dX .* V, so that the kernel's gradient is
+ *
+ *     dg[k][c] = G^T [ sum over tiles of (A dY_k A^T) .* (B^T d_c B) ] G
+ *
+ * and each position xi is again a GEMM, now over tiles: D[xi][k][c] += Z[xi][k][t] * Vt[xi][t][c],
+ * Z the transformed dy (vectorised over tiles), Vt the transformed input (vectorised over input
+ * channels, so that the GEMM's vectors run along c and need no horizontal sums). A call runs the
+ * (image, group, block of WGW tiles) in order: both transforms of a block in one parallel loop, its
+ * GEMM in another, items (xi, WG_KR output channels) each adding the block's tiles in order onto
+ * its rows of D; then G^T D G is added into dw. Every element of D sums its tiles in one fixed
+ * order and the blocks do not depend on the thread count: bitwise the same for any thread count. */
+
+/* Tiles per block: Vt and Z of a block within about 2^18 floats, a whole number of vectors. */
+static int64_t wgw_block(const wg_plan *p)
+{
+    int64_t tb = ((int64_t)1 << 18) / (16 * (p->Cs + p->Mgp));
+    tb = tb < DS_VW ? DS_VW : tb - tb % DS_VW;
+    const int64_t all = (p->nT + DS_VW - 1) / DS_VW * DS_VW;
+    return tb < all ? tb : all;
+}
+
+/* Floats: D for every group, then Vt (16, TB, Cs) and Z (16, Mgp, TB). */
+static int64_t wgw_sizes(const conv_geom *g, const wg_plan *p, int64_t *vt_at, int64_t *z_at)
+{
+    const int64_t tb = wgw_block(p), d = g->groups * 16 * p->Mgp * p->Cs;
+    *vt_at = (d + 15) & ~(int64_t)15;
+    *z_at = *vt_at + ((16 * tb * p->Cs + 15) & ~(int64_t)15);
+    return *z_at + 16 * p->Mgp * tb;
+}
+
+/* out[i*os] = (G^T in)[i] for in[j*is], j < 4, i < 3:
+ *     G^T = [1  1/2  1/2  0]
+ *           [0  1/2 -1/2  0]
+ *           [0  1/2  1/2  1] */
+CNN_FORCE_INLINE void wg_gt4(const ds_vec *in, int is, ds_vec *out, int os)
+{
+    const ds_vec h = wg_axpy(0.5f, ds_add(in[is], in[2 * is]), ds_zero());
+    out[0] = ds_add(in[0], h);
+    out[os] = wg_axpy(0.5f, wg_sub(in[is], in[2 * is]), ds_zero());
+    out[2 * os] = ds_add(h, in[3 * is]);
+}
+
+typedef struct {
+    const conv_geom *g;
+    const wg_plan *p;
+    const float *x, *dy; /* this (image, group)'s input (Cg, H, W) and dy (Mg, OH, OW) */
+    float *D, *Vt, *Z;   /* D of this group */
+    float *dw;
+    int64_t t0, nt, tb, vitems;
+} wgw_args;
+
+/* Items [0, vitems): Vt of tile t0 + item, vectorised over input channels; then Z of output channel
+ * item - vitems (rows up to Mgp, zero past Mg), vectorised over tiles (zero past nt). */
+static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    (void)part;
+    const wgw_args *a = vctx;
+    const conv_geom *g = a->g;
+    const wg_plan *p = a->p;
+    const int64_t H = g->H, W = g->W, HW = H * W, OH = g->OH, OW = g->OW, Cg = p->Cg, Cs = p->Cs;
+    for (int64_t item = begin; item < end; item++) {
+        if (item < a->vitems) { /* A^T-side: B^T d B per tile, lanes = input channels */
+            const int64_t t = a->t0 + item, ih0 = t / p->tW * 2 - g->pT, iw0 = t % p->tW * 2 - g->pL;
+            const int inside = ih0 >= 0 && ih0 + 4 <= H && iw0 >= 0 && iw0 + 4 <= W;
+            (void)inside; /* the 8-lane gather's condition */
+            for (int64_t c0 = 0; c0 < Cs; c0 += DS_VW) {
+                ds_vec d[16];
+#if DS_VW == 8
+                if (inside && c0 + DS_VW <= Cg && (iw0 + 8 <= W || ih0 + 4 < H)) {
+                    const float *src[8];
+                    int64_t ld[8];
+                    for (int l = 0; l < 8; l++) {
+                        src[l] = a->x + (c0 + l) * HW + ih0 * W + iw0;
+                        ld[l] = W;
+                    }
+                    wg_gather8(src, ld, d);
+                } else
+#endif
+                {
+                    float dbuf[16 * DS_VW];
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) {
+                            const int64_t ih = ih0 + i, iw = iw0 + j;
+                            const int in = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                            for (int l = 0; l < DS_VW; l++)
+                                dbuf[(i * 4 + j) * DS_VW + l] =
+                                    in && c0 + l < Cg ? a->x[(c0 + l) * HW + ih * W + iw] : 0.0f;
+                        }
+#pragma GCC unroll 16
+                    for (int k = 0; k < 16; k++) d[k] = ds_load(dbuf + k * DS_VW);
+                }
+                wg_input_tile(d, a->Vt + item * Cs + c0, a->tb * Cs);
+            }
+            continue;
+        }
+        /* A dY A^T per tile, lanes = tiles:  A = [1 0; 1 1; 1 -1; 0 -1] */
+        const int64_t k = item - a->vitems, tb = a->tb;
+        float *zk = a->Z + k * tb;
+        for (int64_t l0 = 0; l0 < tb; l0 += DS_VW) {
+            float ybuf[4 * DS_VW];
+            const int64_t tf = a->t0 + l0, ohf = tf / p->tW * 2, owf = tf % p->tW * 2;
+            (void)ohf; /* the 8-lane path's */
+            (void)owf;
+#if DS_VW == 8
+            /* eight tiles along one tile row, inside dy: two rows of 16 floats, even and odd
+             * columns split by a shuffle and a lane permutation */
+            if (k < p->Mg && l0 + 8 <= a->nt && tf % p->tW + 8 <= p->tW && ohf + 2 <= OH &&
+                owf + 16 <= OW) {
+                const float *r0 = a->dy + (k * OH + ohf) * OW + owf, *r1 = r0 + OW;
+                const __m256 p0 = _mm256_loadu_ps(r0), q0 = _mm256_loadu_ps(r0 + 8);
+                const __m256 p1 = _mm256_loadu_ps(r1), q1 = _mm256_loadu_ps(r1 + 8);
+                _mm256_storeu_ps(ybuf, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                           _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0x88)), 0xD8)));
+                _mm256_storeu_ps(ybuf + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                               _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0xDD)), 0xD8)));
+                _mm256_storeu_ps(ybuf + 16, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0x88)), 0xD8)));
+                _mm256_storeu_ps(ybuf + 24, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0xDD)), 0xD8)));
+            } else
+#endif
+            for (int l = 0; l < DS_VW; l++) {
+                const int64_t t = a->t0 + l0 + l, oh = t / p->tW * 2, ow = t % p->tW * 2;
+                for (int q = 0; q < 4; q++) {
+                    const int64_t h = oh + q / 2, w = ow + q % 2;
+                    ybuf[q * DS_VW + l] = k < p->Mg && l0 + l < a->nt && h < OH && w < OW
+                                              ? a->dy[(k * OH + h) * OW + w] : 0.0f;
+                }
+            }
+            const ds_vec y00 = ds_load(ybuf), y01 = ds_load(ybuf + DS_VW);
+            const ds_vec y10 = ds_load(ybuf + 2 * DS_VW), y11 = ds_load(ybuf + 3 * DS_VW);
+            /* rows: r[i][j] = (A dY)[i][j] */
+            const ds_vec r[4][2] = {{y00, y01},
+                                    {ds_add(y00, y10), ds_add(y01, y11)},
+                                    {wg_sub(y00, y10), wg_sub(y01, y11)},
+                                    {wg_sub(ds_zero(), y10), wg_sub(ds_zero(), y11)}};
+            const int64_t zs = p->Mgp * tb;
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) { /* columns: (A dY) A^T */
+                ds_store(zk + (i * 4 + 0) * zs + l0, r[i][0]);
+                ds_store(zk + (i * 4 + 1) * zs + l0, ds_add(r[i][0], r[i][1]));
+                ds_store(zk + (i * 4 + 2) * zs + l0, wg_sub(r[i][0], r[i][1]));
+                ds_store(zk + (i * 4 + 3) * zs + l0, wg_sub(ds_zero(), r[i][1]));
+            }
+        }
+    }
+}
+
+/* Items: (xi, block of WG_KR output channels): D[xi][k][c] += sum over the block's tiles t, in
+ * order, of Z[xi][k][t] * Vt[xi][t][c]. */
+static void wgw_gemm_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    (void)part;
+    const wgw_args *a = vctx;
+    const wg_plan *p = a->p;
+    const int64_t Cs = p->Cs, tb = a->tb, nkb = p->Mgp / WG_KR, col = WG_NV * DS_VW;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t xi = item / nkb, kb = item % nkb;
+        const float *v = a->Vt + xi * tb * Cs, *z = a->Z + (xi * p->Mgp + kb * WG_KR) * tb;
+        float *d = a->D + (xi * p->Mgp + kb * WG_KR) * Cs;
+        int64_t c = 0;
+        for (; c + col <= Cs; c += col) wg_micro(v + c, Cs, z, tb, a->nt, WG_NV, d + c, Cs, 1);
+        for (; c < Cs; c += DS_VW) wg_micro(v + c, Cs, z, tb, a->nt, 1, d + c, Cs, 1);
+    }
+}
+
+/* Items: (group, output channel): dw[k][c] += G^T D[xi][k][c] G, vectorised over c. */
+static void wgw_output_task(void *vctx, int64_t begin, int64_t end, int part)
+{
+    (void)part;
+    const wgw_args *a = vctx;
+    const wg_plan *p = a->p;
+    const int64_t Cg = p->Cg, Cs = p->Cs, Mg = p->Mg, xs = p->Mgp * Cs;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t gr = item / Mg, k = item % Mg;
+        const float *dk = a->D + gr * 16 * xs + k * Cs;
+        float *dwk = a->dw + item * Cg * 9;
+        for (int64_t c0 = 0; c0 < Cg; c0 += DS_VW) {
+            ds_vec m[16], t[12], o[9];
+            float obuf[9 * DS_VW];
+#pragma GCC unroll 16
+            for (int xi = 0; xi < 16; xi++) m[xi] = ds_load(dk + xi * xs + c0);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) wg_gt4(m + j, 4, t + j, 4); /* t (3 x 4) = G^T D */
+#pragma GCC unroll 3
+            for (int i = 0; i < 3; i++) wg_gt4(t + 4 * i, 1, o + 3 * i, 1); /* (G^T D) G */
+#pragma GCC unroll 9
+            for (int q = 0; q < 9; q++) ds_store(obuf + q * DS_VW, o[q]);
+            const int lanes = Cg - c0 < DS_VW ? (int)(Cg - c0) : DS_VW;
+            for (int l = 0; l < lanes; l++)
+                for (int q = 0; q < 9; q++) dwk[(c0 + l) * 9 + q] += obuf[q * DS_VW + l];
+        }
+    }
+}
+
+/* dw += the weight gradient of g (3x3, stride 1, dilation 1) by F(2x2, 3x3). */
+static void wg_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
+                               float *scratch)
+{
+    wg_plan p;
+    wg_plan_init(&p, g);
+    int64_t vt_at, z_at;
+    const int64_t total = wgw_sizes(g, &p, &vt_at, &z_at), tb = wgw_block(&p);
+    (void)total;
+    memset(scratch, 0, (size_t)(g->groups * 16 * p.Mgp * p.Cs) * sizeof(float));
+    wgw_args a = {g, &p, NULL, NULL, NULL, scratch + vt_at, scratch + z_at, dw, 0, 0, tb, 0};
+    const int64_t nkb = p.Mgp / WG_KR;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gr = 0; gr < g->groups; gr++) {
+            a.x = x + (n * g->C_in + gr * p.Cg) * g->H * g->W;
+            a.dy = dy + (n * g->C_out + gr * p.Mg) * g->OH * g->OW;
+            a.D = scratch + gr * 16 * p.Mgp * p.Cs;
+            for (int64_t t0 = 0; t0 < p.nT; t0 += tb) {
+                a.t0 = t0;
+                a.nt = p.nT - t0 < tb ? p.nT - t0 : tb;
+                a.vitems = a.nt;
+                cnn_parallel_for(a.nt + p.Mgp, cnn_work_grain(16.0 * (double)(p.Cs + tb) * 8.0), g->threads,
+                                 wgw_transform_task, &a);
+                cnn_parallel_for(16 * nkb, cnn_work_grain((double)WG_KR * (double)p.Cs * (double)a.nt),
+                                 g->threads, wgw_gemm_task, &a);
+            }
+        }
+    a.D = scratch;
+    cnn_parallel_for(g->groups * p.Mg, cnn_work_grain(16.0 * 9.0 * (double)p.Cs), g->threads,
+                     wgw_output_task, &a);
+}
+
 /* ---- entry points (0: does not apply, for BLOCKED to take it) ---------------------------------- */
 
 static int wg_conv_forward(const conv_geom *g, const float *x, const float *w, const float *b, float *y,
@@ -405,8 +635,16 @@ static int wg_conv_backward_data(const conv_geom *g, const float *dy, const floa
     return 1;
 }
 
-/* Scratch (floats) per thread for g->threads threads, forward and input gradient (0 where the
- * kernel does not apply). CNN_EOVERFLOW when it does not fit (first estimated in double). */
+static int wg_conv_backward_weight(const conv_geom *g, const float *dy, const float *x, float *dw,
+                                   float *scratch)
+{
+    if (!wg_applies(g)) return 0;
+    wg_backward_weight(g, dy, x, dw, scratch);
+    return 1;
+}
+
+/* Scratch (floats) per thread for g->threads threads, forward, input and weight gradients (0 where
+ * the kernel does not apply). CNN_EOVERFLOW when it does not fit (first estimated in double). */
 static cnn_status wg_scratch_len(const conv_geom *g, int64_t *len)
 {
     *len = 0;
@@ -426,6 +664,11 @@ static cnn_status wg_scratch_len(const conv_geom *g, int64_t *len)
         const int64_t per = slot + (shared + threads - 1) / threads;
         best = per > best ? per : best;
     }
+    wg_plan p;
+    wg_plan_init(&p, g);
+    int64_t vt_at, z_at;
+    const int64_t wgw = wgw_sizes(g, &p, &vt_at, &z_at), per = (wgw + threads - 1) / threads;
+    best = per > best ? per : best;
     *len = best + 16;
     return CNN_OK;
 }

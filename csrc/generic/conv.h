@@ -580,7 +580,13 @@ void R(conv_backward_data)(const conv_geom *g, cnn_algo algo, const real *dy, co
 void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, const real *x,
                              real *dw, real *scratch)
 {
-    if (algo == CNN_ALGO_WINOGRAD) algo = CNN_ALGO_BLOCKED; /* no Winograd weight gradient */
+#ifdef CNN_SIMD_WINOGRAD_BACKWARD_WEIGHT
+    if (algo == CNN_ALGO_WINOGRAD && sizeof(real) == sizeof(float) &&
+        CNN_SIMD_WINOGRAD_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
+                                          (float *)scratch))
+        return;
+#endif
+    if (algo == CNN_ALGO_WINOGRAD) algo = CNN_ALGO_BLOCKED;
 #ifdef CNN_SIMD_BLOCKED_BACKWARD_WEIGHT
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
