@@ -40,7 +40,7 @@ _ALGO = _cnn.ALGO_AUTO
 # Fast paths: the common call (exact float32/float64 C-contiguous ndarrays, plain int arguments)
 # checked in C; they return None for anything else and the function takes its full path.
 _conv2d_fast, _linear_fast, _activation_fast = _cnn.conv2d_fast, _cnn.linear_fast, _cnn.activation_fast
-_linear_backward_fast = _cnn.linear_backward_fast
+_linear_backward_fast, _conv2d_backward_fast = _cnn.linear_backward_fast, _cnn.conv2d_backward_fast
 _ALL3 = (True, True, True)  # the default output_mask of the backward functions
 
 
@@ -268,6 +268,12 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
                     output_mask=(True, True, True)):
     """Gradients of conv2d: (grad_input, grad_weight, grad_bias or None). ``output_mask`` (as in
     PyTorch's convolution_backward) skips the gradients not needed; they come back None."""
+    if (padding_mode == "zeros" and mode == "xcorr" and type(output_mask) is tuple
+            and len(output_mask) == 3):  # the common call, checked in C
+        r = _conv2d_backward_fast(grad_output, input, weight, bias, stride, padding, dilation,
+                                  groups, _ALGO, *output_mask)
+        if r is not None:
+            return r
     return _conv_backward("conv2d_backward", 2, grad_output, input, weight, bias, stride, padding,
                           dilation, groups, padding_mode, value, mode, output_mask=output_mask)
 

@@ -1,4 +1,4 @@
-"""The C fast paths of conv2d, linear and the activations (exact float32/float64 C-contiguous
+"""The C fast paths of conv2d (forward and backward), linear and the activations (exact float32/float64 C-contiguous
 ndarrays, plain int arguments) give bitwise the full path's results, and hand everything else
 back to the full path (None), which converts the inputs and raises the friendly errors."""
 import numpy as np
@@ -32,6 +32,57 @@ def test_conv2d_fast_path_equals_full_path(args, bias, dtype):
     full = full_conv2d(x, w, b, **args)
     assert np.array_equal(fast, full)
     assert np.array_equal(F.conv2d(x, w, b, **args), full)
+
+
+@pytest.mark.parametrize("dtype", DT, ids=["f32", "f64"])
+@pytest.mark.parametrize("args", [
+    dict(), dict(stride=2, padding=1), dict(stride=(1, 2), padding=(2, 0), dilation=(2, 1)),
+    dict(groups=2, padding=1)], ids=str)
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("mask", [(True, True, True), (True, False, True), (False, True, False)], ids=str)
+def test_conv2d_backward_fast_path_equals_full_path(args, bias, mask, dtype):
+    rng = rng_for(str(args), bias, mask, "fast-backward")
+    x = rng.standard_normal((2, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((6, 4 // args.get("groups", 1), 3, 2)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype) if bias else None
+    gy = rng.standard_normal(full_conv2d(x, w, b, **args).shape).astype(dtype)
+    geo = (args.get("stride", 1), args.get("padding", 0), args.get("dilation", 1), args.get("groups", 1))
+    fast = _cnn.conv2d_backward_fast(gy, x, w, b, *geo, _cnn.ALGO_AUTO, *mask)
+    full = F._conv_backward("conv2d_backward", 2, gy, x, w, b, *args_tuple(args), "zeros", 0.0,
+                            "xcorr", output_mask=mask)
+    assert fast is not None
+    for got, want, public in zip(fast, full, F.conv2d_backward(gy, x, w, b, **args, output_mask=mask)):
+        assert (got is None) == (want is None) == (public is None)
+        if want is not None:
+            assert got.dtype == dtype and np.array_equal(got, want) and np.array_equal(public, want)
+    assert (fast[2] is None) == (not (bias and mask[2]))
+
+
+def args_tuple(args):
+    return (args.get("stride", 1), args.get("padding", 0), args.get("dilation", 1), args.get("groups", 1))
+
+
+def test_conv2d_backward_fast_path_declines_what_it_does_not_take():
+    x = np.ones((1, 2, 5, 5), np.float32)
+    w = np.ones((3, 2, 3, 3), np.float32)
+    gy = np.ones((1, 3, 3, 3), np.float32)
+
+    def fast(*, gy=gy, x=x, w=w, b=None, p=0, mask=(True, True, True)):
+        return _cnn.conv2d_backward_fast(gy, x, w, b, 1, p, 1, 1, _cnn.ALGO_AUTO, *mask)
+
+    assert fast() is not None
+    declined = [
+        dict(gy=gy.astype(np.float64)),               # mixed dtypes
+        dict(gy=np.ones((1, 3, 3, 4), np.float32)),   # grad_output of another shape
+        dict(gy=gy[0]),                               # 3-D
+        dict(gy=np.ones((1, 3, 6, 6), np.float32)[:, :, ::2, ::2]),  # not contiguous
+        dict(x=x[0]), dict(p="same"),
+        dict(mask=(1, 1, 1)), dict(mask=(True, True, None)),  # not exact bools
+    ]
+    for kw in declined:
+        assert fast(**kw) is None, kw
+    with pytest.raises(ValueError, match="grad_output"):  # the full path explains
+        F.conv2d_backward(np.ones((1, 3, 3, 4), np.float32), x, w)
 
 
 def test_conv2d_fast_path_declines_what_it_does_not_take():

@@ -73,7 +73,8 @@ THREADED = dict(n=8, c=4, h=32, rows=12000)  # the pool splits every op that it 
 
 # Private aliases through which cnnpy.functional calls the fast paths.
 _FAST = {"_conv2d_fast": "conv2d_fast", "_linear_fast": "linear_fast",
-         "_linear_backward_fast": "linear_backward_fast", "_activation_fast": "activation_fast"}
+         "_linear_backward_fast": "linear_backward_fast", "_activation_fast": "activation_fast",
+         "_conv2d_backward_fast": "conv2d_backward_fast"}
 _NOT_RECORDED = {"set_isa", "set_num_threads", "set_min_part_work"}  # global switches, tested elsewhere
 # the network's calls act on a capsule and on arrays bound to it across calls (a replayed call
 # would step the same parameters again): test_compile.py tests their leaks, refusals,

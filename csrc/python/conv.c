@@ -163,48 +163,109 @@ static int fast_pair(PyObject *o, long lo, int64_t *a, int64_t *b)
     return 1;
 }
 
+/* The common call's arguments (input, weight, bias, stride, padding, dilation, groups, algo) at
+ * args[0..7], the arrays of type typenum: the descriptor (zero padding), OH, OW and the algorithm;
+ * 0 off the fast path (huge outputs and the padding that makes them take the full path and its
+ * size errors). */
+static int fast_conv_args(PyObject *const *args, int typenum, cnn_conv2d_desc *d, int64_t *oh,
+                          int64_t *ow, cnn_algo *algo)
+{
+    int64_t ph, pw, unused, numel;
+    const char *bad;
+    const int has_bias = args[2] != Py_None;
+    if (!fast_array(args[0], 4, typenum) || !fast_array(args[1], 4, typenum) ||
+        (has_bias && !fast_array(args[2], 1, typenum)) ||
+        !fast_pair(args[3], 1, &d->stride_h, &d->stride_w) || !fast_pair(args[4], 0, &ph, &pw) ||
+        !fast_pair(args[5], 1, &d->dilation_h, &d->dilation_w) ||
+        !fast_pair(args[6], 1, &d->groups, &unused) || PyTuple_CheckExact(args[6]) ||
+        !PyLong_CheckExact(args[7]))
+        return 0;
+    int overflow;
+    const long long a = PyLong_AsLongLongAndOverflow(args[7], &overflow);
+    if (overflow || a < CNN_ALGO_AUTO || a > CNN_ALGO_WINOGRAD) return 0;
+    d->pad_top = d->pad_bottom = ph;
+    d->pad_left = d->pad_right = pw;
+    if (conv_desc_build(d, (PyArrayObject *)args[0], (PyArrayObject *)args[1],
+                        has_bias ? (PyArrayObject *)args[2] : NULL, oh, ow, &bad) != CNN_OK)
+        return 0;
+    const int64_t dims[4] = {d->batch, d->out_channels, *oh, *ow};
+    if (cnn_mul_sizes(dims[0], dims[1], &numel) || cnn_mul_sizes(numel, dims[2], &numel) ||
+        cnn_mul_sizes(numel, dims[3], &numel) || numel > ((int64_t)1 << 28) || ph > 4096 || pw > 4096)
+        return 0;
+    *algo = (cnn_algo)a;
+    return 1;
+}
+
 /* conv2d_fast(input, weight, bias, stride, padding, dilation, groups, algo) -> y or None:
  * conv2d with zero padding on (N, C, H, W) input. */
 static PyObject *py_conv2d_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     cnn_conv2d_desc d = {0};
-    int64_t ph, pw, unused, oh, ow, numel;
-    const char *bad;
+    int64_t oh, ow;
+    cnn_algo algo;
     (void)self;
     if (nargs != 8 || !fast_array(args[0], 4, 0)) Py_RETURN_NONE;
     const int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
-    const int has_bias = args[2] != Py_None;
-    if (!fast_array(args[1], 4, typenum) || (has_bias && !fast_array(args[2], 1, typenum)) ||
-        !fast_pair(args[3], 1, &d.stride_h, &d.stride_w) || !fast_pair(args[4], 0, &ph, &pw) ||
-        !fast_pair(args[5], 1, &d.dilation_h, &d.dilation_w) ||
-        !fast_pair(args[6], 1, &d.groups, &unused) || PyTuple_CheckExact(args[6]) ||
-        !PyLong_CheckExact(args[7]))
-        Py_RETURN_NONE;
-    int overflow;
-    const long long algo = PyLong_AsLongLongAndOverflow(args[7], &overflow);
-    if (overflow || algo < CNN_ALGO_AUTO || algo > CNN_ALGO_WINOGRAD) Py_RETURN_NONE;
+    if (!fast_conv_args(args, typenum, &d, &oh, &ow, &algo)) Py_RETURN_NONE;
     PyArrayObject *x = (PyArrayObject *)args[0], *w = (PyArrayObject *)args[1];
-    PyArrayObject *b = has_bias ? (PyArrayObject *)args[2] : NULL;
-    d.pad_top = d.pad_bottom = ph;
-    d.pad_left = d.pad_right = pw;
-    if (conv_desc_build(&d, x, w, b, &oh, &ow, &bad) != CNN_OK) Py_RETURN_NONE;
+    PyArrayObject *b = args[2] != Py_None ? (PyArrayObject *)args[2] : NULL;
     const int64_t dims[4] = {d.batch, d.out_channels, oh, ow};
-    /* huge outputs (and the padding that makes them) take the full path and its size errors */
-    if (cnn_mul_sizes(dims[0], dims[1], &numel) || cnn_mul_sizes(numel, dims[2], &numel) ||
-        cnn_mul_sizes(numel, dims[3], &numel) || numel > ((int64_t)1 << 28) || ph > 4096 || pw > 4096)
-        Py_RETURN_NONE;
     PyArrayObject *y = new_array(4, dims, typenum, 0);
     if (!y) return NULL;
     cnn_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = cnn_conv2d_forward(&d, cnn_type(typenum), (cnn_algo)algo, PyArray_DATA(x),
-                            PyArray_DATA(w), data_or_null(b), PyArray_DATA(y));
+    st = cnn_conv2d_forward(&d, cnn_type(typenum), algo, PyArray_DATA(x), PyArray_DATA(w),
+                            data_or_null(b), PyArray_DATA(y));
     Py_END_ALLOW_THREADS
     if (st != CNN_OK) {
         Py_DECREF(y);
         return raise_status(st, "conv2d");
     }
     return (PyObject *)y;
+}
+
+/* conv2d_backward_fast(grad_output, input, weight, bias, stride, padding, dilation, groups, algo,
+ * need_dx, need_dw, need_db) -> (dx|None, dw|None, db|None) or None: conv2d_backward with zero
+ * padding, grad_output exactly (N, C_out, OH, OW) and the needs exact bools; db only with a bias
+ * (as the full path). */
+static PyObject *py_conv2d_backward_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    cnn_conv2d_desc d = {0};
+    int64_t oh, ow;
+    cnn_algo algo;
+    (void)self;
+    if (nargs != 12 || !fast_array(args[0], 4, 0)) Py_RETURN_NONE;
+    for (int i = 9; i < 12; i++)
+        if (!PyBool_Check(args[i])) Py_RETURN_NONE;
+    const int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
+    if (!fast_conv_args(args + 1, typenum, &d, &oh, &ow, &algo)) Py_RETURN_NONE;
+    PyArrayObject *dy = (PyArrayObject *)args[0], *x = (PyArrayObject *)args[1];
+    PyArrayObject *w = (PyArrayObject *)args[2];
+    const int64_t ydims[4] = {d.batch, d.out_channels, oh, ow};
+    for (int i = 0; i < 4; i++)
+        if (PyArray_DIM(dy, i) != ydims[i]) Py_RETURN_NONE; /* the full path explains it */
+    const int need_dx = args[9] == Py_True, need_dw = args[10] == Py_True;
+    const int need_db = args[11] == Py_True && args[3] != Py_None;
+    PyArrayObject *dx = NULL, *dw = NULL, *db = NULL;
+    PyObject *result = NULL;
+    if ((need_dx && !(dx = new_like(x, typenum))) || (need_dw && !(dw = new_like(w, typenum))) ||
+        (need_db && !(db = new_array(1, &ydims[1], typenum, 1))))
+        goto exit;
+    cnn_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = cnn_conv2d_backward(&d, cnn_type(typenum), algo, PyArray_DATA(dy), PyArray_DATA(x),
+                             PyArray_DATA(w), data_or_null(dx), data_or_null(dw), data_or_null(db));
+    Py_END_ALLOW_THREADS
+    if (st != CNN_OK) {
+        raise_status(st, "conv2d_backward");
+        goto exit;
+    }
+    result = PyTuple_Pack(3, obj_or_none(dx), obj_or_none(dw), obj_or_none(db));
+exit:
+    Py_XDECREF(dx);
+    Py_XDECREF(dw);
+    Py_XDECREF(db);
+    return result;
 }
 
 PyMethodDef conv_methods[] = {
@@ -219,5 +280,8 @@ PyMethodDef conv_methods[] = {
      "conv_choose_algo(c_in, c_out, h, w, kh, kw, groups, stride=1) -> the kernel AUTO picks"},
     {"conv2d_fast", (PyCFunction)(void (*)(void))py_conv2d_fast, METH_FASTCALL,
      "conv2d_fast(x, w, b, stride, padding, dilation, groups, algo) -> y, or None off the fast path"},
+    {"conv2d_backward_fast", (PyCFunction)(void (*)(void))py_conv2d_backward_fast, METH_FASTCALL,
+     "conv2d_backward_fast(dy, x, w, b, stride, padding, dilation, groups, algo, need_dx, need_dw, "
+     "need_db) -> (dx, dw, db), or None off the fast path"},
     {NULL, NULL, 0, NULL},
 };

@@ -696,7 +696,8 @@ LAYERS = [
 
 def calls(rng, n, c, h, rows):
     """conv2d through the C fast path (float32), the full path (reflect, stride; mixed dtypes,
-    dilation), its backward, and the algorithm rule; images (n, c, h, h)."""
+    dilation), its backward through both (zero padding; reflect), and the algorithm rule; images
+    (n, c, h, h)."""
     x, w, b = rng.standard_normal((n, c, h, h)), rng.standard_normal((4, c, 3, 3)), rng.standard_normal(4)
     x32, w32 = x.astype(np.float32), w.astype(np.float32)
     return [
@@ -704,6 +705,7 @@ def calls(rng, n, c, h, rows):
         F.conv2d(x, w, b, padding=1, stride=2, padding_mode="reflect"),
         F.conv2d(x, w32, b, padding=1, dilation=2),
         *F.conv2d_backward(rng.standard_normal((n, 4, h, h)), x, w, b, padding=1),
+        *F.conv2d_backward(rng.standard_normal((n, 4, h, h)), x, w, b, padding=1, padding_mode="reflect"),
         _cnn.conv_choose_algo(c, 4, h, h, 3, 3, 1),
     ]
 
