@@ -1,6 +1,6 @@
 /* winograd_simd.h — the Winograd F(2x2, 3x3) float32 convolution in vector intrinsics for one instruction set
- * (CNN_ALGO_WINOGRAD): 3x3 kernels, stride 1, dilation 1, any padding and groups, forward and
- * input gradient. Included by csrc/isa_avx2.c and isa_avx512.c after direct_simd.h's vector
+ * (CNN_ALGO_WINOGRAD): 3x3 kernels, stride 1, dilation 1, any padding and groups, forward, input
+ * and weight gradients. Included by csrc/isa_avx2.c and isa_avx512.c after direct_simd.h's vector
  * layer (ds_vec ...).
  *
  * F(m x m, 3 x 3) computes an m x m block of outputs (a "tile") from an a x a block of input,
@@ -395,7 +395,7 @@ static void wg_forward(const conv_geom *g, const float *x, const float *w, int t
  * and each position xi is again a GEMM, now over tiles: D[xi][k][c] += Z[xi][k][t] * Vt[xi][t][c],
  * Z the transformed dy (vectorised over tiles), Vt the transformed input (vectorised over input
  * channels, so that the GEMM's vectors run along c and need no horizontal sums). A call runs the
- * (image, group, block of WGW tiles) in order: both transforms of a block in one parallel loop, its
+ * (image, group, block of wgw_block tiles) in order: both transforms of a block in one parallel loop, its
  * GEMM in another, items (xi, WG_KR output channels) each adding the block's tiles in order onto
  * its rows of D; then G^T D G is added into dw. Every element of D sums its tiles in one fixed
  * order and the blocks do not depend on the thread count: bitwise the same for any thread count. */
