@@ -462,6 +462,15 @@ static cnn_status call_pool(void *p)
     }
 }
 
+/* Whether some tap t < k of a window starting at h0 (taps dil apart) lands in [0, n): the first tap
+ * at or after 0, computed rather than searched (the sizes may be hostile: a kernel of 2^32 taps
+ * made the search run for minutes). */
+static int any_tap_inside(int64_t h0, int64_t k, int64_t dil, int64_t n)
+{
+    const int64_t t0 = h0 >= 0 ? 0 : (-h0 - 1) / dil + 1; /* no sum that can overflow */
+    return t0 < k && h0 + t0 * dil < n; /* t0 < k: t0 * dil within the validated dilated span */
+}
+
 /* Max pooling's promise: each index is inside the plane, at the value returned (or the value is
  * -inf: a window of only -inf); -1 exactly where the window holds no input element (d: plain
  * pooling; NULL for adaptive pooling, whose windows are never empty). */
@@ -475,10 +484,8 @@ static void check_argmax(const arr *x, const arr *y, const arr *idx, int64_t pla
             int empty = 0;
             if (d) { /* does some tap of output i's window land inside the input? */
                 const int64_t h0 = i / ow_count * d->stride_h - d->pad_h, w0 = i % ow_count * d->stride_w - d->pad_w;
-                int rows = 0, cols = 0;
-                for (int64_t t = 0; t < d->kernel_h; t++) rows |= h0 + t * d->dilation_h >= 0 && h0 + t * d->dilation_h < d->in_h;
-                for (int64_t t = 0; t < d->kernel_w; t++) cols |= w0 + t * d->dilation_w >= 0 && w0 + t * d->dilation_w < d->in_w;
-                empty = !rows || !cols;
+                empty = !any_tap_inside(h0, d->kernel_h, d->dilation_h, d->in_h) ||
+                        !any_tap_inside(w0, d->kernel_w, d->dilation_w, d->in_w);
             }
             const double v = get(y, p * out_len + i);
             if (empty) {
