@@ -47,6 +47,10 @@ CNN_BINDING_FAMILIES(CNN_DECLARE_METHODS)
 /* Sets the exception for a failed engine call (`op` names it) and returns NULL: MemoryError,
  * OverflowError (CNN_EOVERFLOW), TypeError (CNN_EDTYPE), else ValueError with cnn_strerror's text. */
 PyObject *raise_status(cnn_status st, const char *op);
+/* The end of a backward entry point: (dx|None, dw|None, db|None) when st is CNN_OK, else NULL
+ * with op's exception set; the three references (each may be NULL) are given up either way. */
+PyObject *gradients_or_raise(cnn_status st, const char *op, PyArrayObject *dx, PyArrayObject *dw,
+                             PyArrayObject *db);
 
 /* ---- converters (PyArg_ParseTuple's O&) ----------------------------------------------------------- */
 

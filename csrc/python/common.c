@@ -141,6 +141,17 @@ PyArrayObject *new_like(PyArrayObject *a, int typenum)
     return (PyArrayObject *)PyArray_ZEROS(PyArray_NDIM(a), PyArray_DIMS(a), typenum, 0);
 }
 
+PyObject *gradients_or_raise(cnn_status st, const char *op, PyArrayObject *dx, PyArrayObject *dw,
+                             PyArrayObject *db)
+{
+    PyObject *result = st == CNN_OK ? PyTuple_Pack(3, obj_or_none(dx), obj_or_none(dw), obj_or_none(db))
+                                    : raise_status(st, op);
+    Py_XDECREF(dx);
+    Py_XDECREF(dw);
+    Py_XDECREF(db);
+    return result;
+}
+
 /* ---- the convolution-shaped ops ------------------------------------------------------------------ */
 
 PyObject *conv_like_forward(const conv_like_op *op, PyObject *args)

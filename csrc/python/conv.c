@@ -247,25 +247,18 @@ static PyObject *py_conv2d_backward_fast(PyObject *self, PyObject *const *args, 
     const int need_dx = args[9] == Py_True, need_dw = args[10] == Py_True;
     const int need_db = args[11] == Py_True && args[3] != Py_None;
     PyArrayObject *dx = NULL, *dw = NULL, *db = NULL;
-    PyObject *result = NULL;
     if ((need_dx && !(dx = new_like(x, typenum))) || (need_dw && !(dw = new_like(w, typenum))) ||
-        (need_db && !(db = new_array(1, &ydims[1], typenum, 1))))
-        goto exit;
+        (need_db && !(db = new_array(1, &ydims[1], typenum, 1)))) {
+        Py_XDECREF(dx);
+        Py_XDECREF(dw);
+        return NULL;
+    }
     cnn_status st;
     Py_BEGIN_ALLOW_THREADS
     st = cnn_conv2d_backward(&d, cnn_type(typenum), algo, PyArray_DATA(dy), PyArray_DATA(x),
                              PyArray_DATA(w), data_or_null(dx), data_or_null(dw), data_or_null(db));
     Py_END_ALLOW_THREADS
-    if (st != CNN_OK) {
-        raise_status(st, "conv2d_backward");
-        goto exit;
-    }
-    result = PyTuple_Pack(3, obj_or_none(dx), obj_or_none(dw), obj_or_none(db));
-exit:
-    Py_XDECREF(dx);
-    Py_XDECREF(dw);
-    Py_XDECREF(db);
-    return result;
+    return gradients_or_raise(st, "conv2d_backward", dx, dw, db);
 }
 
 PyMethodDef conv_methods[] = {

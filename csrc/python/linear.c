@@ -51,27 +51,20 @@ static PyObject *linear_grads(PyArrayObject *dy, PyArrayObject *x, PyArrayObject
     const int64_t batch = PyArray_DIM(x, 0), in = PyArray_DIM(x, 1), out = PyArray_DIM(w, 0);
     const int64_t xdims[2] = {batch, in}, wdims[2] = {out, in};
     PyArrayObject *dx = NULL, *dw = NULL, *db = NULL;
-    PyObject *result = NULL;
     cnn_status st;
     if ((need_dx && !(dx = new_array(2, xdims, typenum, 0))) ||
         (need_dw && !(dw = new_array(2, wdims, typenum, 0))) ||
-        (need_db && !(db = new_array(1, &out, typenum, 0))))
-        goto exit;
+        (need_db && !(db = new_array(1, &out, typenum, 0)))) {
+        Py_XDECREF(dx);
+        Py_XDECREF(dw);
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
     st = cnn_linear_backward_overwrite(cnn_type(typenum), batch, in, out, PyArray_DATA(dy),
                                        PyArray_DATA(x), PyArray_DATA(w), data_or_null(dx),
                                        data_or_null(dw), data_or_null(db));
     Py_END_ALLOW_THREADS
-    if (st != CNN_OK) {
-        raise_status(st, "linear_backward");
-        goto exit;
-    }
-    result = PyTuple_Pack(3, obj_or_none(dx), obj_or_none(dw), obj_or_none(db));
-exit:
-    Py_XDECREF(dx);
-    Py_XDECREF(dw);
-    Py_XDECREF(db);
-    return result;
+    return gradients_or_raise(st, "linear_backward", dx, dw, db);
 }
 
 /* linear_backward(dy (batch, out), x, w, need_dx, need_dw, need_db) -> (dx|None, dw|None, db|None) */
