@@ -664,8 +664,8 @@ static int64_t bk_phase_sizes(const conv_geom *g, int64_t *shared, int64_t *slot
 static void bk_backward_data_phases(const conv_geom *g, const float *dy, const float *w, float *dx,
                                     float *scratch)
 {
-    int64_t sh, sl, tmap[64 * 64], off[64];
-    const int64_t copy = (bk_phase_sizes(g, &sh, &sl) + 15) & ~(int64_t)15, round = bk_phase_images(g);
+    int64_t tmap[64 * 64], off[64];
+    const int64_t round = bk_phase_images(g), copy = (round * g->C_in * g->H * g->W + 15) & ~(int64_t)15;
     float *ph = scratch, *fwd = scratch + copy;
     for (int64_t n0 = 0; n0 < g->N; n0 += round) {
         conv_geom r = *g;

@@ -593,8 +593,8 @@ static void wg_backward_weight(const conv_geom *g, const float *dy, const float 
     wg_plan p;
     wg_plan_init(&p, g);
     int64_t vt_at, z_at;
-    const int64_t total = wgw_sizes(g, &p, &vt_at, &z_at), tb = wgw_block(&p);
-    (void)total;
+    wgw_sizes(g, &p, &vt_at, &z_at); /* where Vt and Z are */
+    const int64_t tb = wgw_block(&p);
     memset(scratch, 0, (size_t)(g->groups * 16 * p.Mgp * p.Cs) * sizeof(float));
     wgw_args a = {g, &p, NULL, NULL, NULL, scratch + vt_at, scratch + z_at, dw, 0, 0, tb, 0};
     const int64_t nkb = p.Mgp / WG_KR;
