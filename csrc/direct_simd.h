@@ -1,7 +1,7 @@
 /* direct_simd.h — float32 direct convolution in vector intrinsics for one instruction set, for
  * the small channel counts of the lecture's networks: register tiles of up to DS_CB output
- * channels x one vector of output columns, each input vector load feeding every channel of the
- * tile through a broadcast-FMA. Stride 1 along the width (any stride down the height, any
+ * channels x two vectors of output columns (one at a row's end), each input vector load feeding
+ * every channel of the tile through a broadcast-FMA. Stride 1 along the width (any stride down the height, any
  * dilation, groups). The including file (csrc/isa_avx2.c, isa_avx512.c) defines the vector layer:
  *   ds_vec, DS_VW (floats per vector), DS_CB (channels per tile), ds_zero(), ds_set1(f),
  *   ds_load(p), ds_fma(a, b, c) = a*b + c, ds_add(a, b), ds_store(p, v), ds_hsum(v),
@@ -41,48 +41,61 @@ static void ds_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
 
 /* One tile: y[c][0:vw] (c < cb, row stride ys) (+)= bias[c] + sum over ci, kh, kw of
  * w[c][ci][kh][kw] * xp[ci][kh*dilH][j + kw*dilW]; xp points at the tile's first input row/column.
- * Inlined with a constant cb so the accumulators live in registers. */
+ * nv vectors of columns (1, or 2 when vw == 2*DS_VW): cb*nv independent accumulator chains, so
+ * that the FMA latency is hidden even for 3-4 channels, and each weight broadcast feeds nv FMAs.
+ * Every output's sum runs in the same order (bias, then ci, kh, kw) whatever cb and nv are.
+ * Inlined with constant cb and nv so the accumulators live in registers. */
 CNN_FORCE_INLINE void
 ds_tile(const float *restrict xp, int64_t Cg, int64_t kH, int64_t kW, int64_t dilH, int64_t dilW,
         int64_t Hp, int64_t Wp, const float *restrict w, int64_t wstride, const int cb,
-        const float *bias, float *restrict y, int64_t ys, int64_t vw, int accumulate)
+        const int nv, const float *bias, float *restrict y, int64_t ys, int64_t vw, int accumulate)
 {
-    ds_vec acc[DS_CB];
-    for (int c = 0; c < cb; c++) acc[c] = bias ? ds_set1(bias[c]) : ds_zero();
+    ds_vec acc[DS_CB][2];
+    for (int c = 0; c < cb; c++)
+        for (int v = 0; v < nv; v++) acc[c][v] = bias ? ds_set1(bias[c]) : ds_zero();
     for (int64_t ci = 0; ci < Cg; ci++)
         for (int64_t kh = 0; kh < kH; kh++) {
             const float *xr = xp + (ci * Hp + kh * dilH) * Wp;
             const float *wr = w + (ci * kH + kh) * kW;
             for (int64_t kw = 0; kw < kW; kw++) {
-                const ds_vec v = ds_load(xr + kw * dilW);
-                for (int c = 0; c < cb; c++) acc[c] = ds_fma(v, ds_set1(wr[c * wstride + kw]), acc[c]);
+                ds_vec xv[2];
+                for (int v = 0; v < nv; v++) xv[v] = ds_load(xr + kw * dilW + v * DS_VW);
+                for (int c = 0; c < cb; c++) {
+                    const ds_vec wv = ds_set1(wr[c * wstride + kw]);
+                    for (int v = 0; v < nv; v++) acc[c][v] = ds_fma(xv[v], wv, acc[c][v]);
+                }
             }
         }
-    for (int c = 0; c < cb; c++) {
-        float *p = y + c * ys;
-        if (vw == DS_VW)
-            ds_store(p, accumulate ? ds_add(ds_load(p), acc[c]) : acc[c]);
-        else
-            ds_store_part(p, accumulate ? ds_add(ds_load_part(p, vw), acc[c]) : acc[c], vw);
-    }
+    for (int c = 0; c < cb; c++)
+        for (int v = 0; v < nv; v++) {
+            float *p = y + c * ys + v * DS_VW;
+            if (nv == 2 || vw == DS_VW)
+                ds_store(p, accumulate ? ds_add(ds_load(p), acc[c][v]) : acc[c][v]);
+            else
+                ds_store_part(p, accumulate ? ds_add(ds_load_part(p, vw), acc[c][v]) : acc[c][v], vw);
+        }
 }
 
+/* The tile for a run-time cb (1 .. DS_CB) and vw: two vectors when vw == 2*DS_VW, else one. */
 static void ds_tile_any(const float *xp, int64_t Cg, const conv_geom *g, int64_t Hp, int64_t Wp,
                         const float *w, int64_t cb, const float *bias, float *y, int64_t ys,
                         int64_t vw, int accumulate)
 {
     const int64_t kH = g->kH, kW = g->kW, dilH = g->dilH, dilW = g->dilW, ws = Cg * kH * kW;
+    const int nv2 = vw == 2 * DS_VW;
     switch (cb) {
 #define DS_CASE(n)                                                                                \
     case n:                                                                                       \
-        ds_tile(xp, Cg, kH, kW, dilH, dilW, Hp, Wp, w, ws, n, bias, y, ys, vw, accumulate);           \
+        if (nv2)                                                                                  \
+            ds_tile(xp, Cg, kH, kW, dilH, dilW, Hp, Wp, w, ws, n, 2, bias, y, ys, vw, accumulate);\
+        else                                                                                      \
+            ds_tile(xp, Cg, kH, kW, dilH, dilW, Hp, Wp, w, ws, n, 1, bias, y, ys, vw, accumulate);\
         return;
 #if DS_CB >= 8
         DS_CASE(8) DS_CASE(7)
 #endif
-        DS_CASE(6) DS_CASE(5) DS_CASE(4) DS_CASE(3) DS_CASE(2)
+        DS_CASE(6) DS_CASE(5) DS_CASE(4) DS_CASE(3) DS_CASE(2) DS_CASE(1)
 #undef DS_CASE
-    default: ds_tile(xp, Cg, kH, kW, dilH, dilW, Hp, Wp, w, ws, 1, bias, y, ys, vw, accumulate);
     }
 }
 
@@ -133,11 +146,13 @@ static void ds_forward_task(void *vctx, int64_t begin, int64_t end, int part)
             const int64_t co = gr * Mg + m0, cb = Mg - m0 < step ? Mg - m0 : step;
             const float *wc = t->w + co * Cg * g->kH * g->kW, *bc = t->b ? t->b + co : NULL;
             for (int64_t oh = oh0; oh < oh1; oh++)
-                for (int64_t ow = 0; ow < g->OW; ow += DS_VW) {
-                    const int64_t vw = g->OW - ow < DS_VW ? g->OW - ow : DS_VW;
+                for (int64_t ow = 0; ow < g->OW;) { /* tiles of 2 vectors, then of 1 */
+                    const int64_t left = g->OW - ow;
+                    const int64_t vw = left >= 2 * DS_VW ? 2 * DS_VW : left < DS_VW ? left : DS_VW;
                     ds_tile_any(xp + (oh - oh0) * g->sH * Wp + ow, Cg, g, nrows, Wp, wc, cb, bc,
                                 t->y + (n * g->C_out + co) * P + oh * g->OW + ow, P, vw,
                                 t->accumulate);
+                    ow += vw;
                 }
         }
     }
