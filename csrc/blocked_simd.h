@@ -28,19 +28,24 @@
  * over a chunk of q, then across lanes in a fixed order, chunk by chunk, image by image. */
 
 /* Register tiles. Forward: cb channels x nv vectors, cb*nv + nv + 1 registers at most (16 AVX2,
- * 32 AVX-512). Weight gradient: BK_WM channels x BK_WJ taps, plus BK_WM dy vectors and one x. */
+ * 32 AVX-512).
+ * Weight gradient: cbm <= BK_WM channels x BK_WJ(cbm) taps, plus cbm dy vectors and one x; with
+ * AVX2 a lone channel takes 8 taps (with 3 it waited on the FMA latency: a one-channel layer's
+ * weight gradient, or a group's last channel). */
 #if DS_VW >= 16
 #define BK_CB 8
 #define BK_NVMAX 4
 #define BK_NV(cb) ((cb) >= 7 ? 3 : (cb) >= 5 ? 4 : (cb) == 4 ? 5 : (cb) == 3 ? 6 : 8)
 #define BK_WM 4
-#define BK_WJ 5
+#define BK_WJ(cbm) 5
+#define BK_WJMAX 5
 #else
 #define BK_CB 6
 #define BK_NVMAX 6
 #define BK_NV(cb) ((cb) >= 5 ? 2 : (cb) == 4 ? 3 : (cb) == 3 ? 3 : (cb) == 2 ? 4 : 6)
 #define BK_WM 3
-#define BK_WJ 3
+#define BK_WJ(cbm) ((cbm) == 1 ? 8 : 3)
+#define BK_WJMAX 8
 #endif
 #define BK_NVTOP (BK_NV(1) > BK_NVMAX ? BK_NV(1) : BK_NVMAX)
 #define BK_TLMAX (BK_NVTOP * DS_VW) /* the longest forward tile, in outputs */
@@ -115,13 +120,39 @@ static inline void bk_copy(float *restrict d, const float *restrict s, int64_t n
     if (i < n) ds_store_part(d + i, ds_load_part(s + i, n - i), n - i);
 }
 
+/* row[0:Wq] = 0 except row[lo:hi] = src[lo:hi] (sW = 1) or src[sW*lo : sW*hi : sW], each part in
+ * whole vector stores: the zeros and the copy's last vector may run up to DS_VW - 1 floats past
+ * row[Wq], into memory bk_fill writes later (the next row, the next plane, the rows no output
+ * reads, the tail after the planes). Three libc calls per row (memset, memcpy, memset) had cost
+ * more than the copying itself on the lecture's 89- and 91-wide rows. */
+static inline void bk_fill_row(float *restrict row, const float *restrict src, int64_t sW,
+                               int64_t lo, int64_t hi, int64_t Wq)
+{
+    const ds_vec z = ds_zero();
+    for (int64_t i = 0; i < lo; i += DS_VW) ds_store(row + i, z); /* the copy overwrites past lo */
+    if (sW == 1) {
+        int64_t i = lo;
+        for (; i + DS_VW <= hi; i += DS_VW) {
+            ds_store(row + i, ds_load(src + i));
+#if defined(__GNUC__) || defined(__clang__)
+            __asm__ volatile(""); /* no memmove call */
+#endif
+        }
+        if (i < hi) ds_store(row + i, ds_load_part(src + i, hi - i)); /* zeros after the part */
+    } else if (sW == 2)
+        bk_gather2(row + lo, src + 2 * lo, hi - lo);
+    else
+        for (int64_t c = lo; c < hi; c++) row[c] = src[c * sW];
+    for (int64_t i = hi; i < Wq; i += DS_VW) ds_store(row + i, z);
+}
+
 /* xq = the planes of x (Cg, H, W) for output rows oh0 .. oh0 + nrows - 1 (nrows <= p->rows; the
  * rows after them, which only dropped outputs read, and the tail after the planes are zero).
  * Short rows (Wq < BK_WIDE_ROW): each channel's planes zeroed in one memset, then the rows inside
  * the image copied inline; with a zeroing memset, a memcpy and another memset per row, the calls
  * cost more than the copying (29% of a stride-2 input gradient's time on 16- and 17-float rows).
- * Wide rows: each row written once, its padding by memset and its data by memcpy (zeroing whole
- * planes first cost 2-4% on the lecture's 89-wide layers; inline zeroing with masked stores, 7%). */
+ * Wide rows: each row written once by bk_fill_row, in whole vectors (zeroing whole planes first
+ * cost 2-4% on the lecture's 89-wide layers; inline zeroing with masked stores, 7%). */
 #define BK_WIDE_ROW 64
 static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict x, int64_t oh0,
                     int64_t nrows, float *restrict xq)
@@ -150,17 +181,14 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
                         continue;
                     }
                     const float *src = x + (ci * H + ih) * W + b - g->pL;
-                    if (wide) memset(row, 0, (size_t)lo * sizeof(float));
-                    if (sW == 1) {
-                        if (wide)
-                            memcpy(row + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
-                        else
-                            bk_copy(row + lo, src + lo, hi - lo);
-                    } else if (sW == 2)
+                    if (wide)
+                        bk_fill_row(row, src, sW, lo, hi, Wq);
+                    else if (sW == 1)
+                        bk_copy(row + lo, src + lo, hi - lo);
+                    else if (sW == 2)
                         bk_gather2(row + lo, src + 2 * lo, hi - lo);
                     else
                         for (int64_t c = lo; c < hi; c++) row[c] = src[c * sW];
-                    if (wide) memset(row + hi, 0, (size_t)(Wq - hi) * sizeof(float));
                 }
             }
         if (!wide) continue;
@@ -692,28 +720,30 @@ static void bk_backward_data_phases(const conv_geom *g, const float *dy, const f
 
 /* ---- weight gradient ------------------------------------------------------------------------ */
 
-/* res[c][jj] = sum over images b < nb and q < qn (a multiple of DS_VW) of
- * dyq[b*sd + c*ld + q] * xq[b*sx + offj[jj] + q], for c < cbm, jj < BK_WJ: lane-wise in that
- * order, then across lanes (ds_hsum's fixed order). */
+/* res[c*tj + jj] = sum over images b < nb and q < qn (a multiple of DS_VW) of
+ * dyq[b*sd + c*ld + q] * xq[b*sx + offj[jj] + q], for c < cbm, jj < tj: lane-wise in that
+ * order, then across lanes (ds_hsum's fixed order). Each sum's order does not depend on cbm or
+ * tj. Inlined with constant cbm and tj: the tile lives in registers. */
 CNN_FORCE_INLINE void
 bk_wtile(const float *restrict dyq, int64_t ld, int64_t sd, int64_t qn, const float *restrict xq,
-         int64_t sx, int64_t nb, const int64_t *restrict offj, const int cbm, float *restrict res)
+         int64_t sx, int64_t nb, const int64_t *restrict offj, const int cbm, const int tj,
+         float *restrict res)
 {
-    ds_vec acc[BK_WM][BK_WJ];
+    ds_vec acc[BK_WM][BK_WJMAX];
 #pragma GCC unroll 16
     for (int c = 0; c < cbm; c++)
 #pragma GCC unroll 16
-        for (int jj = 0; jj < BK_WJ; jj++) acc[c][jj] = ds_zero();
+        for (int jj = 0; jj < tj; jj++) acc[c][jj] = ds_zero();
     for (int64_t b = 0; b < nb; b++) {
-        const float *xp[BK_WJ], *db = dyq + b * sd;
+        const float *xp[BK_WJMAX], *db = dyq + b * sd;
 #pragma GCC unroll 16
-        for (int jj = 0; jj < BK_WJ; jj++) xp[jj] = xq + b * sx + offj[jj];
+        for (int jj = 0; jj < tj; jj++) xp[jj] = xq + b * sx + offj[jj];
         for (int64_t q = 0; q < qn; q += DS_VW) {
             ds_vec d[BK_WM];
 #pragma GCC unroll 16
             for (int c = 0; c < cbm; c++) d[c] = ds_load(db + c * ld + q);
 #pragma GCC unroll 16
-            for (int jj = 0; jj < BK_WJ; jj++) {
+            for (int jj = 0; jj < tj; jj++) {
                 const ds_vec xv = ds_load(xp[jj] + q);
 #pragma GCC unroll 16
                 for (int c = 0; c < cbm; c++) acc[c][jj] = ds_fma(d[c], xv, acc[c][jj]);
@@ -723,7 +753,7 @@ bk_wtile(const float *restrict dyq, int64_t ld, int64_t sd, int64_t qn, const fl
 #pragma GCC unroll 16
     for (int c = 0; c < cbm; c++)
 #pragma GCC unroll 16
-        for (int jj = 0; jj < BK_WJ; jj++) res[c * BK_WJ + jj] = ds_hsum(acc[c][jj]);
+        for (int jj = 0; jj < tj; jj++) res[c * tj + jj] = ds_hsum(acc[c][jj]);
 }
 
 /* How the weight-gradient reduction is cut, from the geometry alone (never the thread count):
@@ -778,28 +808,28 @@ static void bk_weight_task(void *vctx, int64_t begin, int64_t end, int part)
             for (int64_t q0 = 0; q0 < Qr; q0 += qc) {
                 const int64_t qn = Qr - q0 < qc ? Qr - q0 : qc;
                 for (int64_t m = co0; m < gend; m += BK_WM) {
-                    const int64_t cbm = gend - m < BK_WM ? gend - m : BK_WM;
+                    const int64_t cbm = gend - m < BK_WM ? gend - m : BK_WM, tjn = BK_WJ(cbm);
                     const float *dm = dyq + (m - co0) * Qr + q0;
-                    for (int64_t j0 = 0; j0 < J; j0 += BK_WJ) {
-                        int64_t offj[BK_WJ];
-                        float res[BK_WM * BK_WJ];
-                        for (int jj = 0; jj < BK_WJ; jj++) /* past J: repeat the last tap, dropped */
+                    for (int64_t j0 = 0; j0 < J; j0 += tjn) {
+                        int64_t offj[BK_WJMAX];
+                        float res[BK_WM * BK_WJMAX];
+                        for (int64_t jj = 0; jj < tjn; jj++) /* past J: repeat the last tap, dropped */
                             offj[jj] = t->offs[j0 + jj < J ? j0 + jj : J - 1] + q0;
                         switch (cbm) {
 #define BK_CASE(n)                                                                                \
     case n:                                                                                       \
-        bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, n, res);                                       \
+        bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, n, BK_WJ(n), res);                             \
         break;
 #if BK_WM >= 4
                             BK_CASE(4)
 #endif
                             BK_CASE(3) BK_CASE(2)
-                        default: bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, 1, res);
+                        default: bk_wtile(dm, Qr, sd, qn, xq, sx, nb, offj, 1, BK_WJ(1), res);
 #undef BK_CASE
                         }
-                        const int64_t tj = J - j0 < BK_WJ ? J - j0 : BK_WJ;
+                        const int64_t tj = J - j0 < tjn ? J - j0 : tjn;
                         for (int64_t c = 0; c < cbm; c++)
-                            for (int64_t jj = 0; jj < tj; jj++) t->dw[(m + c) * J + j0 + jj] += res[c * BK_WJ + jj];
+                            for (int64_t jj = 0; jj < tj; jj++) t->dw[(m + c) * J + j0 + jj] += res[c * tjn + jj];
                     }
                 }
             }

@@ -215,6 +215,27 @@ static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
     return conv_direct_or_gemm(g);
 }
 
+/* The weight gradient of a one-input-channel 3x3 layer (stride 1, no dilation, one group: the
+ * first layer of the lecture's networks) runs on the direct kernel where AUTO or the caller chose
+ * BLOCKED: measured on AVX2 (Zen 3), one thread, 1.13-1.47x over the blocked weight gradient from
+ * 1 to 32 output channels on 12- to 200-wide images, but for 2 output channels (0.91; 1.22 at two
+ * threads); 1x1, 2x2, 4x4, 5x5 and 7x7 kernels were mixed or slower and stay blocked. Not measured
+ * with AVX-512, which keeps the blocked kernel. BLOCKED's scratch covers the direct kernel's
+ * (conv_scratch_len) because conv_direct_or_gemm picks DIRECT here. Results depend on it (the
+ * summation order differs), never on the thread count. */
+static int conv_direct_weight_wins(const conv_geom *g)
+{
+#if defined(CNN_SIMD_BLOCKED_BACKWARD_WEIGHT) && defined(CNN_SIMD_CONV_BACKWARD_WEIGHT) && \
+    CNN_VEC_BYTES == 32
+    return g->C_in == 1 && g->groups == 1 && g->C_out != 2 && g->kH == 3 && g->kW == 3 &&
+           g->sH == 1 && g->sW == 1 && g->dilH == 1 && g->dilW == 1 &&
+           conv_direct_or_gemm(g) == CNN_ALGO_DIRECT;
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
 /* Scratch of one thread (conv_prepare allocates g->threads of these): direct kernels, one padded
  * group of the input for the weight gradient; GEMM, one column tile plus the packing buffers;
  * blocked, its phase planes or what conv_direct_or_gemm runs where it does not apply; Winograd,

@@ -251,6 +251,55 @@ def test_auto_runs_what_the_rule_picks():
                               _cnn.conv2d_forward(x, wt, None, args, picked))
 
 
+def test_wide_rows_zero_their_padding_in_a_dirty_workspace(each_isa):
+    """bk_fill_row (csrc/blocked_simd.h) writes the zero padding of plane rows of 64 floats and
+    more itself. After a call that leaves the reused workspace full of data, a layer padded by
+    more than a vector on each side (rows of 110 floats, 20 of them padding per side) still equals
+    the reference kernel exactly, forward and backward."""
+    rng = rng_for("dirty-workspace")
+    dirty = rng.integers(1, 4, (2, 8, 100, 100)).astype(np.float32)
+    dirty_w = np.ones((8, 8, 3, 3), np.float32)
+    x = rng.integers(-3, 4, (2, 2, 5, 70)).astype(np.float32)
+    wt = rng.integers(-3, 4, (3, 2, 3, 3)).astype(np.float32)
+    b = rng.integers(-3, 4, 3).astype(np.float32)
+    case = (2, 2, 3, (5, 70), (3, 3), (1, 1), ((1, 1), (20, 20)), (1, 1), 1)
+    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
+    for isa in each_isa:
+        cnnpy.set_isa(isa)
+        want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
+        for algo in (ALGO_BLOCKED, _cnn.ALGO_AUTO):
+            _cnn.conv2d_forward(dirty, dirty_w, None, (1, 1, 0, 0, 0, 0, 1, 1, 1), ALGO_BLOCKED)
+            got = run(case, algo, x, wt, b, gy)
+            for name, a, e in zip(("y", "dx", "dw", "db"), got, want):
+                assert np.array_equal(a, e), f"{isa} algo {algo}: {name} differs from the reference kernel"
+
+
+def test_one_channel_3x3_weight_gradient_runs_the_direct_kernel(each_isa):
+    """kernel_support.h's conv_direct_weight_wins: with AVX2, the weight gradient of a one-input-
+    channel 3x3 stride-1 layer is the direct kernel's, bitwise, under AUTO and BLOCKED alike; two
+    output channels, a 5x5 kernel, two input channels or a stride keep the blocked kernel, and so
+    does AVX-512 (not measured there). Every result is close to the float64 reference."""
+    rng = rng_for("direct-weight-rule")
+    layers = [(1, 6, 3, 1, True), (1, 1, 3, 1, True), (1, 2, 3, 1, False), (1, 6, 5, 1, False),
+              (2, 6, 3, 1, False), (1, 6, 3, 2, False)]  # (C_in, C_out, k, stride, the rule applies)
+    for isa in each_isa:
+        cnnpy.set_isa(isa)
+        for ci, co, k, s, rule in layers:
+            x = rng.standard_normal((3, ci, 20, 23)).astype(np.float32)
+            wt = rng.standard_normal((co, ci, k, k)).astype(np.float32)
+            args = (s, s, 1, 1, 1, 1, 1, 1, 1)
+            gy = rng.standard_normal(_cnn.conv2d_forward(x, wt, None, args, 1).shape).astype(np.float32)
+            dw = {a: _cnn.conv2d_backward(gy, x, wt, False, True, False, args, a)[1]
+                  for a in (_cnn.ALGO_AUTO, ALGO_BLOCKED, _cnn.ALGO_DIRECT)}
+            want = ref.conv2d_backward(gy.astype(np.float64), x.astype(np.float64), wt.astype(np.float64),
+                                       None, stride=s, padding=1)[1]
+            for a, got in dw.items():
+                assert_close(got, want, np.float32, scale=100)
+            assert np.array_equal(dw[_cnn.ALGO_AUTO], dw[ALGO_BLOCKED]), (isa, ci, co, k, s)
+            if isa == "avx2" and rule:
+                assert np.array_equal(dw[ALGO_BLOCKED], dw[_cnn.ALGO_DIRECT]), (isa, ci, co, k, s)
+
+
 # ---- the AVX-512 shapes of the kernels, on any machine with AVX2 -------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]

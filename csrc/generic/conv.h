@@ -587,6 +587,8 @@ void R(conv_backward_weight)(const conv_geom *g, cnn_algo algo, const real *dy, 
         return;
 #endif
     if (algo == CNN_ALGO_WINOGRAD) algo = CNN_ALGO_BLOCKED;
+    if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) && conv_direct_weight_wins(g))
+        algo = CNN_ALGO_DIRECT;
 #ifdef CNN_SIMD_BLOCKED_BACKWARD_WEIGHT
     if (algo == CNN_ALGO_BLOCKED && sizeof(real) == sizeof(float) &&
         CNN_SIMD_BLOCKED_BACKWARD_WEIGHT(g, (const float *)dy, (const float *)x, (float *)dw,
