@@ -42,7 +42,27 @@ static inline __m256i ds_mask(int64_t n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 static inline ds_vec ds_load_part(const float *p, int64_t n) { return _mm256_maskload_ps(p, ds_mask(n)); }
-static inline void ds_store_part(float *p, ds_vec v, int64_t n) { _mm256_maskstore_ps(p, ds_mask(n), v); }
+/* The first n lanes by 4-, 2- and 1-lane stores: a masked store (vmaskmovps) cost more than the
+ * rest of a lecture row's last tile on Zen 3. */
+static inline void ds_store_part(float *p, ds_vec v, int64_t n)
+{
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n & 4) {
+        _mm_storeu_ps(p, h);
+        p += 4;
+        h = _mm256_extractf128_ps(v, 1);
+    }
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)p, h);
+        p += 2;
+        h = _mm_movehl_ps(h, h);
+    }
+    if (n & 1) _mm_store_ss(p, h);
+}
 
 /* The float32 direct-convolution kernels in intrinsics (direct_simd.h), hooked into
  * generic/conv.h and into the scratch size (kernel_support.h). */
