@@ -2,7 +2,8 @@
  * the small channel counts of the lecture's networks: register tiles of up to DS_CB output
  * channels x two vectors of output columns (one at a row's end), each input vector load feeding
  * every channel of the tile through a broadcast-FMA. Stride 1 along the width (any stride down
- * the height, any dilation, groups). The including file (csrc/isa_avx2.c, isa_avx512.c) defines the vector layer:
+ * the height, any dilation, groups). The including file (csrc/isa_avx2.c, isa_avx512.c) defines
+ * the vector layer:
  *   ds_vec, DS_VW (floats per vector), DS_CB (channels per tile), ds_zero(), ds_set1(f),
  *   ds_load(p), ds_fma(a, b, c) = a*b + c, ds_add(a, b), ds_store(p, v), ds_hsum(v),
  *   ds_load_part(p, n), ds_store_part(p, v, n) (the first n lanes; the rest read as 0),
