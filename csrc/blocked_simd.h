@@ -120,30 +120,13 @@ static inline void bk_copy(float *restrict d, const float *restrict s, int64_t n
     if (i < n) ds_store_part(d + i, ds_load_part(s + i, n - i), n - i);
 }
 
-/* row[0:Wq] = 0 except row[lo:hi] = src[lo:hi] (sW = 1) or src[sW*lo : sW*hi : sW], each part in
- * whole vector stores: the zeros and the copy's last vector may run up to DS_VW - 1 floats past
- * row[Wq], into memory bk_fill writes later (the next row, the next plane, the rows no output
- * reads, the tail after the planes). It replaced three libc calls per row (memset, memcpy,
- * memset): 1.05-1.08x on the lecture's input gradients (89- and 91-wide rows). */
-static inline void bk_fill_row(float *restrict row, const float *restrict src, int64_t sW,
-                               int64_t lo, int64_t hi, int64_t Wq)
+/* d[from:to] = 0 in whole vector stores, which may run up to DS_VW - 1 floats past `to`: bk_fill
+ * zeros a wide row's padding this way, before (left) and after (right) its data, and everything
+ * a store runs into is written afterwards (the row's data, the next row or plane, the rows no
+ * output reads, the tail after the planes). */
+static inline void bk_zero_vectors(float *d, int64_t from, int64_t to)
 {
-    const ds_vec z = ds_zero();
-    for (int64_t i = 0; i < lo; i += DS_VW) ds_store(row + i, z); /* the copy overwrites past lo */
-    if (sW == 1) {
-        int64_t i = lo;
-        for (; i + DS_VW <= hi; i += DS_VW) {
-            ds_store(row + i, ds_load(src + i));
-#if defined(__GNUC__) || defined(__clang__)
-            __asm__ volatile(""); /* no memmove call */
-#endif
-        }
-        if (i < hi) ds_store(row + i, ds_load_part(src + i, hi - i)); /* zeros after the part */
-    } else if (sW == 2)
-        bk_gather2(row + lo, src + 2 * lo, hi - lo);
-    else
-        for (int64_t c = lo; c < hi; c++) row[c] = src[c * sW];
-    for (int64_t i = hi; i < Wq; i += DS_VW) ds_store(row + i, z);
+    for (int64_t i = from; i < to; i += DS_VW) ds_store(d + i, ds_zero());
 }
 
 /* xq = the planes of x (Cg, H, W) for output rows oh0 .. oh0 + nrows - 1 (nrows <= p->rows; the
@@ -151,8 +134,9 @@ static inline void bk_fill_row(float *restrict row, const float *restrict src, i
  * Short rows (Wq < BK_WIDE_ROW): each channel's planes zeroed in one memset, then the rows inside
  * the image copied inline; with a zeroing memset, a memcpy and another memset per row, the calls
  * cost more than the copying (29% of a stride-2 input gradient's time on 16- and 17-float rows).
- * Wide rows: each row written once by bk_fill_row, in whole vectors (zeroing whole planes first
- * cost 2-4% on the lecture's 89-wide layers; inline zeroing with masked stores, 7%). */
+ * Wide rows: each row written once, its padding by bk_zero_vectors and its data as short rows'
+ * (with memset + memcpy + memset per row the lecture's 89- and 91-wide input gradients were
+ * 1.05-1.08x slower; zeroing whole planes first cost 2-4%; inline zeroing with masked stores, 7%). */
 #define BK_WIDE_ROW 64
 static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict x, int64_t oh0,
                     int64_t nrows, float *restrict xq)
@@ -181,14 +165,14 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
                         continue;
                     }
                     const float *src = x + (ci * H + ih) * W + b - g->pL;
-                    if (wide)
-                        bk_fill_row(row, src, sW, lo, hi, Wq);
-                    else if (sW == 1)
+                    if (wide) bk_zero_vectors(row, 0, lo); /* the data overwrites what passes lo */
+                    if (sW == 1)
                         bk_copy(row + lo, src + lo, hi - lo);
                     else if (sW == 2)
                         bk_gather2(row + lo, src + 2 * lo, hi - lo);
                     else
                         for (int64_t c = lo; c < hi; c++) row[c] = src[c * sW];
+                    if (wide) bk_zero_vectors(row, hi, Wq);
                 }
             }
         if (!wide) continue;
