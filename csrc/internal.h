@@ -86,6 +86,12 @@ cnn_status cnn_cross_entropy_backward_ws(cnn_dtype dtype, int64_t batch, int64_t
                                          double label_smoothing, cnn_reduction red, void *dx,
                                          double *work);
 
+/* Running double sums per channel of a convolution's bias gradient (generic/conv.h's
+ * bias_sum_add, shared by bias_backward and the fused backward): independent chains, so the
+ * float-to-double adds pipeline (8 chains of one vector were bound by the add latency, about 2
+ * floats per cycle). */
+#define CNN_DB_LANES 32
+
 /* ---- fused layers of a network (generic/fused.h, run by net_run.c) ------------------------------ */
 
 /* A convolution (or transpose convolution) with its bias, an optional activation and an optional

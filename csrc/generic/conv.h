@@ -616,25 +616,38 @@ typedef struct {
     real *db;
 } R(bias_task);
 
+/* s[j] += the elements p of d[0:P] with p % CNN_DB_LANES == j, in order of p (the bias gradient's
+ * running sums; the fused backward calls it too, so both give the same bits). */
+static void R(bias_sum_add)(double *restrict s, const real *restrict d, int64_t P)
+{
+    int64_t p = 0;
+    for (; p + CNN_DB_LANES <= P; p += CNN_DB_LANES)
+        for (int j = 0; j < CNN_DB_LANES; j++) s[j] += d[p + j];
+    for (; p < P; p++) s[p % CNN_DB_LANES] += d[p];
+}
+
+/* The running sums added pairwise, in a fixed order. */
+static double R(bias_sum_total)(const double *s)
+{
+    double t[CNN_DB_LANES];
+    for (int j = 0; j < CNN_DB_LANES; j++) t[j] = s[j];
+    for (int h = CNN_DB_LANES / 2; h >= 1; h /= 2)
+        for (int j = 0; j < h; j++) t[j] = t[j] + t[j + h];
+    return t[0];
+}
+
 static void R(bias_backward_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
     const R(bias_task) *t = vctx;
     (void)part;
-    enum { L = 8 }; /* independent double sums, so the adds pipeline and vectorise */
     for (int64_t c = begin; c < end; c++) {
-        double s[L] = {0};
-        for (int64_t n = 0; n < t->N; n++) {
-            const real *d = t->dy + (n * t->C + c) * t->P;
-            int64_t p = 0;
-            for (; p + L <= t->P; p += L)
-                for (int j = 0; j < L; j++) s[j] += d[p + j];
-            for (; p < t->P; p++) s[p % L] += d[p];
-        }
-        t->db[c] += (real)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+        double s[CNN_DB_LANES] = {0};
+        for (int64_t n = 0; n < t->N; n++) R(bias_sum_add)(s, t->dy + (n * t->C + c) * t->P, t->P);
+        t->db[c] += (real)R(bias_sum_total)(s);
     }
 }
 
-/* db (C) += sums of dy (N, C, P) over N and P, in double (eight running sums in a fixed order),
+/* db (C) += sums of dy (N, C, P) over N and P, in double (CNN_DB_LANES running sums in a fixed order),
  * one channel per item. */
 void R(bias_backward)(int64_t N, int64_t C, int64_t P, const real *dy, real *db)
 {

@@ -518,46 +518,38 @@ static void R(fused_rebuild)(const net_fused *f, int64_t n, int64_t c, real *res
 /* Items: output channels. A part takes a range of channels through every image in order: it
  * rebuilds their conv output gradient image by image in its buffer, then (dw_per_image) adds
  * the image's weight gradient with the convolution's kernel (dw += its sum over the image, as
- * one call over the batch does) and its bias gradient with bias_backward's eight running double
- * sums, and copies the gradient to dconv when the input gradient needs it. */
+ * one call over the batch does) and its bias gradient with bias_backward's running double sums
+ * (bias_sum_add), and copies the gradient to dconv when the input gradient needs it. */
 static void R(fused_backward_task)(void *vctx, int64_t begin, int64_t end, int part)
 {
     const net_fused *f = vctx;
     const conv_geom *g = &f->g;
     const int64_t P = f->OH * f->OW, cnt = end - begin;
     const int64_t K = (g->C_in / g->groups) * g->kH * g->kW;
-    double *sums = (double *)((real *)f->scratch + part * f->scratch_len); /* 8 per channel */
-    real *d = (real *)(sums + 8 * f->C);
+    double *sums = (double *)((real *)f->scratch + part * f->scratch_len); /* per channel */
+    real *d = (real *)(sums + CNN_DB_LANES * f->C);
     real *kscratch = (real *)f->scratch + part * f->scratch_len + net_fused_tile_len(f);
     conv_geom t = *g;
     t.N = 1;
     t.C_out = cnt;
     t.threads = 1;
-    for (int64_t i = 0; i < 8 * cnt; i++) sums[i] = 0;
+    for (int64_t i = 0; i < CNN_DB_LANES * cnt; i++) sums[i] = 0;
     for (int64_t n = 0; n < g->N; n++) {
         for (int64_t c = begin; c < end; c++) R(fused_rebuild)(f, n, c, d + (c - begin) * P);
         if (f->dw_per_image) {
             if (f->dw)
                 R(conv_backward_weight)(&t, f->algo, d, (const real *)f->x + n * g->C_in * g->H * g->W,
                                         (real *)f->dw + begin * K, kscratch);
-            for (int64_t c = 0; f->db && c < cnt; c++) { /* bias_backward_task's sums */
-                double *s = sums + 8 * c;
-                const real *dc = d + c * P;
-                int64_t p = 0;
-                for (; p + 8 <= P; p += 8)
-                    for (int j = 0; j < 8; j++) s[j] += dc[p + j];
-                for (; p < P; p++) s[p % 8] += dc[p];
-            }
+            for (int64_t c = 0; f->db && c < cnt; c++) /* bias_backward_task's sums */
+                R(bias_sum_add)(sums + CNN_DB_LANES * c, d + c * P, P);
         }
         if (f->dconv) {
             real *out = (real *)f->dconv + (n * f->C + begin) * P;
             for (int64_t i = 0; i < cnt * P; i++) out[i] = d[i];
         }
     }
-    for (int64_t c = 0; f->dw_per_image && f->db && c < cnt; c++) {
-        const double *s = sums + 8 * c;
-        ((real *)f->db)[begin + c] += (real)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
-    }
+    for (int64_t c = 0; f->dw_per_image && f->db && c < cnt; c++)
+        ((real *)f->db)[begin + c] += (real)R(bias_sum_total)(sums + CNN_DB_LANES * c);
 }
 
 static void R(fused_backward)(const net_fused *f)
