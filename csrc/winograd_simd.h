@@ -102,12 +102,19 @@ CNN_FORCE_INLINE void wg_at4(const ds_vec *in, int is, ds_vec *out, int os)
     out[os] = wg_sub(wg_sub(m1, m2), m3);
 }
 
-/* V[xi*vs] = B^T d B for the tiles' 4x4 inputs d[i*4 + j] (xi = a*4 + b). */
-CNN_FORCE_INLINE void wg_input_tile(const ds_vec *d, float *v, int64_t vs)
+/* u[xi] = (B^T d B)[xi] for the tiles' 4x4 inputs d[i*4 + j] (xi = a*4 + b). */
+CNN_FORCE_INLINE void wg_input_xform(const ds_vec *d, ds_vec *u)
 {
-    ds_vec t[16], u[16];
+    ds_vec t[16];
     for (int j = 0; j < 4; j++) wg_bt4(d + j, 4, t + j, 4);
     for (int i = 0; i < 4; i++) wg_bt4(t + 4 * i, 1, u + 4 * i, 1);
+}
+
+/* V[xi*vs] = B^T d B (wg_input_xform). */
+CNN_FORCE_INLINE void wg_input_tile(const ds_vec *d, float *v, int64_t vs)
+{
+    ds_vec u[16];
+    wg_input_xform(d, u);
     for (int xi = 0; xi < 16; xi++) ds_store(v + xi * vs, u[xi]);
 }
 
@@ -140,32 +147,53 @@ CNN_FORCE_INLINE void wg_g3(const ds_vec *in, int is, ds_vec *out, int os)
  * the input channels. `transposed`: the kernels of the transposed problem of the input gradient,
  * g'[m'][c'][kh][kw] = w[c'][m'][2-kh][2-kw] within the group (as blocked_simd.h's
  * bk_pack_weights). */
-static void wg_pack_weights(const float *restrict w, int64_t groups, const wg_plan *p,
-                            int transposed, float *restrict U)
+typedef struct {
+    const float *w;
+    const wg_plan *p;
+    int transposed;
+    float *U;
+} wg_pack_args;
+
+/* Items: (group, output channel k < Mgp); each writes its own rows of U. */
+static void wg_pack_task(void *vctx, int64_t begin, int64_t end, int part)
 {
+    const wg_pack_args *t = vctx;
+    const wg_plan *p = t->p;
+    const float *restrict w = t->w;
     const int64_t Cg = p->Cg, Mg = p->Mg, Cs = p->Cs, nkb = p->Mgp / WG_KR;
-    for (int64_t gr = 0; gr < groups; gr++)
-        for (int64_t k = 0; k < p->Mgp; k++)
-            for (int64_t c0 = 0; c0 < Cs; c0 += DS_VW) {
-                float gb[9 * DS_VW];
-                ds_vec gk[9], t[12], u[16];
-                for (int l = 0; l < DS_VW; l++) {
-                    const int64_t c = c0 + l;
-                    for (int ij = 0; ij < 9; ij++)
-                        gb[ij * DS_VW + l] = k >= Mg || c >= Cg ? 0.0f
-                                             : transposed ? w[((gr * Cg + c) * Mg + k) * 9 + 8 - ij]
-                                                          : w[((gr * Mg + k) * Cg + c) * 9 + ij];
-                }
-#pragma GCC unroll 9
-                for (int ij = 0; ij < 9; ij++) gk[ij] = ds_load(gb + ij * DS_VW);
-#pragma GCC unroll 3
-                for (int j = 0; j < 3; j++) wg_g3(gk + j, 3, t + j, 3); /* columns: t (4 x 3) = G g */
-#pragma GCC unroll 4
-                for (int a = 0; a < 4; a++) wg_g3(t + 3 * a, 1, u + 4 * a, 1); /* rows: t G^T */
-                float *d = U + ((gr * 16 * nkb + k / WG_KR) * WG_KR + k % WG_KR) * Cs + c0;
-#pragma GCC unroll 16
-                for (int xi = 0; xi < 16; xi++) ds_store(d + xi * nkb * WG_KR * Cs, u[xi]);
+    (void)part;
+    for (int64_t item = begin; item < end; item++) {
+        const int64_t gr = item / p->Mgp, k = item % p->Mgp;
+        for (int64_t c0 = 0; c0 < Cs; c0 += DS_VW) {
+            float gb[9 * DS_VW];
+            ds_vec gk[9], u4[12], u[16];
+            for (int l = 0; l < DS_VW; l++) {
+                const int64_t c = c0 + l;
+                for (int ij = 0; ij < 9; ij++)
+                    gb[ij * DS_VW + l] = k >= Mg || c >= Cg ? 0.0f
+                                         : t->transposed ? w[((gr * Cg + c) * Mg + k) * 9 + 8 - ij]
+                                                         : w[((gr * Mg + k) * Cg + c) * 9 + ij];
             }
+#pragma GCC unroll 9
+            for (int ij = 0; ij < 9; ij++) gk[ij] = ds_load(gb + ij * DS_VW);
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; j++) wg_g3(gk + j, 3, u4 + j, 3); /* columns: (4 x 3) = G g */
+#pragma GCC unroll 4
+            for (int a = 0; a < 4; a++) wg_g3(u4 + 3 * a, 1, u + 4 * a, 1); /* rows: u4 G^T */
+            float *d = t->U + ((gr * 16 * nkb + k / WG_KR) * WG_KR + k % WG_KR) * Cs + c0;
+#pragma GCC unroll 16
+            for (int xi = 0; xi < 16; xi++) ds_store(d + xi * nkb * WG_KR * Cs, u[xi]);
+        }
+    }
+}
+
+/* The transform of every kernel, parallel over output channels (serial, it was 14% of the
+ * 128-channel forward's time at two threads, the other thread waiting). */
+static void wg_pack_weights(const float *restrict w, int64_t groups, const wg_plan *p,
+                            int transposed, float *restrict U, int threads)
+{
+    wg_pack_args t = {w, p, transposed, U};
+    cnn_parallel_for(groups * p->Mgp, cnn_work_grain(16.0 * 9.0 * (double)p->Cs), threads, wg_pack_task, &t);
 }
 
 /* ---- the GEMM micro-kernel --------------------------------------------------------------------- */
@@ -244,6 +272,64 @@ CNN_FORCE_INLINE void wg_gather8(const float *const *src, const int64_t *ld, ds_
 }
 #endif
 
+#if DS_VW == 16
+/* AVX-512: the lanes k of a 16-float load at column s of a row of W floats with 0 <= s + k < W. */
+static inline __mmask16 wg_cols(int64_t s, int64_t W)
+{
+    const int64_t lo = s < 0 ? -s : 0, hi = W - s < 16 ? W - s : 16;
+    return hi <= lo ? 0 : (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+/* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns from nt to
+ * TBp 0. AVX-512: the lanes are up to 16 consecutive tiles of one tile row, so that row i of
+ * their 4 x 4 inputs is one run of the input row: two loads at its start and two at start + 2,
+ * each pair split into its even and odd columns (d[i*4 + j], lane l = row[2l + j]); padding
+ * columns are masked off the loads and padding rows are zero. Each tile's V is the same function
+ * of its input as with the per-tile gather (wg_input_xform): the same bits. (Gathering 16 lanes
+ * through a buffer cost as much as the GEMM on the 64-channel layer: store-forwarding stalls.) */
+static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *restrict x, int64_t t0,
+                           int64_t nt, float *restrict V)
+{
+    const int64_t H = g->H, W = g->W, Cg = p->Cg, TBp = p->TBp, vs = Cg * TBp;
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int64_t t = t0; t < t0 + nt;) {
+        const int64_t th = t / p->tW, tw = t % p->tW;
+        int64_t cnt = p->tW - tw < 16 ? p->tW - tw : 16;
+        cnt = t0 + nt - t < cnt ? t0 + nt - t : cnt;
+        const __mmask16 keep = (__mmask16)(((uint32_t)1 << cnt) - 1);
+        const int64_t ih0 = th * p->m - g->pT, s0 = tw * p->m - g->pL;
+        const __mmask16 m0 = wg_cols(s0, W), m1 = wg_cols(s0 + 16, W), m2 = wg_cols(s0 + 2, W),
+                        m3 = wg_cols(s0 + 18, W);
+        float *v = V + (t - t0);
+        for (int64_t c = 0; c < Cg; c++) {
+            const float *xc = x + c * H * W;
+            ds_vec d[16], u[16];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                const int64_t ih = ih0 + i;
+                if (ih < 0 || ih >= H) {
+                    d[i * 4] = d[i * 4 + 1] = d[i * 4 + 2] = d[i * 4 + 3] = ds_zero();
+                    continue;
+                }
+                const float *row = xc + ih * W;
+                const __m512 a0 = _mm512_maskz_loadu_ps(m0, row + s0), a1 = _mm512_maskz_loadu_ps(m1, row + s0 + 16);
+                const __m512 b0 = _mm512_maskz_loadu_ps(m2, row + s0 + 2), b1 = _mm512_maskz_loadu_ps(m3, row + s0 + 18);
+                d[i * 4] = _mm512_permutex2var_ps(a0, ev, a1);
+                d[i * 4 + 1] = _mm512_permutex2var_ps(a0, od, a1);
+                d[i * 4 + 2] = _mm512_permutex2var_ps(b0, ev, b1);
+                d[i * 4 + 3] = _mm512_permutex2var_ps(b0, od, b1);
+            }
+            wg_input_xform(d, u);
+#pragma GCC unroll 16
+            for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(v + xi * vs + c * TBp, keep, u[xi]);
+        }
+        t += cnt;
+    }
+    const int64_t pad = (nt + DS_VW - 1) / DS_VW * DS_VW - nt; /* the columns the GEMM reads past nt */
+    for (int64_t r = 0; pad && r < 16 * Cg; r++) ds_store_part(V + r * TBp + nt, ds_zero(), pad);
+}
+#else
 /* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns from nt to
  * the next multiple of DS_VW 0.
  * A tile whose 4 x 4 input lies inside the image is read in place, others through a zero-padded
@@ -299,7 +385,46 @@ static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *re
         }
     }
 }
+#endif
 
+#if DS_VW == 16
+/* y (+)= A^T M A + bias for the block's tiles [t0, t0 + nt): y the group's output (Mg, OH, OW).
+ * AVX-512: up to 16 consecutive tiles of one tile row at a time; row i of their 2 x 2 outputs
+ * is one run of an output row, its two columns interleaved into two stores (masked at the edge). */
+static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *restrict M, int64_t t0,
+                            int64_t nt, const float *bias, float *restrict y, int accumulate)
+{
+    const int64_t OH = g->OH, OW = g->OW, P = OH * OW, TBp = p->TBp, ms = p->Mgp * TBp;
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    for (int64_t t = t0; t < t0 + nt;) {
+        const int64_t th = t / p->tW, tw = t % p->tW;
+        int64_t cnt = p->tW - tw < 16 ? p->tW - tw : 16;
+        cnt = t0 + nt - t < cnt ? t0 + nt - t : cnt;
+        const int64_t oh = th * p->m, ow = tw * p->m, rows = OH - oh < p->m ? OH - oh : p->m;
+        const int64_t cols = OW - ow < p->m * cnt ? OW - ow : p->m * cnt; /* columns of the run */
+        const __mmask16 k0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((uint32_t)1 << cols) - 1);
+        const __mmask16 k1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((uint32_t)1 << (cols - 16)) - 1);
+        for (int64_t k = 0; k < p->Mg; k++) {
+            ds_vec o[4];
+            wg_output_tile(M + k * TBp + (t - t0), ms, bias ? ds_set1(bias[k]) : ds_zero(), o);
+            float *yk = y + k * P + oh * OW + ow;
+            for (int64_t i = 0; i < rows; i++) {
+                float *d = yk + i * OW;
+                __m512 e0 = _mm512_permutex2var_ps(o[i * 2], lo, o[i * 2 + 1]);
+                __m512 e1 = _mm512_permutex2var_ps(o[i * 2], hi, o[i * 2 + 1]);
+                if (accumulate) {
+                    e0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, d), e0);
+                    e1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, d + 16), e1);
+                }
+                _mm512_mask_storeu_ps(d, k0, e0);
+                _mm512_mask_storeu_ps(d + 16, k1, e1);
+            }
+        }
+        t += cnt;
+    }
+}
+#else
 /* y (+)= A^T M A + bias for the block's tiles [t0, t0 + nt): y the group's output (Mg, OH, OW). */
 static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *restrict M, int64_t t0,
                             int64_t nt, const float *bias, float *restrict y, int accumulate)
@@ -332,6 +457,7 @@ static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *r
         }
     }
 }
+#endif
 
 /* ---- the call ------------------------------------------------------------------------------- */
 
@@ -378,7 +504,7 @@ static void wg_forward(const conv_geom *g, const float *x, const float *w, int t
     wg_plan_init(&p, g);
     int64_t shared, slot;
     wg_sizes(g, &shared, &slot);
-    wg_pack_weights(w, g->groups, &p, transposed, scratch);
+    wg_pack_weights(w, g->groups, &p, transposed, scratch, g->threads);
     slot += (-slot) & 15; /* parts on 64-byte boundaries */
     const int64_t blocks = p.nT ? (p.nT + p.TB - 1) / p.TB : 0;
     wg_args t = {g, &p, x, b, scratch, y, scratch + ((shared + 15) & ~(int64_t)15), slot, blocks, accumulate};
@@ -440,6 +566,8 @@ typedef struct {
     float *D, *Vt, *Z;   /* D of this group */
     float *dw;
     int64_t t0, nt, tb, vitems;
+    int gather; /* AVX-512: the offsets in 16 channels of the input and in a channel of dy fit the
+                 * gathers' int32 */
 } wgw_args;
 
 /* Items [0, vitems): Vt of tile t0 + item, vectorised over input channels; then Z of output channel
@@ -469,6 +597,25 @@ static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
                     wg_gather8(src, ld, d);
                 } else
 #endif
+#if DS_VW == 16
+                if (a->gather) { /* AVX-512: one hardware gather per position, lanes = channels */
+                    const __mmask16 live = (__mmask16)(Cg - c0 >= 16 ? 0xFFFF : ((uint32_t)1 << (Cg - c0)) - 1);
+                    const __m512i chan = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                            _mm512_set1_epi32((int)HW));
+                    const float *xb = a->x + c0 * HW;
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+                        for (int j = 0; j < 4; j++) {
+                            const int64_t ih = ih0 + i, iw = iw0 + j;
+                            d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W
+                                               ? _mm512_mask_i32gather_ps(ds_zero(), live,
+                                                                          _mm512_add_epi32(chan, _mm512_set1_epi32((int)(ih * W + iw))),
+                                                                          xb, 4)
+                                               : ds_zero();
+                        }
+                } else
+#endif
                 {
                     float dbuf[16 * DS_VW];
                     for (int i = 0; i < 4; i++)
@@ -490,38 +637,65 @@ static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
         const int64_t k = item - a->vitems, tb = a->tb;
         float *zk = a->Z + k * tb;
         for (int64_t l0 = 0; l0 < tb; l0 += DS_VW) {
-            float ybuf[4 * DS_VW];
-            const int64_t tf = a->t0 + l0, ohf = tf / p->tW * 2, owf = tf % p->tW * 2;
-            (void)ohf; /* the 8-lane path's */
-            (void)owf;
-#if DS_VW == 8
-            /* eight tiles along one tile row, inside dy: two rows of 16 floats, even and odd
-             * columns split by a shuffle and a lane permutation */
-            if (k < p->Mg && l0 + 8 <= a->nt && tf % p->tW + 8 <= p->tW && ohf + 2 <= OH &&
-                owf + 16 <= OW) {
-                const float *r0 = a->dy + (k * OH + ohf) * OW + owf, *r1 = r0 + OW;
-                const __m256 p0 = _mm256_loadu_ps(r0), q0 = _mm256_loadu_ps(r0 + 8);
-                const __m256 p1 = _mm256_loadu_ps(r1), q1 = _mm256_loadu_ps(r1 + 8);
-                _mm256_storeu_ps(ybuf, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                           _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0x88)), 0xD8)));
-                _mm256_storeu_ps(ybuf + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                               _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0xDD)), 0xD8)));
-                _mm256_storeu_ps(ybuf + 16, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                                _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0x88)), 0xD8)));
-                _mm256_storeu_ps(ybuf + 24, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                                _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0xDD)), 0xD8)));
+            ds_vec y00, y01, y10, y11;
+#if DS_VW == 16
+            if (a->gather) { /* AVX-512: the 2 x 2 outputs of the 16 tiles by four gathers */
+                int32_t off[16];
+                uint32_t v00 = 0, v01 = 0, v10 = 0, v11 = 0;
+                int64_t th = (a->t0 + l0) / p->tW, tw = (a->t0 + l0) % p->tW;
+                for (int l = 0; l < 16; l++) {
+                    const int64_t oh = th * 2, ow = tw * 2;
+                    const uint32_t in = k < p->Mg && l0 + l < a->nt && oh < OH && ow < OW;
+                    const uint32_t right = in && ow + 1 < OW, down = in && oh + 1 < OH;
+                    off[l] = in ? (int32_t)(oh * OW + ow) : 0;
+                    v00 |= in << l;
+                    v01 |= right << l;
+                    v10 |= down << l;
+                    v11 |= (right && down) << l;
+                    if (++tw == p->tW) tw = 0, th++;
+                }
+                const __m512i o = _mm512_loadu_si512(off);
+                const float *yk = a->dy + k * OH * OW;
+                y00 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v00, o, yk, 4);
+                y01 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v01, _mm512_add_epi32(o, _mm512_set1_epi32(1)), yk, 4);
+                y10 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v10, _mm512_add_epi32(o, _mm512_set1_epi32((int)OW)), yk, 4);
+                y11 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v11, _mm512_add_epi32(o, _mm512_set1_epi32((int)OW + 1)), yk, 4);
             } else
 #endif
-            for (int l = 0; l < DS_VW; l++) {
-                const int64_t t = a->t0 + l0 + l, oh = t / p->tW * 2, ow = t % p->tW * 2;
-                for (int q = 0; q < 4; q++) {
-                    const int64_t h = oh + q / 2, w = ow + q % 2;
-                    ybuf[q * DS_VW + l] = k < p->Mg && l0 + l < a->nt && h < OH && w < OW
-                                              ? a->dy[(k * OH + h) * OW + w] : 0.0f;
+            {
+                float ybuf[4 * DS_VW];
+                const int64_t tf = a->t0 + l0, ohf = tf / p->tW * 2, owf = tf % p->tW * 2;
+                (void)ohf; /* the 8-lane path's */
+                (void)owf;
+#if DS_VW == 8
+                /* eight tiles along one tile row, inside dy: two rows of 16 floats, even and odd
+                 * columns split by a shuffle and a lane permutation */
+                if (k < p->Mg && l0 + 8 <= a->nt && tf % p->tW + 8 <= p->tW && ohf + 2 <= OH &&
+                    owf + 16 <= OW) {
+                    const float *r0 = a->dy + (k * OH + ohf) * OW + owf, *r1 = r0 + OW;
+                    const __m256 p0 = _mm256_loadu_ps(r0), q0 = _mm256_loadu_ps(r0 + 8);
+                    const __m256 p1 = _mm256_loadu_ps(r1), q1 = _mm256_loadu_ps(r1 + 8);
+                    _mm256_storeu_ps(ybuf, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                               _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0x88)), 0xD8)));
+                    _mm256_storeu_ps(ybuf + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                   _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0xDD)), 0xD8)));
+                    _mm256_storeu_ps(ybuf + 16, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                    _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0x88)), 0xD8)));
+                    _mm256_storeu_ps(ybuf + 24, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                    _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0xDD)), 0xD8)));
+                } else
+#endif
+                for (int l = 0; l < DS_VW; l++) {
+                    const int64_t t = a->t0 + l0 + l, oh = t / p->tW * 2, ow = t % p->tW * 2;
+                    for (int q = 0; q < 4; q++) {
+                        const int64_t h = oh + q / 2, w = ow + q % 2;
+                        ybuf[q * DS_VW + l] = k < p->Mg && l0 + l < a->nt && h < OH && w < OW
+                                                  ? a->dy[(k * OH + h) * OW + w] : 0.0f;
+                    }
                 }
+                y00 = ds_load(ybuf), y01 = ds_load(ybuf + DS_VW);
+                y10 = ds_load(ybuf + 2 * DS_VW), y11 = ds_load(ybuf + 3 * DS_VW);
             }
-            const ds_vec y00 = ds_load(ybuf), y01 = ds_load(ybuf + DS_VW);
-            const ds_vec y10 = ds_load(ybuf + 2 * DS_VW), y11 = ds_load(ybuf + 3 * DS_VW);
             /* rows: r[i][j] = (A dY)[i][j] */
             const ds_vec r[4][2] = {{y00, y01},
                                     {ds_add(y00, y10), ds_add(y01, y11)},
@@ -596,7 +770,9 @@ static void wg_backward_weight(const conv_geom *g, const float *dy, const float 
     wgw_sizes(g, &p, &vt_at, &z_at); /* where Vt and Z are */
     const int64_t tb = wgw_block(&p);
     memset(scratch, 0, (size_t)(g->groups * 16 * p.Mgp * p.Cs) * sizeof(float));
-    wgw_args a = {g, &p, NULL, NULL, NULL, scratch + vt_at, scratch + z_at, dw, 0, 0, tb, 0};
+    wgw_args a = {g, &p, NULL, NULL, NULL, scratch + vt_at, scratch + z_at, dw, 0, 0, tb, 0,
+                  (double)p.Cs * (double)g->H * (double)g->W < 2147483647.0 &&
+                      (double)g->OH * (double)g->OW + (double)g->OW < 2147483647.0};
     const int64_t nkb = p.Mgp / WG_KR;
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t gr = 0; gr < g->groups; gr++) {
