@@ -1299,7 +1299,9 @@ static void test_gausnet_trains(void)
            "%ld page faults in %d steady-state steps; arena %.1f MB\n",
            first, last, faults, steps - 2, (double)cnn_net_arena_bytes(m.net) / 1e6);
     CHECK(last < first - 0.05);
-    if (!SANITIZED) CHECK(faults == 0);
+    /* An allocation per step faults on every step; a virtual machine's host also takes a stray
+     * minor fault now and then (1 in 46 steps here, on a build that allocates nothing). */
+    if (!SANITIZED) CHECK(faults <= 2);
     /* inference: eval semantics, the same output the step computed before its update */
     float *out = zalloc(batch, sizeof(float)), *pred = zalloc(batch, sizeof(float));
     a.output = out;
@@ -1344,7 +1346,7 @@ static void test_two_shapes(void)
             if (round >= 2) faults += minor_faults() - before;
         }
     printf("alternating batches of 16 and 5: %ld page faults in the last 4 steps\n", faults);
-    if (!SANITIZED) CHECK(faults == 0);
+    if (!SANITIZED) CHECK(faults <= 1); /* a stray fault of the host, as above; not one per step */
     free_model(&m);
 }
 
