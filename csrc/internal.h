@@ -151,6 +151,7 @@ void net_conv_rows(const conv_geom *g, int64_t r0, int64_t r1, conv_geom *t);
  * points in conv.c, pool.c, ... validate their arguments and call through cnn_kernels(). */
 typedef struct cnn_kernel_table {
     cnn_isa isa;
+    int vec_bytes; /* the width of this instruction set's vectors (CNN_VEC_BYTES) */
     /* elements of GEMM packing workspace the gemm/linear kernels need */
     int64_t (*gemm_workspace_len)(void);
     /* the kernel AUTO means for g (algo itself when not AUTO), and its scratch in elements for

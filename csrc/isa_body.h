@@ -23,6 +23,7 @@
 
 const cnn_kernel_table CNN_ISA_TABLE = {
     .isa = CNN_ISA_ID,
+    .vec_bytes = CNN_VEC_BYTES,
     .gemm_workspace_len = gemm_workspace_len,
     .conv_resolve_algo = conv_resolve_algo,
     .conv_scratch_len = conv_scratch_len,
