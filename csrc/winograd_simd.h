@@ -570,6 +570,60 @@ typedef struct {
                  * gathers' int32 */
 } wgw_args;
 
+/* z[i*4 + j] = (A dY A^T)[i][j] of the tiles' 2 x 2 outputs y00 .. y11, A = [1 0; 1 1; 1 -1; 0 -1]. */
+CNN_FORCE_INLINE void wgw_z_xform(ds_vec y00, ds_vec y01, ds_vec y10, ds_vec y11, ds_vec *z)
+{
+    /* rows: r[i][j] = (A dY)[i][j] */
+    const ds_vec r[4][2] = {{y00, y01},
+                            {ds_add(y00, y10), ds_add(y01, y11)},
+                            {wg_sub(y00, y10), wg_sub(y01, y11)},
+                            {wg_sub(ds_zero(), y10), wg_sub(ds_zero(), y11)}};
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* columns: (A dY) A^T */
+        z[i * 4 + 0] = r[i][0];
+        z[i * 4 + 1] = ds_add(r[i][0], r[i][1]);
+        z[i * 4 + 2] = wg_sub(r[i][0], r[i][1]);
+        z[i * 4 + 3] = wg_sub(ds_zero(), r[i][1]);
+    }
+}
+
+#if DS_VW == 16
+/* AVX-512: Z of output channels [k0, k1) (rows up to Mgp, zero past Mg) for the block's tiles,
+ * up to 16 consecutive tiles of one tile row at a time: their 2 x 2 outputs are two runs of dy
+ * rows, each read by two loads (masked at the row's end) and split into even and odd columns.
+ * (Per-lane offsets and four gathers per 16 tiles cost as much as the weight gradient's GEMM.) */
+static void wgw_z_rows(const wgw_args *a, int64_t k0, int64_t k1)
+{
+    const wg_plan *p = a->p;
+    const int64_t OH = a->g->OH, OW = a->g->OW, tb = a->tb, zs = p->Mgp * tb;
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int64_t k = k0; k < k1; k++) {
+        const float *yk = a->dy + k * OH * OW;
+        for (int64_t t = a->t0; t < a->t0 + a->nt;) {
+            const int64_t th = t / p->tW, tw = t % p->tW;
+            int64_t cnt = p->tW - tw < 16 ? p->tW - tw : 16;
+            cnt = a->t0 + a->nt - t < cnt ? a->t0 + a->nt - t : cnt;
+            const __mmask16 keep = (__mmask16)(((uint32_t)1 << cnt) - 1);
+            const int64_t oh = th * 2, ow = tw * 2;
+            ds_vec y[4] = {ds_zero(), ds_zero(), ds_zero(), ds_zero()}, z[16];
+            for (int i = 0; k < p->Mg && i < 2 && oh + i < OH; i++) {
+                const float *row = yk + (oh + i) * OW;
+                const __m512 a0 = _mm512_maskz_loadu_ps(wg_cols(ow, OW), row + ow);
+                const __m512 a1 = _mm512_maskz_loadu_ps(wg_cols(ow + 16, OW), row + ow + 16);
+                y[i * 2] = _mm512_permutex2var_ps(a0, ev, a1);
+                y[i * 2 + 1] = _mm512_permutex2var_ps(a0, od, a1);
+            }
+            wgw_z_xform(y[0], y[1], y[2], y[3], z);
+            float *zt = a->Z + k * tb + (t - a->t0);
+#pragma GCC unroll 16
+            for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(zt + xi * zs, keep, z[xi]);
+            t += cnt;
+        }
+    }
+}
+#endif
+
 /* Items [0, vitems): Vt of tile t0 + item, vectorised over input channels; then Z of output channel
  * item - vitems (rows up to Mgp, zero past Mg), vectorised over tiles (zero past nt). */
 static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
@@ -633,82 +687,52 @@ static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
             }
             continue;
         }
-        /* A dY A^T per tile, lanes = tiles:  A = [1 0; 1 1; 1 -1; 0 -1] */
+        /* A dY A^T per tile, lanes = tiles */
+#if DS_VW == 16
+        if (a->gather) { /* every Z item left in this part */
+            wgw_z_rows(a, item - a->vitems, end - a->vitems);
+            return;
+        }
+#endif
         const int64_t k = item - a->vitems, tb = a->tb;
         float *zk = a->Z + k * tb;
         for (int64_t l0 = 0; l0 < tb; l0 += DS_VW) {
-            ds_vec y00, y01, y10, y11;
-#if DS_VW == 16
-            if (a->gather) { /* AVX-512: the 2 x 2 outputs of the 16 tiles by four gathers */
-                int32_t off[16];
-                uint32_t v00 = 0, v01 = 0, v10 = 0, v11 = 0;
-                int64_t th = (a->t0 + l0) / p->tW, tw = (a->t0 + l0) % p->tW;
-                for (int l = 0; l < 16; l++) {
-                    const int64_t oh = th * 2, ow = tw * 2;
-                    const uint32_t in = k < p->Mg && l0 + l < a->nt && oh < OH && ow < OW;
-                    const uint32_t right = in && ow + 1 < OW, down = in && oh + 1 < OH;
-                    off[l] = in ? (int32_t)(oh * OW + ow) : 0;
-                    v00 |= in << l;
-                    v01 |= right << l;
-                    v10 |= down << l;
-                    v11 |= (right && down) << l;
-                    if (++tw == p->tW) tw = 0, th++;
-                }
-                const __m512i o = _mm512_loadu_si512(off);
-                const float *yk = a->dy + k * OH * OW;
-                y00 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v00, o, yk, 4);
-                y01 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v01, _mm512_add_epi32(o, _mm512_set1_epi32(1)), yk, 4);
-                y10 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v10, _mm512_add_epi32(o, _mm512_set1_epi32((int)OW)), yk, 4);
-                y11 = _mm512_mask_i32gather_ps(ds_zero(), (__mmask16)v11, _mm512_add_epi32(o, _mm512_set1_epi32((int)OW + 1)), yk, 4);
+            float ybuf[4 * DS_VW];
+            const int64_t tf = a->t0 + l0, ohf = tf / p->tW * 2, owf = tf % p->tW * 2;
+            (void)ohf; /* the 8-lane path's */
+            (void)owf;
+#if DS_VW == 8
+            /* eight tiles along one tile row, inside dy: two rows of 16 floats, even and odd
+             * columns split by a shuffle and a lane permutation */
+            if (k < p->Mg && l0 + 8 <= a->nt && tf % p->tW + 8 <= p->tW && ohf + 2 <= OH &&
+                owf + 16 <= OW) {
+                const float *r0 = a->dy + (k * OH + ohf) * OW + owf, *r1 = r0 + OW;
+                const __m256 p0 = _mm256_loadu_ps(r0), q0 = _mm256_loadu_ps(r0 + 8);
+                const __m256 p1 = _mm256_loadu_ps(r1), q1 = _mm256_loadu_ps(r1 + 8);
+                _mm256_storeu_ps(ybuf, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                           _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0x88)), 0xD8)));
+                _mm256_storeu_ps(ybuf + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                               _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0xDD)), 0xD8)));
+                _mm256_storeu_ps(ybuf + 16, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0x88)), 0xD8)));
+                _mm256_storeu_ps(ybuf + 24, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                                _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0xDD)), 0xD8)));
             } else
 #endif
-            {
-                float ybuf[4 * DS_VW];
-                const int64_t tf = a->t0 + l0, ohf = tf / p->tW * 2, owf = tf % p->tW * 2;
-                (void)ohf; /* the 8-lane path's */
-                (void)owf;
-#if DS_VW == 8
-                /* eight tiles along one tile row, inside dy: two rows of 16 floats, even and odd
-                 * columns split by a shuffle and a lane permutation */
-                if (k < p->Mg && l0 + 8 <= a->nt && tf % p->tW + 8 <= p->tW && ohf + 2 <= OH &&
-                    owf + 16 <= OW) {
-                    const float *r0 = a->dy + (k * OH + ohf) * OW + owf, *r1 = r0 + OW;
-                    const __m256 p0 = _mm256_loadu_ps(r0), q0 = _mm256_loadu_ps(r0 + 8);
-                    const __m256 p1 = _mm256_loadu_ps(r1), q1 = _mm256_loadu_ps(r1 + 8);
-                    _mm256_storeu_ps(ybuf, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                               _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0x88)), 0xD8)));
-                    _mm256_storeu_ps(ybuf + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                                   _mm256_castps_pd(_mm256_shuffle_ps(p0, q0, 0xDD)), 0xD8)));
-                    _mm256_storeu_ps(ybuf + 16, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                                    _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0x88)), 0xD8)));
-                    _mm256_storeu_ps(ybuf + 24, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                                    _mm256_castps_pd(_mm256_shuffle_ps(p1, q1, 0xDD)), 0xD8)));
-                } else
-#endif
-                for (int l = 0; l < DS_VW; l++) {
-                    const int64_t t = a->t0 + l0 + l, oh = t / p->tW * 2, ow = t % p->tW * 2;
-                    for (int q = 0; q < 4; q++) {
-                        const int64_t h = oh + q / 2, w = ow + q % 2;
-                        ybuf[q * DS_VW + l] = k < p->Mg && l0 + l < a->nt && h < OH && w < OW
-                                                  ? a->dy[(k * OH + h) * OW + w] : 0.0f;
-                    }
+            for (int l = 0; l < DS_VW; l++) {
+                const int64_t t = a->t0 + l0 + l, oh = t / p->tW * 2, ow = t % p->tW * 2;
+                for (int q = 0; q < 4; q++) {
+                    const int64_t h = oh + q / 2, w = ow + q % 2;
+                    ybuf[q * DS_VW + l] = k < p->Mg && l0 + l < a->nt && h < OH && w < OW
+                                              ? a->dy[(k * OH + h) * OW + w] : 0.0f;
                 }
-                y00 = ds_load(ybuf), y01 = ds_load(ybuf + DS_VW);
-                y10 = ds_load(ybuf + 2 * DS_VW), y11 = ds_load(ybuf + 3 * DS_VW);
             }
-            /* rows: r[i][j] = (A dY)[i][j] */
-            const ds_vec r[4][2] = {{y00, y01},
-                                    {ds_add(y00, y10), ds_add(y01, y11)},
-                                    {wg_sub(y00, y10), wg_sub(y01, y11)},
-                                    {wg_sub(ds_zero(), y10), wg_sub(ds_zero(), y11)}};
-            const int64_t zs = p->Mgp * tb;
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) { /* columns: (A dY) A^T */
-                ds_store(zk + (i * 4 + 0) * zs + l0, r[i][0]);
-                ds_store(zk + (i * 4 + 1) * zs + l0, ds_add(r[i][0], r[i][1]));
-                ds_store(zk + (i * 4 + 2) * zs + l0, wg_sub(r[i][0], r[i][1]));
-                ds_store(zk + (i * 4 + 3) * zs + l0, wg_sub(ds_zero(), r[i][1]));
-            }
+            const ds_vec y00 = ds_load(ybuf), y01 = ds_load(ybuf + DS_VW);
+            const ds_vec y10 = ds_load(ybuf + 2 * DS_VW), y11 = ds_load(ybuf + 3 * DS_VW);
+            ds_vec z[16];
+            wgw_z_xform(y00, y01, y10, y11, z);
+#pragma GCC unroll 16
+            for (int xi = 0; xi < 16; xi++) ds_store(zk + xi * p->Mgp * tb + l0, z[xi]);
         }
     }
 }
