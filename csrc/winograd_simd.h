@@ -280,6 +280,22 @@ static inline __mmask16 wg_cols(int64_t s, int64_t W)
     return hi <= lo ? 0 : (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
 }
 
+/* The run of tiles from t along its tile row (*th, from column *tw), at most 16 and not past
+ * `end`: its length. */
+static inline int64_t wg_row_run(const wg_plan *p, int64_t t, int64_t end, int64_t *th, int64_t *tw)
+{
+    *th = t / p->tW;
+    *tw = t % p->tW;
+    const int64_t cnt = p->tW - *tw < 16 ? p->tW - *tw : 16;
+    return end - t < cnt ? end - t : cnt;
+}
+
+/* Lane l takes element 2l of two 16-float vectors (_mm512_permutex2var_ps); plus one, 2l + 1. */
+static inline __m512i wg_even_lanes(void)
+{
+    return _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+}
+
 /* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns from nt to
  * TBp 0. AVX-512: the lanes are up to 16 consecutive tiles of one tile row, so that row i of
  * their 4 x 4 inputs is one run of the input row: two loads at its start and two at start + 2,
@@ -291,12 +307,9 @@ static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *re
                            int64_t nt, float *restrict V)
 {
     const int64_t H = g->H, W = g->W, Cg = p->Cg, TBp = p->TBp, vs = Cg * TBp;
-    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
-    for (int64_t t = t0; t < t0 + nt;) {
-        const int64_t th = t / p->tW, tw = t % p->tW;
-        int64_t cnt = p->tW - tw < 16 ? p->tW - tw : 16;
-        cnt = t0 + nt - t < cnt ? t0 + nt - t : cnt;
+    const __m512i ev = wg_even_lanes(), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int64_t t = t0, th, tw; t < t0 + nt;) {
+        const int64_t cnt = wg_row_run(p, t, t0 + nt, &th, &tw);
         const __mmask16 keep = (__mmask16)(((uint32_t)1 << cnt) - 1);
         const int64_t ih0 = th * p->m - g->pT, s0 = tw * p->m - g->pL;
         const __mmask16 m0 = wg_cols(s0, W), m1 = wg_cols(s0 + 16, W), m2 = wg_cols(s0 + 2, W),
@@ -397,10 +410,8 @@ static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *r
     const int64_t OH = g->OH, OW = g->OW, P = OH * OW, TBp = p->TBp, ms = p->Mgp * TBp;
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    for (int64_t t = t0; t < t0 + nt;) {
-        const int64_t th = t / p->tW, tw = t % p->tW;
-        int64_t cnt = p->tW - tw < 16 ? p->tW - tw : 16;
-        cnt = t0 + nt - t < cnt ? t0 + nt - t : cnt;
+    for (int64_t t = t0, th, tw; t < t0 + nt;) {
+        const int64_t cnt = wg_row_run(p, t, t0 + nt, &th, &tw);
         const int64_t oh = th * p->m, ow = tw * p->m, rows = OH - oh < p->m ? OH - oh : p->m;
         const int64_t cols = OW - ow < p->m * cnt ? OW - ow : p->m * cnt; /* columns of the run */
         const __mmask16 k0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((uint32_t)1 << cols) - 1);
@@ -596,14 +607,11 @@ static void wgw_z_rows(const wgw_args *a, int64_t k0, int64_t k1)
 {
     const wg_plan *p = a->p;
     const int64_t OH = a->g->OH, OW = a->g->OW, tb = a->tb, zs = p->Mgp * tb;
-    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    const __m512i ev = wg_even_lanes(), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     for (int64_t k = k0; k < k1; k++) {
         const float *yk = a->dy + k * OH * OW;
-        for (int64_t t = a->t0; t < a->t0 + a->nt;) {
-            const int64_t th = t / p->tW, tw = t % p->tW;
-            int64_t cnt = p->tW - tw < 16 ? p->tW - tw : 16;
-            cnt = a->t0 + a->nt - t < cnt ? a->t0 + a->nt - t : cnt;
+        for (int64_t t = a->t0, th, tw; t < a->t0 + a->nt;) {
+            const int64_t cnt = wg_row_run(p, t, a->t0 + a->nt, &th, &tw);
             const __mmask16 keep = (__mmask16)(((uint32_t)1 << cnt) - 1);
             const int64_t oh = th * 2, ow = tw * 2;
             ds_vec y[4] = {ds_zero(), ds_zero(), ds_zero(), ds_zero()}, z[16];
