@@ -162,12 +162,14 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
     /* AUTO's forward on narrow phases: where a phase row fits in one vector, the direct kernel's
      * tiles (two vectors of one row) compute as many dropped lanes as outputs, while the blocked
      * convolution's input gradient (float32, by phases: blocked_simd.h) runs its tiles across
-     * rows. Measured (1 thread, float32, forward): AVX-512, phase rows of 8 to 16 on ten layers
-     * of 4 to 64 channels: 1.08-2.19x, and 0.99x on (8,8->4,16^2) k4 s2; AVX2, rows of 8 and 12:
-     * 1.14-1.34x, 0.93x on (16,16->16,7^2) k3 s2; rows of 32 (AVX-512) and 16 (AVX2) 0.82-1.00x,
-     * so they stay (docs/DECISIONS.md). */
+     * rows. Measured against the phase kernel (1 thread, float32 forward): AVX-512, rows of 5 to
+     * 16 on 13 layers of 4 to 64 channels, strides 1 and 2: 1.13-2.25x, one loss, 0.97x on
+     * (8,8->4,16^2) k4 s2; AVX2, rows of 8: 1.09-1.44x, one loss, 0.91x on (16,16->16,7^2) k3 s2.
+     * Wider rows stay: forcing the path gave 0.82-1.14x on AVX2's rows of 12 and 16 and
+     * 0.69-1.04x on rows of 23 to 46 (docs/DECISIONS.md). */
     if (algo == CNN_ALGO_AUTO && pl->path == CONVT_PHASE_DIRECT && dtype == CNN_FLOAT32 &&
-        pl->conv_algo == CNN_ALGO_BLOCKED && (ow - 1) / d->stride_w + 1 <= k->vec_bytes / (int64_t)es)
+        pl->conv_algo == CNN_ALGO_BLOCKED &&
+        (ow - 1) / d->stride_w + 1 <= k->vec_bytes / (int64_t)es)
         pl->path = CONVT_GENERAL;
     /* AUTO's weight gradient: the convolution's weight gradient of g (its input dy, its output
      * gradient x), which measured 1.3-1.8x faster than the phase path's direct kernel on every

@@ -20,7 +20,8 @@ void net_conv_rows(const conv_geom *g, int64_t r0, int64_t r1, conv_geom *t)
 int64_t net_fused_tile_len(const net_fused *f)
 {
     const int64_t fwd = f->transpose ? 0 : f->C * f->tile_rows * f->OW;
-    const int64_t bwd = 2 * CNN_DB_LANES * f->C + f->C * f->OH * f->OW; /* double sums per channel, an image */
+    /* CNN_DB_LANES double sums per channel, then an image */
+    const int64_t bwd = 2 * CNN_DB_LANES * f->C + f->C * f->OH * f->OW;
     const int64_t len = fwd > bwd ? fwd : bwd;
     return (len + 15) / 16 * 16;
 }

@@ -193,7 +193,8 @@ static void wg_pack_weights(const float *restrict w, int64_t groups, const wg_pl
                             int transposed, float *restrict U, int threads)
 {
     wg_pack_args t = {w, p, transposed, U};
-    cnn_parallel_for(groups * p->Mgp, cnn_work_grain(16.0 * 9.0 * (double)p->Cs), threads, wg_pack_task, &t);
+    const int64_t grain = cnn_work_grain(16.0 * 9.0 * (double)p->Cs);
+    cnn_parallel_for(groups * p->Mgp, grain, threads, wg_pack_task, &t);
 }
 
 /* ---- the GEMM micro-kernel --------------------------------------------------------------------- */
@@ -303,8 +304,8 @@ static inline __m512i wg_even_lanes(void)
  * columns are masked off the loads and padding rows are zero. Each tile's V is the same function
  * of its input as with the per-tile gather (wg_input_xform): the same bits. (Gathering 16 lanes
  * through a buffer cost as much as the GEMM on the 64-channel layer: store-forwarding stalls.) */
-static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *restrict x, int64_t t0,
-                           int64_t nt, float *restrict V)
+static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *restrict x,
+                           int64_t t0, int64_t nt, float *restrict V)
 {
     const int64_t H = g->H, W = g->W, Cg = p->Cg, TBp = p->TBp, vs = Cg * TBp;
     const __m512i ev = wg_even_lanes(), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
@@ -326,8 +327,10 @@ static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *re
                     continue;
                 }
                 const float *row = xc + ih * W;
-                const __m512 a0 = _mm512_maskz_loadu_ps(m0, row + s0), a1 = _mm512_maskz_loadu_ps(m1, row + s0 + 16);
-                const __m512 b0 = _mm512_maskz_loadu_ps(m2, row + s0 + 2), b1 = _mm512_maskz_loadu_ps(m3, row + s0 + 18);
+                const __m512 a0 = _mm512_maskz_loadu_ps(m0, row + s0);
+                const __m512 a1 = _mm512_maskz_loadu_ps(m1, row + s0 + 16);
+                const __m512 b0 = _mm512_maskz_loadu_ps(m2, row + s0 + 2);
+                const __m512 b1 = _mm512_maskz_loadu_ps(m3, row + s0 + 18);
                 d[i * 4] = _mm512_permutex2var_ps(a0, ev, a1);
                 d[i * 4 + 1] = _mm512_permutex2var_ps(a0, od, a1);
                 d[i * 4 + 2] = _mm512_permutex2var_ps(b0, ev, b1);
@@ -335,11 +338,13 @@ static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *re
             }
             wg_input_xform(d, u);
 #pragma GCC unroll 16
-            for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(v + xi * vs + c * TBp, keep, u[xi]);
+            for (int xi = 0; xi < 16; xi++)
+                _mm512_mask_storeu_ps(v + xi * vs + c * TBp, keep, u[xi]);
         }
         t += cnt;
     }
-    const int64_t pad = (nt + DS_VW - 1) / DS_VW * DS_VW - nt; /* the columns the GEMM reads past nt */
+    /* the columns the GEMM reads past nt */
+    const int64_t pad = (nt + DS_VW - 1) / DS_VW * DS_VW - nt;
     for (int64_t r = 0; pad && r < 16 * Cg; r++) ds_store_part(V + r * TBp + nt, ds_zero(), pad);
 }
 #else
@@ -404,8 +409,9 @@ static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *re
 /* y (+)= A^T M A + bias for the block's tiles [t0, t0 + nt): y the group's output (Mg, OH, OW).
  * AVX-512: up to 16 consecutive tiles of one tile row at a time; row i of their 2 x 2 outputs
  * is one run of an output row, its two columns interleaved into two stores (masked at the edge). */
-static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *restrict M, int64_t t0,
-                            int64_t nt, const float *bias, float *restrict y, int accumulate)
+static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *restrict M,
+                            int64_t t0, int64_t nt, const float *bias, float *restrict y,
+                            int accumulate)
 {
     const int64_t OH = g->OH, OW = g->OW, P = OH * OW, TBp = p->TBp, ms = p->Mgp * TBp;
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -415,7 +421,8 @@ static void wg_output_block(const wg_plan *p, const conv_geom *g, const float *r
         const int64_t oh = th * p->m, ow = tw * p->m, rows = OH - oh < p->m ? OH - oh : p->m;
         const int64_t cols = OW - ow < p->m * cnt ? OW - ow : p->m * cnt; /* columns of the run */
         const __mmask16 k0 = (__mmask16)(cols >= 16 ? 0xFFFF : ((uint32_t)1 << cols) - 1);
-        const __mmask16 k1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((uint32_t)1 << (cols - 16)) - 1);
+        const __mmask16 k1 =
+            (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : ((uint32_t)1 << (cols - 16)) - 1);
         for (int64_t k = 0; k < p->Mg; k++) {
             ds_vec o[4];
             wg_output_tile(M + k * TBp + (t - t0), ms, bias ? ds_set1(bias[k]) : ds_zero(), o);
@@ -577,11 +584,11 @@ typedef struct {
     float *D, *Vt, *Z;   /* D of this group */
     float *dw;
     int64_t t0, nt, tb, vitems;
-    int gather; /* AVX-512: the offsets in 16 channels of the input and in a channel of dy fit the
-                 * gathers' int32 */
+    int gather; /* AVX-512: the offsets in 16 channels of the input fit the gathers' int32 */
 } wgw_args;
 
-/* z[i*4 + j] = (A dY A^T)[i][j] of the tiles' 2 x 2 outputs y00 .. y11, A = [1 0; 1 1; 1 -1; 0 -1]. */
+/* z[i*4 + j] = (A dY A^T)[i][j] of the tiles' 2 x 2 outputs y00 .. y11,
+ * A = [1 0; 1 1; 1 -1; 0 -1]. */
 CNN_FORCE_INLINE void wgw_z_xform(ds_vec y00, ds_vec y01, ds_vec y10, ds_vec y11, ds_vec *z)
 {
     /* rows: r[i][j] = (A dY)[i][j] */
@@ -633,14 +640,18 @@ static void wgw_z_rows(const wgw_args *a, int64_t k0, int64_t k1)
 #endif
 
 /* Items [0, vitems): Vt of tile t0 + item, vectorised over input channels; then Z of output channel
- * item - vitems (rows up to Mgp, zero past Mg), vectorised over tiles (zero past nt). */
+ * item - vitems (rows up to Mgp, zero past Mg), vectorised over tiles (the GEMM reads the first
+ * nt: AVX2 writes zeros past them, AVX-512 nothing). */
 static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
 {
     (void)part;
     const wgw_args *a = vctx;
     const conv_geom *g = a->g;
     const wg_plan *p = a->p;
-    const int64_t H = g->H, W = g->W, HW = H * W, OH = g->OH, OW = g->OW, Cg = p->Cg, Cs = p->Cs;
+    const int64_t H = g->H, W = g->W, HW = H * W, Cg = p->Cg, Cs = p->Cs;
+#if DS_VW != 16
+    const int64_t OH = g->OH, OW = g->OW; /* the Z items' (AVX-512: wgw_z_rows) */
+#endif
     for (int64_t item = begin; item < end; item++) {
         if (item < a->vitems) { /* A^T-side: B^T d B per tile, lanes = input channels */
             const int64_t t = a->t0 + item, ih0 = t / p->tW * 2 - g->pT, iw0 = t % p->tW * 2 - g->pL;
@@ -661,20 +672,22 @@ static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
 #endif
 #if DS_VW == 16
                 if (a->gather) { /* AVX-512: one hardware gather per position, lanes = channels */
-                    const __mmask16 live = (__mmask16)(Cg - c0 >= 16 ? 0xFFFF : ((uint32_t)1 << (Cg - c0)) - 1);
-                    const __m512i chan = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                            _mm512_set1_epi32((int)HW));
+                    const __mmask16 live =
+                        (__mmask16)(Cg - c0 >= 16 ? 0xFFFF : ((uint32_t)1 << (Cg - c0)) - 1);
+                    const __m512i lane =
+                        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+                    const __m512i chan = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)HW));
                     const float *xb = a->x + c0 * HW;
 #pragma GCC unroll 4
                     for (int i = 0; i < 4; i++)
 #pragma GCC unroll 4
                         for (int j = 0; j < 4; j++) {
                             const int64_t ih = ih0 + i, iw = iw0 + j;
-                            d[i * 4 + j] = ih >= 0 && ih < H && iw >= 0 && iw < W
-                                               ? _mm512_mask_i32gather_ps(ds_zero(), live,
-                                                                          _mm512_add_epi32(chan, _mm512_set1_epi32((int)(ih * W + iw))),
-                                                                          xb, 4)
-                                               : ds_zero();
+                            const __m512i at =
+                                _mm512_add_epi32(chan, _mm512_set1_epi32((int)(ih * W + iw)));
+                            const int in = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                            d[i * 4 + j] = in ? _mm512_mask_i32gather_ps(ds_zero(), live, at, xb, 4)
+                                              : ds_zero();
                         }
                 } else
 #endif
@@ -697,11 +710,9 @@ static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
         }
         /* A dY A^T per tile, lanes = tiles */
 #if DS_VW == 16
-        if (a->gather) { /* every Z item left in this part */
-            wgw_z_rows(a, item - a->vitems, end - a->vitems);
-            return;
-        }
-#endif
+        wgw_z_rows(a, item - a->vitems, end - a->vitems); /* every Z item left in this part */
+        return;
+#else
         const int64_t k = item - a->vitems, tb = a->tb;
         float *zk = a->Z + k * tb;
         for (int64_t l0 = 0; l0 < tb; l0 += DS_VW) {
@@ -742,6 +753,7 @@ static void wgw_transform_task(void *vctx, int64_t begin, int64_t end, int part)
 #pragma GCC unroll 16
             for (int xi = 0; xi < 16; xi++) ds_store(zk + xi * p->Mgp * tb + l0, z[xi]);
         }
+#endif
     }
 }
 
@@ -803,8 +815,7 @@ static void wg_backward_weight(const conv_geom *g, const float *dy, const float 
     const int64_t tb = wgw_block(&p);
     memset(scratch, 0, (size_t)(g->groups * 16 * p.Mgp * p.Cs) * sizeof(float));
     wgw_args a = {g, &p, NULL, NULL, NULL, scratch + vt_at, scratch + z_at, dw, 0, 0, tb, 0,
-                  (double)p.Cs * (double)g->H * (double)g->W < 2147483647.0 &&
-                      (double)g->OH * (double)g->OW + (double)g->OW < 2147483647.0};
+                  (double)p.Cs * (double)g->H * (double)g->W < 2147483647.0};
     const int64_t nkb = p.Mgp / WG_KR;
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t gr = 0; gr < g->groups; gr++) {

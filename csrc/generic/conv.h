@@ -647,8 +647,8 @@ static void R(bias_backward_task)(void *vctx, int64_t begin, int64_t end, int pa
     }
 }
 
-/* db (C) += sums of dy (N, C, P) over N and P, in double (CNN_DB_LANES running sums in a fixed order),
- * one channel per item. */
+/* db (C) += sums of dy (N, C, P) over N and P, in double (CNN_DB_LANES running sums in a fixed
+ * order), one channel per item. */
 void R(bias_backward)(int64_t N, int64_t C, int64_t P, const real *dy, real *db)
 {
     R(bias_task) t = {N, C, P, dy, db};
