@@ -88,13 +88,26 @@ static cnn_status padded_axis(int64_t n_in, int64_t n_out, int64_t k, int64_t s,
  * DIRECT, and BLOCKED: they are register tiles over phase-split data) takes them; GEMM asks for
  * the GEMM. The general path remains for geometries whose zero-padded input copy (the phases'
  * reach along the width) would dwarf the data: a huge dilation or padding next to a small image,
- * whose phases are mostly empty. (xpad is computed in double: no overflow.) */
-static convt_path convt_choose_path(const convt_plan *pl, cnn_algo algo, double xpad)
+ * whose phases are mostly empty. (xpad is computed in double: no overflow.)
+ * AUTO's float32 forward also takes the general path where a phase row fits in one vector (`lanes`
+ * floats) and the convolution runs BLOCKED: the direct kernel's tiles (two vectors of one row)
+ * would compute as many dropped lanes as outputs, while the blocked convolution's input gradient
+ * (by phases: blocked_simd.h) runs its tiles across rows. Measured against the phase kernel (1
+ * thread, float32 forward): AVX-512, rows of 8 to 16 on 14 layers of 4 to 64 channels, strides 1
+ * and 2: 13 at 1.13-2.25x, one at 0.97x ((8,8->4,16^2) k4 s2); AVX2, rows of 8: 1.09-1.44x, one
+ * loss, 0.91x on (16,16->16,7^2) k3 s2. Wider rows stay: forcing the path gave 0.82-1.14x on
+ * AVX2's rows of 12 and 16 and 0.69-1.04x on rows of 23 to 46 (docs/DECISIONS.md). */
+static convt_path convt_choose_path(const convt_plan *pl, cnn_algo algo, cnn_dtype dtype,
+                                    double xpad)
 {
     const double data = (double)pl->N * (double)pl->C_in * (double)pl->H * (double)pl->W +
                         (double)pl->N * (double)pl->C_out * (double)pl->OH * (double)pl->OW;
+    const int64_t lanes = pl->k->vec_bytes / (int64_t)sizeof(float);
     if (algo == CNN_ALGO_REFERENCE) return CONVT_REFERENCE;
     if (xpad > 4.0 * data + 65536.0) return CONVT_GENERAL;
+    if (algo == CNN_ALGO_AUTO && dtype == CNN_FLOAT32 && pl->conv_algo == CNN_ALGO_BLOCKED &&
+        (pl->OW - 1) / pl->aw.s + 1 <= lanes)
+        return CONVT_GENERAL;
     return algo == CNN_ALGO_GEMM ? CONVT_PHASE_GEMM : CONVT_PHASE_DIRECT;
 }
 
@@ -158,19 +171,8 @@ cnn_status convt_plan_make(const cnn_conv_transpose2d_desc *d, cnn_dtype dtype, 
     if ((st = cnn_numel(3, ks, &kp))) return st; /* <= the weights' size */
     if ((st = padded_axis(d->in_w, ow, d->kernel_w, d->stride_w, d->pad_w, d->dilation_w, CONVT_JV, &lead, &wp)))
         return st;
-    pl->path = convt_choose_path(pl, algo, (double)pl->N * (double)pl->C_in * (double)pl->H * (double)wp);
-    /* AUTO's forward on narrow phases: where a phase row fits in one vector, the direct kernel's
-     * tiles (two vectors of one row) compute as many dropped lanes as outputs, while the blocked
-     * convolution's input gradient (float32, by phases: blocked_simd.h) runs its tiles across
-     * rows. Measured against the phase kernel (1 thread, float32 forward): AVX-512, rows of 5 to
-     * 16 on 13 layers of 4 to 64 channels, strides 1 and 2: 1.13-2.25x, one loss, 0.97x on
-     * (8,8->4,16^2) k4 s2; AVX2, rows of 8: 1.09-1.44x, one loss, 0.91x on (16,16->16,7^2) k3 s2.
-     * Wider rows stay: forcing the path gave 0.82-1.14x on AVX2's rows of 12 and 16 and
-     * 0.69-1.04x on rows of 23 to 46 (docs/DECISIONS.md). */
-    if (algo == CNN_ALGO_AUTO && pl->path == CONVT_PHASE_DIRECT && dtype == CNN_FLOAT32 &&
-        pl->conv_algo == CNN_ALGO_BLOCKED &&
-        (ow - 1) / d->stride_w + 1 <= k->vec_bytes / (int64_t)es)
-        pl->path = CONVT_GENERAL;
+    const double xpad_len = (double)pl->N * (double)pl->C_in * (double)pl->H * (double)wp;
+    pl->path = convt_choose_path(pl, algo, dtype, xpad_len);
     /* AUTO's weight gradient: the convolution's weight gradient of g (its input dy, its output
      * gradient x), which measured 1.3-1.8x faster than the phase path's direct kernel on every
      * transpose convolution of benchmarks/run.py (1 thread: 692 vs 1267, 444 vs 554, 341 vs 601

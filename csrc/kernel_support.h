@@ -220,9 +220,10 @@ static cnn_algo conv_resolve_algo(const conv_geom *g, cnn_algo algo)
  * BLOCKED: measured on AVX2 (Zen 3), 1.15-1.44x over the blocked weight gradient at one thread
  * from 1 to 32 output channels on 12- to 200-wide images (1.12-1.47x on the three measured at two
  * threads), but for 2 output channels (0.91; 1.22 at two threads); 1x1, 2x2, 4x4, 5x5 and 7x7
- * kernels were mixed or slower and stay blocked. Not measured with AVX-512, which keeps the
- * blocked kernel. BLOCKED's scratch covers the direct kernel's (conv_scratch_len) because
- * conv_direct_or_gemm picks DIRECT here. Results depend on it (the summation order differs),
+ * kernels were mixed or slower and stay blocked. AVX-512 keeps the blocked kernel: on an Intel
+ * Xeon the direct one was 1.07-1.27x at one thread but 0.88-0.93x at two and 0.76x on 12^2.
+ * BLOCKED's scratch covers the direct kernel's (conv_scratch_len) because conv_direct_or_gemm
+ * picks DIRECT here. Results depend on it (the summation order differs),
  * never on the thread count. */
 static int conv_direct_weight_wins(const conv_geom *g)
 {

@@ -291,10 +291,15 @@ static inline int64_t wg_row_run(const wg_plan *p, int64_t t, int64_t end, int64
     return end - t < cnt ? end - t : cnt;
 }
 
-/* Lane l takes element 2l of two 16-float vectors (_mm512_permutex2var_ps); plus one, 2l + 1. */
-static inline __m512i wg_even_lanes(void)
+/* *even, *odd = p[2l], p[2l + 1] for lanes l < 16: two loads (p[0:16] under mask m0, p[16:32]
+ * under m1; masked-off elements read as 0) split into their even and odd columns. */
+static inline void wg_split_row(const float *p, __mmask16 m0, __mmask16 m1, __m512 *even,
+                                __m512 *odd)
 {
-    return _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512 a0 = _mm512_maskz_loadu_ps(m0, p), a1 = _mm512_maskz_loadu_ps(m1, p + 16);
+    *even = _mm512_permutex2var_ps(a0, ev, a1);
+    *odd = _mm512_permutex2var_ps(a0, _mm512_add_epi32(ev, _mm512_set1_epi32(1)), a1);
 }
 
 /* V (xi, Cg, TBp) of tiles [t0, t0 + nt) of the group's input x (Cg, H, W); columns from nt to
@@ -308,7 +313,6 @@ static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *re
                            int64_t t0, int64_t nt, float *restrict V)
 {
     const int64_t H = g->H, W = g->W, Cg = p->Cg, TBp = p->TBp, vs = Cg * TBp;
-    const __m512i ev = wg_even_lanes(), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     for (int64_t t = t0, th, tw; t < t0 + nt;) {
         const int64_t cnt = wg_row_run(p, t, t0 + nt, &th, &tw);
         const __mmask16 keep = (__mmask16)(((uint32_t)1 << cnt) - 1);
@@ -326,15 +330,9 @@ static void wg_input_block(const wg_plan *p, const conv_geom *g, const float *re
                     d[i * 4] = d[i * 4 + 1] = d[i * 4 + 2] = d[i * 4 + 3] = ds_zero();
                     continue;
                 }
-                const float *row = xc + ih * W;
-                const __m512 a0 = _mm512_maskz_loadu_ps(m0, row + s0);
-                const __m512 a1 = _mm512_maskz_loadu_ps(m1, row + s0 + 16);
-                const __m512 b0 = _mm512_maskz_loadu_ps(m2, row + s0 + 2);
-                const __m512 b1 = _mm512_maskz_loadu_ps(m3, row + s0 + 18);
-                d[i * 4] = _mm512_permutex2var_ps(a0, ev, a1);
-                d[i * 4 + 1] = _mm512_permutex2var_ps(a0, od, a1);
-                d[i * 4 + 2] = _mm512_permutex2var_ps(b0, ev, b1);
-                d[i * 4 + 3] = _mm512_permutex2var_ps(b0, od, b1);
+                const float *row = xc + ih * W + s0;
+                wg_split_row(row, m0, m1, &d[i * 4], &d[i * 4 + 1]);
+                wg_split_row(row + 2, m2, m3, &d[i * 4 + 2], &d[i * 4 + 3]);
             }
             wg_input_xform(d, u);
 #pragma GCC unroll 16
@@ -614,7 +612,6 @@ static void wgw_z_rows(const wgw_args *a, int64_t k0, int64_t k1)
 {
     const wg_plan *p = a->p;
     const int64_t OH = a->g->OH, OW = a->g->OW, tb = a->tb, zs = p->Mgp * tb;
-    const __m512i ev = wg_even_lanes(), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     for (int64_t k = k0; k < k1; k++) {
         const float *yk = a->dy + k * OH * OW;
         for (int64_t t = a->t0, th, tw; t < a->t0 + a->nt;) {
@@ -622,13 +619,9 @@ static void wgw_z_rows(const wgw_args *a, int64_t k0, int64_t k1)
             const __mmask16 keep = (__mmask16)(((uint32_t)1 << cnt) - 1);
             const int64_t oh = th * 2, ow = tw * 2;
             ds_vec y[4] = {ds_zero(), ds_zero(), ds_zero(), ds_zero()}, z[16];
-            for (int i = 0; k < p->Mg && i < 2 && oh + i < OH; i++) {
-                const float *row = yk + (oh + i) * OW;
-                const __m512 a0 = _mm512_maskz_loadu_ps(wg_cols(ow, OW), row + ow);
-                const __m512 a1 = _mm512_maskz_loadu_ps(wg_cols(ow + 16, OW), row + ow + 16);
-                y[i * 2] = _mm512_permutex2var_ps(a0, ev, a1);
-                y[i * 2 + 1] = _mm512_permutex2var_ps(a0, od, a1);
-            }
+            for (int i = 0; k < p->Mg && i < 2 && oh + i < OH; i++)
+                wg_split_row(yk + (oh + i) * OW + ow, wg_cols(ow, OW), wg_cols(ow + 16, OW),
+                             &y[i * 2], &y[i * 2 + 1]);
             wgw_z_xform(y[0], y[1], y[2], y[3], z);
             float *zt = a->Z + k * tb + (t - a->t0);
 #pragma GCC unroll 16

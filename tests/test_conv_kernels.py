@@ -253,9 +253,9 @@ def test_auto_runs_what_the_rule_picks():
 
 def test_wide_rows_zero_their_padding_in_a_dirty_workspace(each_isa):
     """bk_fill (csrc/blocked_simd.h) writes the zero padding of plane rows of 64 floats and more
-    itself (bk_zero_vectors). After a call that leaves the reused workspace full of data, a layer padded by
-    more than a vector on each side (rows of 110 floats, 20 of them padding per side) still equals
-    the reference kernel exactly, forward and backward."""
+    itself (bk_zero_vectors). After a call that leaves the reused workspace full of data, a layer
+    padded by more than a vector on each side (rows of 110 floats, 20 of them padding per side)
+    still equals the reference kernel exactly, forward and backward."""
     rng = rng_for("dirty-workspace")
     dirty = rng.integers(1, 4, (2, 8, 100, 100)).astype(np.float32)
     dirty_w = np.ones((8, 8, 3, 3), np.float32)
