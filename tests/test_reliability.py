@@ -146,6 +146,14 @@ def assert_no_leak(call, args, n=LEAK_CALLS, warmup=2000):
     for _ in range(warmup):  # caches, the reused workspace, free lists, lazy imports
         call()
     gc.collect()
+    gc.freeze()  # what exists now is never garbage: each collection below scans only what the
+    try:         # calls make (after the whole suite, a full scan of the heap took most of the time)
+        _assert_flat(call, args, n, warmup)
+    finally:
+        gc.unfreeze()
+
+
+def _assert_flat(call, args, n, warmup):
     tracked = _refcounted(args)
     refs = [sys.getrefcount(a) for a in tracked]
     blocks, rss = sys.getallocatedblocks(), _rss()
@@ -242,6 +250,23 @@ def test_no_leak_through_the_functional_api():
     """The Python layer too: a whole tiny forward/backward/step round, repeated."""
     rounds = max(LEAK_CALLS // 500, 20)
     assert_no_leak(lambda: run_ops(**TINY), (), n=rounds, warmup=50)
+
+
+class _Cycle:
+    def __init__(self):
+        self.me = self
+
+
+@pytest.mark.parametrize("leak", ["kept-objects", "argument-reference", "kept-cycles"])
+def test_the_leak_check_fails_on_a_leak(leak):
+    """The checker itself, with the heap frozen as it runs: each kind of leak fails it."""
+    kept, arg = [], np.zeros(3)
+    calls = {"kept-objects": lambda: kept.append(object()),
+             "argument-reference": lambda: kept.append(arg),
+             "kept-cycles": lambda: kept.append(_Cycle())}
+    with pytest.raises(AssertionError):
+        assert_no_leak(calls[leak], (arg,), n=2000, warmup=10)
+    assert gc.get_freeze_count() == 0, "the heap was left frozen"
 
 
 # ---- determinism --------------------------------------------------------------------------------------
