@@ -18,7 +18,8 @@
  * nv vector loads and cb broadcast weights feed cb*nv fused multiply-adds; tiles along an output
  * row skip the kernel rows that read only the zero padding above or below the image. Where the
  * rows waste more lanes than the output channels would, tiles over vectors of output channels
- * instead (blocked_channels.h; also for the weight gradient). Each output is
+ * instead (blocked_channels.h; also for the weight gradient); where a batch fills the vectors
+ * and the rows are short, tiles over vectors of images (blocked_batch.h). Each output is
  * bias + the sum over (ci, tap) in that order, whatever the tiling: bitwise the same for any
  * thread count. Input gradient of a stride-1 convolution: the forward of the transposed problem
  * (dy convolved with the flipped kernel, channel axes swapped); other strides are left to the
@@ -441,6 +442,9 @@ typedef struct {
  * bc_weight_wins). */
 #include "blocked_channels.h"
 
+/* The tiles over vectors of images (bb_forward_wins). */
+#include "blocked_batch.h"
+
 /* The packed weights' channels per block: the pixel tiles' channel block, or for the channel
  * tiles the whole group rounded up to vectors. */
 static int64_t bk_wstep(const conv_geom *g, int64_t Mg)
@@ -494,6 +498,10 @@ static void bk_forward_task(void *vctx, int64_t begin, int64_t end, int part)
 static void bk_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
     bk_plan p;
+    if (bb_forward_wins(g)) {
+        bb_forward_sizes(g, shared, slot);
+        return;
+    }
     bk_plan_init(&p, g, bk_rows_per_item(g));
     const int64_t step = bk_wstep(g, p.Mg), nblk = p.Mg ? (p.Mg + step - 1) / step : 0;
     *shared = g->groups * nblk * step * p.Cg * p.T + 2 * p.T; /* 2 floats per int64 offset */
@@ -508,6 +516,10 @@ static void bk_forward(const conv_geom *g, const float *x, const float *w, int t
                        float *scratch)
 {
     int64_t shared, slot;
+    if (bb_forward_wins(g)) {
+        bb_forward(g, x, w, transposed, tmap, Tw, b, y, accumulate, scratch);
+        return;
+    }
     bk_forward_sizes(g, &shared, &slot);
     bk_plan p;
     const int64_t rows = bk_rows_per_item(g);

@@ -71,6 +71,10 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define CNN_SIMD_CONV_BACKWARD_DATA ds_conv_backward_data
 #define CNN_SIMD_CONV_BACKWARD_WEIGHT ds_conv_backward_weight
 #define CNN_SIMD_SCRATCH ds_scratch_len
+/* 8 x 8 transposes (transpose_simd.h): packing B^T for the GEMM, the blocked kernels' image
+ * tiles. */
+#include "transpose_simd.h"
+
 /* The float32 blocked kernels (blocked_simd.h) for the wide layers, CNN_ALGO_BLOCKED. */
 #include "blocked_simd.h"
 #define CNN_SIMD_BLOCKED_FORWARD pw_conv_forward             /* 1x1: pointwise_simd.h, below */
@@ -94,8 +98,6 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define GS_MR 6
 #include "gemm_simd.h"
 #define CNN_SIMD_GEMM_MICRO gs_micro
-/* Packing B^T for the GEMM with 8 x 8 transposes (transpose_simd.h). */
-#include "transpose_simd.h"
 #define CNN_SIMD_PACK_BT ts_pack_bt
 
 #include "isa_body.h"

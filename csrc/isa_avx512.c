@@ -49,6 +49,10 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define CNN_SIMD_CONV_BACKWARD_DATA ds_conv_backward_data
 #define CNN_SIMD_CONV_BACKWARD_WEIGHT ds_conv_backward_weight
 #define CNN_SIMD_SCRATCH ds_scratch_len
+/* 8 x 8 transposes (transpose_simd.h): packing B^T for the GEMM, the blocked kernels' image
+ * tiles. */
+#include "transpose_simd.h"
+
 /* The float32 blocked kernels (blocked_simd.h) for the wide layers, CNN_ALGO_BLOCKED. */
 #include "blocked_simd.h"
 #define CNN_SIMD_BLOCKED_FORWARD pw_conv_forward             /* 1x1: pointwise_simd.h, below */
@@ -70,8 +74,6 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #include "pointwise_simd.h"
 /* GEMM: generic/gemm.h's micro-kernel, which GCC keeps in registers as 12 x 2 vectors; the
  * intrinsics one (gemm_simd.h) measured no faster here (slower for 32-row products). */
-/* Packing B^T for the GEMM with 8 x 8 transposes (transpose_simd.h). */
-#include "transpose_simd.h"
 #define CNN_SIMD_PACK_BT ts_pack_bt
 
 #include "isa_body.h"

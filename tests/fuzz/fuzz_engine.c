@@ -335,8 +335,17 @@ static void fuzz_conv(reader *r, int transpose)
     const int64_t cin_g = take_int(r, 0, 3), cout_g = take_int(r, 0, 3);
     const int fits_groups = groups >= 1 && groups <= 3 && cin_g >= 0 && cin_g <= 3 && cout_g >= 0 &&
                             cout_g <= 3;
-    int64_t batch = take_int(r, 0, 3);
-    const int64_t cin = fits_groups ? groups * cin_g : cin_g, cout = fits_groups ? groups * cout_g : cout_g;
+    int64_t batch = take_int(r, 0, 3), cin_w = cin_g, cout_w = cout_g;
+    /* One input in eight: a batch of 16 or 30, 3-6 input channels and 3, 4 or 8 output channels
+     * per group, so that the image tiles of the blocked forward (csrc/blocked_batch.h: batches
+     * that fill the vectors, reductions of 64 or more, full channel blocks of 3 or 4) are drawn
+     * too. */
+    if (take_byte(r) >= 224 && fits_groups && batch >= 0 && batch <= 3) {
+        batch = batch == 3 ? 30 : 16;
+        cin_w = cin_g + 3;
+        cout_w = cout_g == 0 ? 0 : cout_g == 1 ? 3 : cout_g == 2 ? 4 : 8;
+    }
+    const int64_t cin = fits_groups ? groups * cin_w : cin_g, cout = fits_groups ? groups * cout_w : cout_g;
     const int64_t h = take_int(r, 1, 9), w = take_int(r, 1, 9), kh = take_int(r, 1, 4),
                   kw = take_int(r, 1, 4), sh = take_int(r, 1, 3), sw = take_int(r, 1, 3),
                   ph = take_int(r, 0, 3), ph2 = take_int(r, 0, 3), pw = take_int(r, 0, 3),
