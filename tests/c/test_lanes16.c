@@ -2,7 +2,8 @@
  * (csrc/blocked_simd.h, dense_simd.h: 16-lane vectors, their tile sizes, lane masks and tails)
  * checked on any CPU with AVX2: the vector layer is a 16-lane vector made of two AVX2 halves.
  * Every result must equal a naive loop exactly (small integers: every summation order gives the
- * same sums), for random geometries (strides, dilations, paddings, groups, tails) at 1-3 threads.
+ * same sums), for random geometries (strides, dilations, paddings, groups, tails; one in six with
+ * a batch of 16 or 30, for the image tiles) at 1-3 threads.
  * Built and run by tests/test_conv_kernels.py; prints "N checks passed". */
 #define _POSIX_C_SOURCE 199309L
 #include "internal.h"
@@ -65,6 +66,7 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n) {
     _mm256_maskstore_ps(p + 8, mk(n - 8), v.hi);
 }
 #define CNN_VEC_BYTES 64
+#include "transpose_simd.h" /* the image tiles' 8 x 8 transposes */
 #include "blocked_simd.h"
 #include "dense_simd.h"
 static unsigned long long rs = 1234567;
@@ -94,6 +96,11 @@ int main(void) {
         g.pT = ri(0, 3);
         g.pL = ri(0, 3);
         g.N = ri(1, 3);
+        if (it % 6 == 5) { /* a batch that fills the vectors, as the image tiles take (blocked_batch.h) */
+            g.N = ri(0, 1) ? 16 : 30;
+            g.C_in = g.groups * ri(4, 6);
+            g.C_out = g.groups * 4 * ri(1, 3);
+        }
         g.H = ri(1, 16);
         g.W = ri(1, 40);
         int64_t pb = ri(0, 3), pr = ri(0, 3);
