@@ -45,23 +45,25 @@ def each_isa_run(check):
         cnnpy.set_isa(before)
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_channel_tiles_equal_the_reference_kernel_exactly(case):
-    rng = rng_for(case, "channel-int")
+def check_reference_kernel_exactly(case, salt):
+    """BLOCKED and AUTO give exactly the reference kernel's y, dx, dw, db on small integers, under
+    every instruction set (also tests/test_image_tiles.py)."""
+    rng = rng_for(case, salt)
     x, wt, b = arrays(case, np.float32, rng, integers=True)
     gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
+    want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
 
     def check(isa):
-        want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
         for algo in (ALGO_BLOCKED, _cnn.ALGO_AUTO):
             for name, a, e in zip(("y", "dx", "dw", "db"), run(case, algo, x, wt, b, gy), want):
                 assert np.array_equal(a, e), f"{isa} algo {algo}: {name} differs from the reference kernel"
     each_isa_run(check)
 
 
-@pytest.mark.parametrize("case", CASES[:6], ids=case_id)
-def test_channel_tiles_match_the_numpy_reference(case):
-    rng = rng_for(case, "channel-ref")
+def check_numpy_reference(case, salt):
+    """BLOCKED's y, dx, dw, db on random float32 data against the float64 NumPy reference, under
+    every instruction set."""
+    rng = rng_for(case, salt)
     x, wt, b = arrays(case, np.float32, rng)
     _, _, _, _, _, s, p, d, g = case
     kw = dict(stride=s, padding=p, dilation=d, groups=g)
@@ -76,22 +78,50 @@ def test_channel_tiles_match_the_numpy_reference(case):
     each_isa_run(check)
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_channel_tiles_bitwise_equal_for_any_thread_count(case):
-    rng = rng_for(case, "channel-threads")
+def check_thread_counts(case, salt, counts=(2, 3)):
+    """BLOCKED's y, dx, dw, db on random float32 data: the same bits at 1 thread and at `counts`
+    (with parts as small as the pool makes them)."""
+    rng = rng_for(case, salt) if isinstance(salt, str) else np.random.default_rng(salt)
     x, wt, b = arrays(case, np.float32, rng)
     gy = rng.standard_normal(_cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
     before, work = cnnpy.get_num_threads(), _cnn.set_min_part_work(1)
     try:
         cnnpy.set_num_threads(1)
         want = run(case, ALGO_BLOCKED, x, wt, b, gy)
-        for n in (2, 3):
+        for n in counts:
             cnnpy.set_num_threads(n)
             for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, x, wt, b, gy), want):
-                assert np.array_equal(a, e), f"{n} threads: {name} differs from 1 thread"
+                assert np.array_equal(a, e), f"{case_id(case)}, {n} threads: {name} differs from 1 thread"
     finally:
         _cnn.set_min_part_work(work)
         cnnpy.set_num_threads(before)
+
+
+def check_drawn_geometry(case, seed):
+    """A drawn geometry: BLOCKED (whichever tiles its rules pick) gives exactly the reference
+    kernel's sums of small integers, and the same bits at 1 and 2 threads."""
+    rng = np.random.default_rng(seed)
+    x, wt, b = arrays(case, np.float32, rng, integers=True)
+    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
+    want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
+    for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, x, wt, b, gy), want):
+        assert np.array_equal(a, e), f"{case_id(case)}: {name} differs from the reference kernel"
+    check_thread_counts(case, seed + 1, counts=(2,))
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_channel_tiles_equal_the_reference_kernel_exactly(case):
+    check_reference_kernel_exactly(case, "channel-int")
+
+
+@pytest.mark.parametrize("case", CASES[:6], ids=case_id)
+def test_channel_tiles_match_the_numpy_reference(case):
+    check_numpy_reference(case, "channel-ref")
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_channel_tiles_bitwise_equal_for_any_thread_count(case):
+    check_thread_counts(case, "channel-threads")
 
 
 @pytest.mark.skipif(torch is None, reason="PyTorch not installed")
@@ -119,21 +149,4 @@ def geometry(draw):
 def test_channel_tiles_property_exact_on_integers(drawn):
     """Any geometry in the range: BLOCKED (channel or pixel tiles, as the cost model picks) gives
     exactly the reference kernel's sums of small integers, and the same bits at 1 and 2 threads."""
-    case, seed = drawn
-    rng = np.random.default_rng(seed)
-    x, wt, b = arrays(case, np.float32, rng, integers=True)
-    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
-    want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
-    for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, x, wt, b, gy), want):
-        assert np.array_equal(a, e), f"{case_id(case)}: {name} differs from the reference kernel"
-    xf, wf, bf = arrays(case, np.float32, rng)
-    before, work = cnnpy.get_num_threads(), _cnn.set_min_part_work(1)
-    try:
-        cnnpy.set_num_threads(1)
-        one = run(case, ALGO_BLOCKED, xf, wf, bf, gy)
-        cnnpy.set_num_threads(2)
-        for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, xf, wf, bf, gy), one):
-            assert np.array_equal(a, e), f"{case_id(case)}: {name} differs at 2 threads"
-    finally:
-        _cnn.set_min_part_work(work)
-        cnnpy.set_num_threads(before)
+    check_drawn_geometry(*drawn)

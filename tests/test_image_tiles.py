@@ -10,16 +10,13 @@ strides, dilations, uneven padding, groups, non-square kernels, channel counts t
 channel block partly empty. Cases 2, 4 and 8 also take them in the input gradient (stride 1: the
 transposed problem, which adds to dx), case 5 in some of its stride-2 input gradient's phases (a
 planted error in each of these was caught, under both instruction sets)."""
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import cnnpy
-import reference as ref
-from cnnpy import _cnn
-from helpers import assert_close, rng_for, torch
-from test_channel_tiles import each_isa_run
-from test_conv_kernels import ALGO_BLOCKED, arrays, case_id, check_against_pytorch, engine_args, run
+from helpers import rng_for, torch
+from test_channel_tiles import (check_drawn_geometry, check_numpy_reference, check_reference_kernel_exactly,
+                                check_thread_counts)
+from test_conv_kernels import case_id, check_against_pytorch
 
 # (N, C_in, C_out, (H, W), (kH, kW), stride, ((top, bottom), (left, right)), dilation, groups)
 CASES = [
@@ -36,51 +33,17 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_image_tiles_equal_the_reference_kernel_exactly(case):
-    rng = rng_for(case, "image-int")
-    x, wt, b = arrays(case, np.float32, rng, integers=True)
-    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
-    want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
-
-    def check(isa):
-        for algo in (ALGO_BLOCKED, _cnn.ALGO_AUTO):
-            for name, a, e in zip(("y", "dx", "dw", "db"), run(case, algo, x, wt, b, gy), want):
-                assert np.array_equal(a, e), f"{isa} algo {algo}: {name} differs from the reference kernel"
-    each_isa_run(check)
+    check_reference_kernel_exactly(case, "image-int")
 
 
 @pytest.mark.parametrize("case", CASES[:5], ids=case_id)
 def test_image_tiles_match_the_numpy_reference(case):
-    rng = rng_for(case, "image-ref")
-    x, wt, b = arrays(case, np.float32, rng)
-    _, _, _, _, _, s, p, d, g = case
-    kw = dict(stride=s, padding=p, dilation=d, groups=g)
-    y_ref = ref.conv2d(x, wt, b, **kw)
-    gy = rng.standard_normal(y_ref.shape).astype(np.float32)
-    want = (y_ref, *ref.conv2d_backward(gy, x, wt, b, **kw))
-
-    def check(isa):
-        got = run(case, ALGO_BLOCKED, x, wt, b, gy)
-        for a, e, scale in zip(got, want, (10, 10, 100, 100)):
-            assert_close(a, e, np.float32, scale=scale)
-    each_isa_run(check)
+    check_numpy_reference(case, "image-ref")
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_image_tiles_bitwise_equal_for_any_thread_count(case):
-    rng = rng_for(case, "image-threads")
-    x, wt, b = arrays(case, np.float32, rng)
-    gy = rng.standard_normal(_cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
-    before, work = cnnpy.get_num_threads(), _cnn.set_min_part_work(1)
-    try:
-        cnnpy.set_num_threads(1)
-        want = run(case, ALGO_BLOCKED, x, wt, b, gy)
-        for n in (2, 3):
-            cnnpy.set_num_threads(n)
-            for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, x, wt, b, gy), want):
-                assert np.array_equal(a, e), f"{n} threads: {name} differs from 1 thread"
-    finally:
-        _cnn.set_min_part_work(work)
-        cnnpy.set_num_threads(before)
+    check_thread_counts(case, "image-threads")
 
 
 @pytest.mark.skipif(torch is None, reason="PyTorch not installed")
@@ -109,21 +72,4 @@ def test_image_tiles_property_exact_on_integers(drawn):
     """Any geometry in the range, batches of 14-34: BLOCKED (image, channel or pixel tiles, as
     the rules pick) gives exactly the reference kernel's sums of small integers, and the same
     bits at 1 and 2 threads."""
-    case, seed = drawn
-    rng = np.random.default_rng(seed)
-    x, wt, b = arrays(case, np.float32, rng, integers=True)
-    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
-    want = run(case, _cnn.ALGO_REFERENCE, x, wt, b, gy)
-    for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, x, wt, b, gy), want):
-        assert np.array_equal(a, e), f"{case_id(case)}: {name} differs from the reference kernel"
-    xf, wf, bf = arrays(case, np.float32, rng)
-    before, work = cnnpy.get_num_threads(), _cnn.set_min_part_work(1)
-    try:
-        cnnpy.set_num_threads(1)
-        one = run(case, ALGO_BLOCKED, xf, wf, bf, gy)
-        cnnpy.set_num_threads(2)
-        for name, a, e in zip(("y", "dx", "dw", "db"), run(case, ALGO_BLOCKED, xf, wf, bf, gy), one):
-            assert np.array_equal(a, e), f"{case_id(case)}: {name} differs at 2 threads"
-    finally:
-        _cnn.set_min_part_work(work)
-        cnnpy.set_num_threads(before)
+    check_drawn_geometry(*drawn)
