@@ -27,7 +27,8 @@
 #endif
 #define BB_P 48 /* outputs per staged chunk: a multiple of BB_R and of 8 */
 
-/* The largest image block's input (Cg*Hp*Wp*DS_VW floats) the rule takes: 1 MB, half of L2. */
+/* The largest image block's input (Cg*Hp*Wp*DS_VW floats) the rule takes: 1 MB, half of the
+ * measured Intel machine's L2 per core (the MNIST layer's takes 144 KB). */
 #define BB_MAX_BLOCK (1 << 18)
 
 /* The padded extent the outputs read (kernel_support.h's direct_padded_dims, which comes later). */
@@ -127,8 +128,9 @@ static void bb_fill_task(void *vctx, int64_t begin, int64_t end, int part)
                 for (; c < hi; c++)
                     for (int64_t l = l0; l < l0 + 8; l++) row[c * DS_VW + l] = s[l * xs + c];
             }
-            for (int64_t c = lo; c < hi; c++)
-                for (int64_t l = l0; l < DS_VW; l++) row[c * DS_VW + l] = l < nv ? s[l * xs + c] : 0.0f;
+            for (int64_t c = lo; c < hi; c++) /* the images left, then zeros past the batch */
+                for (int64_t l = l0; l < DS_VW; l++)
+                    row[c * DS_VW + l] = l < nv ? s[l * xs + c] : 0.0f;
         }
     }
 }

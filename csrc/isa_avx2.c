@@ -98,6 +98,7 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #define GS_MR 6
 #include "gemm_simd.h"
 #define CNN_SIMD_GEMM_MICRO gs_micro
+/* Packing B^T with transpose_simd.h's 8 x 8 transposes (included above). */
 #define CNN_SIMD_PACK_BT ts_pack_bt
 
 #include "isa_body.h"

@@ -74,6 +74,7 @@ static inline void ds_store_part(float *p, ds_vec v, int64_t n)
 #include "pointwise_simd.h"
 /* GEMM: generic/gemm.h's micro-kernel, which GCC keeps in registers as 12 x 2 vectors; the
  * intrinsics one (gemm_simd.h) measured no faster here (slower for 32-row products). */
+/* Packing B^T with transpose_simd.h's 8 x 8 transposes (included above). */
 #define CNN_SIMD_PACK_BT ts_pack_bt
 
 #include "isa_body.h"

@@ -14,19 +14,19 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from helpers import rng_for, torch
-from test_channel_tiles import (check_drawn_geometry, check_numpy_reference, check_reference_kernel_exactly,
-                                check_thread_counts)
+from test_channel_tiles import (check_drawn_geometry, check_numpy_reference,
+                                check_reference_kernel_exactly, check_thread_counts)
 from test_conv_kernels import case_id, check_against_pytorch
 
 # (N, C_in, C_out, (H, W), (kH, kW), stride, ((top, bottom), (left, right)), dilation, groups)
 CASES = [
     (32, 10, 20, (13, 13), (5, 5), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),   # the MNIST net
-    (30, 16, 16, (10, 10), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),   # a partly filled image block; dx
+    (30, 16, 16, (10, 10), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),   # a partly filled block; dx
     (16, 8, 8, (16, 16), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),     # stride 2
-    (32, 16, 24, (9, 11), (3, 3), (1, 1), ((2, 1), (0, 2)), (2, 2), 2),    # groups, dilation, uneven pads
+    (32, 16, 24, (9, 11), (3, 3), (1, 1), ((2, 1), (0, 2)), (2, 2), 2),    # groups, dilation, pads
     (32, 8, 32, (12, 12), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),    # dx phases
-    (16, 12, 8, (8, 14), (2, 3), (2, 1), ((0, 1), (1, 1)), (1, 2), 1),     # non-square kernel and stride
-    (16, 2, 11, (10, 10), (7, 7), (1, 1), ((3, 3), (3, 3)), (1, 1), 1),    # 11 channels: a short block
+    (16, 12, 8, (8, 14), (2, 3), (2, 1), ((0, 1), (1, 1)), (1, 2), 1),     # non-square kernel, stride
+    (16, 2, 11, (10, 10), (7, 7), (1, 1), ((3, 3), (3, 3)), (1, 1), 1),    # 11 channels: short block
     (32, 16, 16, (1, 20), (1, 5), (1, 1), ((0, 0), (2, 2)), (1, 1), 1),    # 1-D
 ]
 
@@ -46,9 +46,11 @@ def test_image_tiles_bitwise_equal_for_any_thread_count(case):
     check_thread_counts(case, "image-threads")
 
 
+SYMMETRIC = [c for c in CASES if c[6][0][0] == c[6][0][1] and c[6][1][0] == c[6][1][1]]  # PyTorch's padding
+
+
 @pytest.mark.skipif(torch is None, reason="PyTorch not installed")
-@pytest.mark.parametrize("case", [c for c in CASES if c[6][0][0] == c[6][0][1] and c[6][1][0] == c[6][1][1]],
-                         ids=case_id)
+@pytest.mark.parametrize("case", SYMMETRIC, ids=case_id)
 def test_image_tiles_match_pytorch(case):
     check_against_pytorch(case, rng_for(case, "image-torch"))
 
@@ -63,7 +65,8 @@ def geometry(draw):
     h0, w0 = max(1, dh * (kh - 1) + 1 - sum(pads[0])), max(1, dw * (kw - 1) + 1 - sum(pads[1]))
     h, w = draw(st.integers(h0, h0 + 6)), draw(st.integers(w0, w0 + 23))  # output widths 1-24
     s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    return (draw(st.integers(14, 34)), ci, co, (h, w), (kh, kw), s, pads, (dh, dw), g), draw(st.integers(0, 2**31))
+    case = (draw(st.integers(14, 34)), ci, co, (h, w), (kh, kw), s, pads, (dh, dw), g)
+    return case, draw(st.integers(0, 2**31))
 
 
 @settings(deadline=None, max_examples=60)
