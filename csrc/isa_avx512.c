@@ -24,6 +24,7 @@
 #define CNN_VEC_BYTES 64
 /* The vector layer of direct_simd.h: 16 floats per vector, tiles of up to 8 output channels. */
 typedef __m512 ds_vec;
+#define DS_M512 1 /* ds_vec is __m512, not test_lanes16.c's emulation: intrinsics may mix in */
 #define DS_VW 16
 #define DS_CB 8
 static inline ds_vec ds_zero(void) { return _mm512_setzero_ps(); }
