@@ -211,12 +211,14 @@ static void bk_fill(const bk_plan *p, const conv_geom *g, const float *restrict 
 /* out[c][0 : nv*DS_VW] = bias[c] + sum over ci < Cg, t0 <= t < t1 of wb[(ci*T + t)*step + c] *
  * xq[ci*CS + off[t] + j], for c < cb. Inlined with constant cb, nv: the tile lives in registers.
  * With y (a tile inside one output row), the tile goes to y[c*P + j] instead, added to it when
- * `accumulate`, for the first `last` lanes of its last vector (the others are dropped). */
+ * `accumulate`, for the first `last` lanes of its last vector (the others are dropped).
+ * Vector j reads from xq + j*xs and goes to y + j*ys: xs = ys = DS_VW along a row; xs = Wq,
+ * ys = OW for the rows-as-vectors tiles (one vector per output row, `last` lanes of each). */
 CNN_FORCE_INLINE void
 bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
          int64_t t0, int64_t t1, const float *restrict wb, int64_t step, const int cb, const int nv,
          const float *bias, float *restrict out, float *restrict y, int64_t P, int64_t last,
-         int accumulate)
+         int accumulate, int64_t xs, int64_t ys)
 {
     ds_vec acc[BK_CB][BK_NVTOP];
 #pragma GCC unroll 16
@@ -231,7 +233,7 @@ bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restri
             const float *xp = xc + off[t], *wp = wc + t * step;
             ds_vec xv[BK_NVTOP];
 #pragma GCC unroll 16
-            for (int j = 0; j < nv; j++) xv[j] = ds_load(xp + j * DS_VW);
+            for (int j = 0; j < nv; j++) xv[j] = ds_load(xp + j * xs);
 #pragma GCC unroll 16
             for (int c = 0; c < cb; c++) {
                 const ds_vec w = ds_set1(wp[c]);
@@ -245,8 +247,8 @@ bk_tile1(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restri
         for (int c = 0; c < cb; c++)
 #pragma GCC unroll 16
             for (int j = 0; j < nv; j++) {
-                float *d = y + c * P + j * DS_VW;
-                if (j < nv - 1 || last == DS_VW)
+                float *d = y + c * P + j * ys;
+                if ((j < nv - 1 && ys == DS_VW) || last == DS_VW)
                     ds_store(d, accumulate ? ds_add(ds_load(d), acc[c][j]) : acc[c][j]);
                 else
                     ds_store_part(d, accumulate ? ds_add(ds_load_part(d, last), acc[c][j]) : acc[c][j], last);
@@ -265,12 +267,13 @@ CNN_FORCE_INLINE void
 bk_tile(const float *restrict xq, int64_t Cg, int64_t CS, const int64_t *restrict off, int64_t T,
         int64_t t0, int64_t t1, const float *restrict wb, int64_t step, const int cb, const int nv,
         const float *bias, float *restrict out, int64_t nr, int64_t xr, int64_t nt,
-        float *restrict y, int64_t yr, int64_t P, int64_t last, int accumulate)
+        float *restrict y, int64_t yr, int64_t P, int64_t last, int accumulate, int64_t xs,
+        int64_t ys)
 {
     for (int64_t r = 0; r < nr; r++)
         for (int64_t k = 0; k < nt; k++)
             bk_tile1(xq + r * xr + k * nv * DS_VW, Cg, CS, off, T, t0, t1, wb, step, cb, nv, bias,
-                     out, y ? y + r * yr + k * nv * DS_VW : NULL, P, last, accumulate);
+                     out, y ? y + r * yr + k * nv * DS_VW : NULL, P, last, accumulate, xs, ys);
 }
 
 /* y rows (channel stride P, OW columns) (+)= tile[c][0:n], outputs q0 .. q0+n-1 numbered by
@@ -297,18 +300,24 @@ static void bk_store(const float *restrict tile, int64_t cb, int64_t q0, int64_t
 }
 
 /* A tile of cb channels x nv vectors (constants inside each case, so that bk_tile's registers are
- * allocated per shape; nv <= BK_NV(cb)). */
+ * allocated per shape; nv <= BK_NV(cb)); vectors vx apart in the input and vy in y (bk_tile1),
+ * constants where both are DS_VW. */
 static void bk_tile_any(const float *xs, const bk_plan *p, const int64_t *off, int64_t t0,
                         int64_t t1, const float *wb, int64_t step, int64_t cb, int64_t nv,
                         const float *bias, float *tile, int64_t nr, int64_t xr, int64_t nt,
-                        float *yd, int64_t yr, int64_t P, int64_t last, int accumulate)
+                        float *yd, int64_t yr, int64_t P, int64_t last, int accumulate, int64_t vx,
+                        int64_t vy)
 {
     const int64_t Cg = p->Cg, CS = p->CS, T = p->T;
+    const int along = vx == DS_VW && vy == DS_VW;
 #define BK_NVCASE(c, v)                                                                           \
     case v:                                                                                       \
-        if (v <= BK_NV(c))                                                                        \
+        if (v <= BK_NV(c) && along)                                                               \
             bk_tile(xs, Cg, CS, off, T, t0, t1, wb, step, c, v, bias, tile, nr, xr, nt, yd, yr, P, \
-                    last, accumulate);                                                            \
+                    last, accumulate, DS_VW, DS_VW);                                              \
+        else if (v <= BK_NV(c))                                                                   \
+            bk_tile(xs, Cg, CS, off, T, t0, t1, wb, step, c, v, bias, tile, nr, xr, nt, yd, yr, P, \
+                    last, accumulate, vx, vy);                                                    \
         return;
 #if BK_NVTOP > 6
 #define BK_NVCASES(c) BK_NVCASE(c, 8) BK_NVCASE(c, 7) BK_NVCASE(c, 6) BK_NVCASE(c, 5)            \
@@ -351,6 +360,20 @@ static int bk_by_rows(int64_t OW, int64_t Wq, int64_t cb)
     return rows <= q;
 }
 
+/* Whether the forward tiles take one vector per output row (nv rows per tile, each vector's first
+ * OW lanes stored straight to its row) rather than bk_by_rows' choice: where a row fits in one
+ * vector and fills at least 4/5 of what q's runs fill (OW/DS_VW >= OW/Wq / 1.25, q's buffered
+ * stores counted as a quarter, as in bk_by_rows), without q's stores through a buffer or its
+ * computed-and-dropped columns, and with nv vectors where the rows' own tiles have one.
+ * Measured at one thread against the earlier choice, two runs each (docs/DECISIONS.md): AVX-512
+ * 1.09-1.29x on (8,16->32,32x32) 3x3 s2 (16-wide rows) and 1.2-1.3x on (2,24->24,13x13) 5x5,
+ * the others within noise (12- to 14-wide rows, strides 1 and 2); AVX2 (8-wide and narrower
+ * rows) 0.94-1.04x, so AVX2 keeps bk_by_rows' choice. */
+static int bk_rows_as_vectors(int64_t OW, int64_t Wq)
+{
+    return DS_VW >= 16 && OW <= DS_VW && 4 * DS_VW <= 5 * Wq;
+}
+
 /* The taps [t0, t1) of output row oh whose input rows ih = oh*sH + kh*dilH - pT lie in [0, H)
  * (kh in a range, so t = kh*kW + kw in one): the others read only zero padding, and a row's tiles
  * skip them (the transposed problem of a 5x5 input gradient pads by 3, and its first row reads
@@ -375,6 +398,18 @@ static void bk_forward_block(const bk_plan *p, const conv_geom *g, const float *
 {
     float tile[BK_CB * BK_TLMAX];
     const int64_t OW = g->OW, Wq = p->Wq, nv = BK_NV(cb), tl = nv * DS_VW;
+    if (bk_rows_as_vectors(OW, Wq)) { /* tiles of nv rows, one vector each */
+        for (int64_t r0 = 0; r0 < nrows;) {
+            int64_t t0, t1, r1 = r0 + 1, u0, u1;
+            bk_row_taps(g, oh0 + r0, &t0, &t1);
+            while (r1 < nrows && (bk_row_taps(g, oh0 + r1, &u0, &u1), u0 == t0 && u1 == t1)) r1++;
+            for (int64_t r = r0; r < r1; r += nv)
+                bk_tile_any(xq + r * Wq, p, off, t0, t1, wb, step, cb, r1 - r < nv ? r1 - r : nv, bias,
+                            tile, 1, 0, 1, y + r * OW, 0, P, OW, accumulate, Wq, OW);
+            r0 = r1;
+        }
+        return;
+    }
     if (bk_by_rows(OW, Wq, cb)) { /* the whole tiles of every row, then the rows' last tiles */
         const int64_t nt = OW / tl, n = OW - nt * tl, v = (n + DS_VW - 1) / DS_VW;
         for (int64_t r0 = 0; r0 < nrows;) { /* runs of rows that read the same input rows */
@@ -384,9 +419,9 @@ static void bk_forward_block(const bk_plan *p, const conv_geom *g, const float *
             const float *xr = xq + r0 * Wq;
             float *yr = y + r0 * OW;
             if (nt) bk_tile_any(xr, p, off, t0, t1, wb, step, cb, nv, bias, tile, r1 - r0, Wq, nt,
-                                yr, OW, P, DS_VW, accumulate);
+                                yr, OW, P, DS_VW, accumulate, DS_VW, DS_VW);
             if (n) bk_tile_any(xr + nt * tl, p, off, t0, t1, wb, step, cb, v, bias, tile, r1 - r0, Wq,
-                               1, yr + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate);
+                               1, yr + nt * tl, OW, P, n - (v - 1) * DS_VW, accumulate, DS_VW, DS_VW);
             r0 = r1;
         }
         return;
@@ -396,7 +431,7 @@ static void bk_forward_block(const bk_plan *p, const conv_geom *g, const float *
         const int64_t oh = q0 / Wq, ow = q0 - oh * Wq;
         float *yd = ow + tl <= OW ? y + oh * OW + ow : NULL; /* within one row: store directly */
         bk_tile_any(xq + q0, p, off, 0, p->T, wb, step, cb, nv, bias, tile, 1, 0, 1, yd, 0, P, DS_VW,
-                    accumulate);
+                    accumulate, DS_VW, DS_VW);
         if (!yd) bk_store(tile, cb, q0, Q - q0 < tl ? Q - q0 : tl, Wq, OW, y, P, accumulate);
     }
 }
