@@ -107,11 +107,11 @@ static void bk_gather2(float *restrict d, const float *restrict s, int64_t n)
 {
     int64_t i = 0;
 #if defined(DS_M512)
-    /* two loads and a vpermt2ps per 16 floats; the last step's loads masked to the elements
-     * read */
+    /* two loads and a vpermt2ps per 16 floats; the last step (1-16 floats) masked to the
+     * elements it reads: a full step reads s[2i + 31], one past the last element it needs */
     const __m512i even =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (; i + 16 <= n; i += 16)
+    for (; i + 16 < n; i += 16)
         _mm512_storeu_ps(d + i, _mm512_permutex2var_ps(_mm512_loadu_ps(s + 2 * i), even,
                                                        _mm512_loadu_ps(s + 2 * i + 16)));
     if (i < n) {
