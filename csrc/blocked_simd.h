@@ -721,23 +721,28 @@ static int64_t bk_phase_images(const conv_geom *g)
 }
 
 /* Floats of the phase copy (one round of images), and the largest forward scratch of a phase
- * (shared, slot). */
+ * (shared, slot), for a whole round and for the last, shorter one: the image tiles' rule
+ * (bb_forward_wins) depends on the batch. */
 static int64_t bk_phase_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
     int64_t tmap[64 * 64];
-    conv_geom r = *g;
-    r.N = bk_phase_images(g);
+    const int64_t round = bk_phase_images(g), rest = round > 0 ? g->N % round : 0;
     *shared = *slot = 0;
-    for (int64_t a = 0; a < g->sH; a++)
-        for (int64_t b = 0; b < g->sW; b++) {
-            conv_geom t;
-            int64_t sh, sl;
-            if (!bk_phase(&r, a, b, &t, tmap)) continue;
-            bk_forward_sizes(&t, &sh, &sl);
-            *shared = sh > *shared ? sh : *shared;
-            *slot = sl > *slot ? sl : *slot;
-        }
-    return r.N * g->C_in * g->H * g->W;
+    for (int k = 0; k < 2; k++) {
+        conv_geom r = *g;
+        r.N = k == 0 ? round : rest;
+        if (r.N == 0) continue;
+        for (int64_t a = 0; a < g->sH; a++)
+            for (int64_t b = 0; b < g->sW; b++) {
+                conv_geom t;
+                int64_t sh, sl;
+                if (!bk_phase(&r, a, b, &t, tmap)) continue;
+                bk_forward_sizes(&t, &sh, &sl);
+                *shared = sh > *shared ? sh : *shared;
+                *slot = sl > *slot ? sl : *slot;
+            }
+    }
+    return round * g->C_in * g->H * g->W;
 }
 
 /* dx += conv^T(dy, w) of a strided g, by phases, a round of images at a time. Scratch: the phase

@@ -10,13 +10,15 @@ strides, dilations, uneven padding, groups, non-square kernels, channel counts t
 channel block partly empty. Cases 2, 4 and 8 also take them in the input gradient (stride 1: the
 transposed problem, which adds to dx), case 5 in some of its stride-2 input gradient's phases (a
 planted error in each of these was caught, under both instruction sets)."""
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from cnnpy import _cnn
 from helpers import rng_for, torch
 from test_channel_tiles import (check_drawn_geometry, check_numpy_reference,
                                 check_reference_kernel_exactly, check_thread_counts)
-from test_conv_kernels import case_id, check_against_pytorch
+from test_conv_kernels import ALGO_BLOCKED, arrays, case_id, check_against_pytorch, engine_args
 
 # (N, C_in, C_out, (H, W), (kH, kW), stride, ((top, bottom), (left, right)), dilation, groups)
 CASES = [
@@ -76,3 +78,17 @@ def test_image_tiles_property_exact_on_integers(drawn):
     the rules pick) gives exactly the reference kernel's sums of small integers, and the same
     bits at 1 and 2 threads."""
     check_drawn_geometry(*drawn)
+
+
+def test_image_tiles_in_the_last_round_of_a_strided_input_gradient():
+    """The input gradient of a stride-2 layer goes by phases, a round of images at a time
+    (bk_phase_images: 40 here). The rounds' batches differ (40, then 31): the last one takes the
+    image tiles where a whole round (40 of 48 lanes) does not, and the scratch must hold either."""
+    case = (71, 45, 16, (48, 48), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1)
+    rng = rng_for(case, "image-rounds")
+    x, wt, b = arrays(case, np.float32, rng, integers=True)
+    gy = rng.integers(-3, 4, _cnn.conv2d_forward(x, wt, b, engine_args(case), 1).shape).astype(np.float32)
+    args = engine_args(case)
+    want = _cnn.conv2d_backward(gy, x, wt, True, False, False, args, _cnn.ALGO_REFERENCE)[0]
+    got = _cnn.conv2d_backward(gy, x, wt, True, False, False, args, ALGO_BLOCKED)[0]
+    assert np.array_equal(got, want)
