@@ -6,7 +6,7 @@
  * (ds_vec ...), and transpose_simd.h's 8 x 8 transposes for the layout changes.
  *
  * The layout: per (block of images, group), xb[ci][r][c][l] = xpad_{n0+l}[ci][r][c] for the
- * padded extent the outputs read (bb_dims: Hp x Wp; zero outside the image and past
+ * padded extent the outputs read (direct_padded_dims: Hp x Wp; zero outside the image and past
  * the batch). Output p = (oh, ow) of channel m is
  *     bias[m] + sum over (ci, kh, kw) in that order of w[m][ci][kh][kw] *
  *                  xb[ci][oh*sH + kh*dilH][ow*sW + kw*dilW][l],
@@ -30,13 +30,6 @@
 /* The largest image block's input (Cg*Hp*Wp*DS_VW floats) the rule takes: 1 MB, half of the
  * measured Intel machine's L2 per core (the MNIST layer's takes 144 KB). */
 #define BB_MAX_BLOCK (1 << 18)
-
-/* The padded extent the outputs read (kernel_support.h's direct_padded_dims, which comes later). */
-static void bb_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
-{
-    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dilH + 1;
-    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dilW + 1;
-}
 
 /* Whether the forward (and a stride-1 input gradient or a strided one's phase: the forward of
  * its transposed problem) runs the image tiles: the images fill at least 7/8 of their vectors'
@@ -69,7 +62,7 @@ static int bb_forward_wins(const conv_geom *g)
         (double)Mg < BB_MIN_FILL * (double)(ncb * BB_C))
         return 0;
     int64_t Hp, Wp;
-    bb_dims(g, &Hp, &Wp);
+    direct_padded_dims(g, &Hp, &Wp);
     return (double)Cg * (double)Hp * (double)Wp * DS_VW <= (double)BB_MAX_BLOCK;
 }
 
@@ -80,7 +73,7 @@ static void bb_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, T = g->kH * g->kW;
     const int64_t nib = (g->N + DS_VW - 1) / DS_VW, ncb = (Mg + BB_C - 1) / BB_C;
     int64_t Hp, Wp;
-    bb_dims(g, &Hp, &Wp);
+    direct_padded_dims(g, &Hp, &Wp);
     const int64_t wsize = (g->groups * ncb * BB_C * Cg * T + 15) & ~(int64_t)15;
     *shared = wsize + nib * g->groups * Cg * Hp * Wp * DS_VW;
     *slot = BB_C * BB_P * DS_VW;
@@ -258,7 +251,7 @@ static void bb_forward(const conv_geom *g, const float *x, const float *w, int t
     const int64_t nib = (g->N + DS_VW - 1) / DS_VW, ncb = (Mg + BB_C - 1) / BB_C;
     int64_t shared, slot, Hp, Wp;
     bb_forward_sizes(g, &shared, &slot);
-    bb_dims(g, &Hp, &Wp);
+    direct_padded_dims(g, &Hp, &Wp);
     float *wb = scratch;
     bk_pack_weights(w, g->groups, Mg, Cg, T, transposed, BB_C, wb, tmap, Tw);
     float *xb = scratch + ((g->groups * ncb * BB_C * Cg * T + 15) & ~(int64_t)15);

@@ -64,6 +64,15 @@ typedef struct {
 /* Fill g from a descriptor, validating it. */
 cnn_status conv_geom_from_desc(const cnn_conv2d_desc *d, conv_geom *g);
 
+/* Rows and columns of the zero-padded input the outputs read (the direct kernels' padded copy,
+ * the blocked image tiles' layout):
+ * ((OH-1)*sH + dilH*(kH-1) + 1) x ((OW-1)*sW + dilW*(kW-1) + 1). */
+static inline void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
+{
+    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dilH + 1;
+    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dilW + 1;
+}
+
 struct cnn_kernel_table; /* below */
 
 /* Checks dtype and algo, resolves AUTO and allocates the scratch (*scratch NULL when none is

@@ -142,14 +142,6 @@ static int conv_is_pointwise(const conv_geom *g)
            g->OH == g->H && g->OW == g->W;
 }
 
-/* Rows and columns of the zero-padded input the direct weight-gradient kernel reads:
- * ((OH-1)*sH + dilH*(kH-1) + 1) x ((OW-1)*sW + dilW*(kW-1) + 1). */
-static void direct_padded_dims(const conv_geom *g, int64_t *Hp, int64_t *Wp)
-{
-    *Hp = (g->OH - 1) * g->sH + (g->kH - 1) * g->dilH + 1;
-    *Wp = (g->OW - 1) * g->sW + (g->kW - 1) * g->dilW + 1;
-}
-
 /* The direct kernel streams whole rows and needs little scratch; it wins while the reduction per
  * output (C_in/groups * kH * kW) is short. Longer reductions amortise im2col in the GEMM. A
  * stride along the width makes the direct kernel gather every input it reads, and the GEMM wins
