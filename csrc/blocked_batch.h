@@ -67,8 +67,9 @@ static int bb_forward_wins(const conv_geom *g)
 }
 
 /* Scratch, in floats: shared (the packed weights, then every (image block, group)'s input) and
- * per part (a staged chunk). */
-static void bb_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
+ * per part (a staged chunk); returns where the input starts (the weights' length rounded up to
+ * 16 floats). */
+static int64_t bb_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, T = g->kH * g->kW;
     const int64_t nib = (g->N + DS_VW - 1) / DS_VW, ncb = (Mg + BB_C - 1) / BB_C;
@@ -77,6 +78,7 @@ static void bb_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
     const int64_t wsize = (g->groups * ncb * BB_C * Cg * T + 15) & ~(int64_t)15;
     *shared = wsize + nib * g->groups * Cg * Hp * Wp * DS_VW;
     *slot = BB_C * BB_P * DS_VW;
+    return wsize;
 }
 
 typedef struct {
@@ -250,11 +252,10 @@ static void bb_forward(const conv_geom *g, const float *x, const float *w, int t
     const int64_t Cg = g->C_in / g->groups, Mg = g->C_out / g->groups, T = g->kH * g->kW;
     const int64_t nib = (g->N + DS_VW - 1) / DS_VW, ncb = (Mg + BB_C - 1) / BB_C;
     int64_t shared, slot, Hp, Wp;
-    bb_forward_sizes(g, &shared, &slot);
+    const int64_t wsize = bb_forward_sizes(g, &shared, &slot);
     direct_padded_dims(g, &Hp, &Wp);
-    float *wb = scratch;
+    float *wb = scratch, *xb = scratch + wsize;
     bk_pack_weights(w, g->groups, Mg, Cg, T, transposed, BB_C, wb, tmap, Tw);
-    float *xb = scratch + ((g->groups * ncb * BB_C * Cg * T + 15) & ~(int64_t)15);
     float *parts = scratch + ((shared + 15) & ~(int64_t)15);
     bb_args t = {g, x, b, wb, xb, y, parts, Hp, Wp, slot, accumulate};
     /* a copied element counts as 16 multiply-adds: on the MNIST layer the copy took 10% of a

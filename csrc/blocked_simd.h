@@ -556,7 +556,7 @@ static void bk_forward_sizes(const conv_geom *g, int64_t *shared, int64_t *slot)
 {
     bk_plan p;
     if (bb_forward_wins(g)) {
-        bb_forward_sizes(g, shared, slot);
+        (void)bb_forward_sizes(g, shared, slot);
         return;
     }
     bk_plan_init(&p, g, bk_rows_per_item(g));
